@@ -1,0 +1,225 @@
+"""The one settings object: `CDRFLOW_*` variables from the environment and a `.env` file.
+
+Read once (`get_settings()`), validated as a whole at start; a bad value is reported with the
+name of its variable and what was expected, before anything connects anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import parse_qs, unquote, urlsplit
+
+TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,240}$")
+DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+MAIL_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
+DEFAULT_DATABASE = "cdrflow"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class WarehouseUrl:
+    """Where ClickHouse lives: an embedded chDB folder or a server over HTTP(S)."""
+
+    interface: str  # "chdb", "http" or "https"
+    database: str
+    path: str = ""  # chdb only
+    host: str = ""
+    port: int = 0
+    username: str = "default"
+    password: str = ""
+
+
+@dataclass(frozen=True)
+class SmtpUrl:
+    host: str
+    port: int
+    ssl: bool
+    starttls: bool
+    username: str = ""
+    password: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker: str  # Kafka bootstrap servers as Faust wants them: kafka://host:port[;host:port]
+    topic: str
+    clickhouse: WarehouseUrl
+    data_dir: Path
+    web_port: int
+    api_token: str | None
+    smtp: SmtpUrl
+    mail_from: str
+    partitions: int
+    dedup_days: int
+    app_id: str
+
+    @property
+    def batch_topic(self) -> str:
+        """Internal topic of validated CDR batches, keyed and partitioned by CDR id."""
+        return f"{self.app_id}-cdr-batches"
+
+    @property
+    def state_changelog(self) -> str:
+        """Changelog of the worker's state table (Faust's name for it: <app id>-<table>-changelog)."""
+        return f"{self.app_id}-state-changelog"
+
+    @property
+    def dlq_topic(self) -> str:
+        return f"{self.topic}.dlq"
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """host:port pairs for aiokafka."""
+        return self.broker.removeprefix("kafka://").replace(";", ",").split(",")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> "Settings":
+        values = dict(read_env_file(env_file)) if env_file is not None else {}
+        values.update({k: v for k, v in (os.environ if environ is None else environ).items() if k.startswith("CDRFLOW_")})
+
+        def get(name: str, default: str) -> str:
+            return values.get(name, default).strip()
+
+        return cls(
+            broker=parse_broker("CDRFLOW_BROKER", get("CDRFLOW_BROKER", "kafka://127.0.0.1:9092")),
+            topic=parse_topic("CDRFLOW_TOPIC", get("CDRFLOW_TOPIC", "cdr.rated")),
+            clickhouse=parse_warehouse_url("CDRFLOW_CLICKHOUSE", get("CDRFLOW_CLICKHOUSE", "chdb://./var/clickhouse")),
+            data_dir=Path(get("CDRFLOW_DATA_DIR", "./var") or "./var"),
+            web_port=parse_int("CDRFLOW_WEB_PORT", get("CDRFLOW_WEB_PORT", "6066"), 1, 65535),
+            api_token=get("CDRFLOW_API_TOKEN", "") or None,
+            smtp=parse_smtp_url("CDRFLOW_SMTP", get("CDRFLOW_SMTP", "smtp://127.0.0.1:25")),
+            mail_from=parse_mail_address("CDRFLOW_MAIL_FROM", get("CDRFLOW_MAIL_FROM", "reports@localhost")),
+            partitions=parse_int("CDRFLOW_PARTITIONS", get("CDRFLOW_PARTITIONS", "8"), 1, 1024),
+            dedup_days=parse_int("CDRFLOW_DEDUP_DAYS", get("CDRFLOW_DEDUP_DAYS", "45"), 1, 3660),
+            app_id=parse_topic("CDRFLOW_APP_ID", get("CDRFLOW_APP_ID", "cdrflow")),
+        )
+
+
+def read_env_file(path: Path) -> list[tuple[str, str]]:
+    """KEY=VALUE lines; blank lines and # comments skipped; optional quotes around values."""
+    if not path.is_file():
+        return []
+    pairs = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep:
+            raise SettingsError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        pairs.append((key.strip(), value))
+    return pairs
+
+
+def parse_int(name: str, raw: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected an integer from {low} to {high}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}: expected an integer from {low} to {high}, got {value}")
+    return value
+
+
+def parse_topic(name: str, raw: str) -> str:
+    if not TOPIC_NAME.match(raw):
+        raise SettingsError(f"{name}: a Kafka topic name is 1-240 of [A-Za-z0-9._-], got {raw!r}")
+    return raw
+
+
+def _host_port(name: str, raw: str, default_port: int | None) -> tuple[str, int]:
+    host, sep, port = raw.rpartition(":")
+    if not sep:
+        host, port = raw, ""
+    if not host or (not port and default_port is None):
+        raise SettingsError(f"{name}: expected host:port, got {raw!r}")
+    return host, parse_int(name, port, 1, 65535) if port else default_port  # type: ignore[return-value]
+
+
+def parse_broker(name: str, raw: str) -> str:
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        scheme, rest = "kafka", raw
+    if scheme != "kafka" or not rest:
+        raise SettingsError(f"{name}: expected kafka://host:port[,host:port...], got {raw!r}")
+    servers = [_host_port(name, part.strip(), None) for part in re.split(r"[,;]", rest) if part.strip()]
+    if not servers:
+        raise SettingsError(f"{name}: expected kafka://host:port[,host:port...], got {raw!r}")
+    return "kafka://" + ";".join(f"{h}:{p}" for h, p in servers)
+
+
+def parse_warehouse_url(name: str, raw: str) -> WarehouseUrl:
+    if raw.startswith("chdb://"):
+        path = raw.removeprefix("chdb://")
+        if not path:
+            raise SettingsError(f"{name}: chdb:// needs a folder, e.g. chdb://./var/clickhouse")
+        return WarehouseUrl(interface="chdb", database=DEFAULT_DATABASE, path=path)
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            f"{name}: expected chdb://PATH or http(s)://user:pass@host:port/database, got {raw!r}"
+        )
+    database = parts.path.strip("/") or DEFAULT_DATABASE
+    if not DATABASE_NAME.match(database):
+        raise SettingsError(f"{name}: {database!r} is not a ClickHouse database name")
+    try:
+        port = parts.port or (8443 if parts.scheme == "https" else 8123)
+    except ValueError:
+        raise SettingsError(f"{name}: the port of {raw!r} is not a number from 1 to 65535") from None
+    return WarehouseUrl(
+        interface=parts.scheme,
+        database=database,
+        host=parts.hostname,
+        port=port,
+        username=unquote(parts.username or "default"),
+        password=unquote(parts.password or ""),
+    )
+
+
+def parse_smtp_url(name: str, raw: str) -> SmtpUrl:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise SettingsError(f"{name}: expected smtp://[user:pass@]host:port[?starttls=1] or smtps://..., got {raw!r}")
+    query = parse_qs(parts.query)
+    unknown = set(query) - {"starttls"}
+    if unknown:
+        raise SettingsError(f"{name}: unknown option {sorted(unknown)[0]!r} (only starttls=1)")
+    starttls = query.get("starttls", ["0"])[-1]
+    if starttls not in ("0", "1"):
+        raise SettingsError(f"{name}: starttls must be 0 or 1, got {starttls!r}")
+    ssl = parts.scheme == "smtps"
+    try:
+        port = parts.port or (465 if ssl else 25)
+    except ValueError:
+        raise SettingsError(f"{name}: the port of {raw!r} is not a number from 1 to 65535") from None
+    return SmtpUrl(
+        host=parts.hostname,
+        port=port,
+        ssl=ssl,
+        starttls=starttls == "1",
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+    )
+
+
+def parse_mail_address(name: str, raw: str) -> str:
+    if not MAIL_ADDRESS.match(raw):
+        raise SettingsError(f"{name}: expected an email address like reports@example.com, got {raw!r}")
+    return raw
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment and ./.env once."""
+    return Settings.from_env()

@@ -1,0 +1,67 @@
+"""The Kafka topics cdrflow needs, created explicitly (brokers run with auto-creation off)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from pipeline.settings import Settings
+
+DAY_MS = 24 * 3600 * 1000
+
+
+class TopicMismatch(RuntimeError):
+    """An existing internal topic whose partition count differs from what the worker needs."""
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+    # Input topics belong to the switches and may have any partition count; internal ones must match.
+    exact_partitions: bool = False
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    n = settings.partitions
+    return [
+        TopicSpec(settings.topic, n, {"cleanup.policy": "delete", "retention.ms": str(7 * DAY_MS)}),
+        TopicSpec(settings.dlq_topic, 1, {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)}),
+        TopicSpec(settings.batch_topic, n, {"cleanup.policy": "delete", "retention.ms": str(DAY_MS)}, exact_partitions=True),
+        TopicSpec(settings.state_changelog, n, {"cleanup.policy": "compact"}, exact_partitions=True),
+    ]
+
+
+async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
+    """Create the missing topics; returns the names created. Raises TopicMismatch on a bad existing one."""
+    specs = topic_specs(settings) if specs is None else specs
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id=f"{settings.app_id}-admin")
+    await admin.start()
+    try:
+        existing = await partition_counts(admin, [spec.name for spec in specs])
+        created = []
+        for spec in specs:
+            if spec.name in existing:
+                if spec.exact_partitions and existing[spec.name] != spec.partitions:
+                    raise TopicMismatch(
+                        f"topic {spec.name} has {existing[spec.name]} partitions, the worker needs "
+                        f"{spec.partitions} (CDRFLOW_PARTITIONS); delete it or set CDRFLOW_PARTITIONS"
+                    )
+                continue
+            try:
+                await admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)])
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        await admin.close()
+
+
+async def partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Partition count of each named topic that exists."""
+    described = await admin.describe_topics(names)
+    return {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}

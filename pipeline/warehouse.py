@@ -1,0 +1,33 @@
+"""The one way into ClickHouse: embedded chDB (`chdb://PATH`) or a server over HTTP(S).
+
+Both are clickhouse-connect clients, so every caller runs the same SQL either way. chDB lets
+one process own one data folder; the worker is that process, and the command line opens the
+folder only when no worker runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from pipeline.settings import WarehouseUrl
+
+
+def connect(url: WarehouseUrl) -> Client:
+    """A client whose current database is `url.database`, creating that database if missing."""
+    if url.interface == "chdb":
+        Path(url.path).mkdir(parents=True, exist_ok=True)
+        client = clickhouse_connect.get_client(interface="chdb", path=url.path)
+    else:
+        client = clickhouse_connect.get_client(
+            interface=url.interface,
+            host=url.host,
+            port=url.port,
+            username=url.username,
+            password=url.password,
+        )
+    client.command(f"CREATE DATABASE IF NOT EXISTS `{url.database}`")  # name validated by settings
+    client.database = url.database
+    return client

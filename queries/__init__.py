@@ -1,0 +1,1 @@
+"""Report definitions: validated requests turned into parameterised ClickHouse SQL."""

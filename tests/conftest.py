@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from pipeline.settings import Settings, WarehouseUrl, parse_warehouse_url
+from tests.services import RunningBroker, RunningClickHouse, start_broker, start_clickhouse
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[RunningBroker]:
+    broker = start_broker()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def clickhouse() -> Iterator[RunningClickHouse]:
+    server = start_clickhouse()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def warehouse_url(clickhouse: RunningClickHouse) -> WarehouseUrl:
+    """A database of this test's own in the session's ClickHouse."""
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    url = parse_warehouse_url("CDRFLOW_CLICKHOUSE", clickhouse.url(database))
+    return dataclasses.replace(url, database=database)
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def settings(kafka: RunningBroker, topic_prefix: str, tmp_path) -> Settings:
+    """Settings for this test: the session's broker, topics of its own."""
+    return Settings.from_env(
+        {
+            "CDRFLOW_BROKER": kafka.url,
+            "CDRFLOW_TOPIC": f"{topic_prefix}.cdr.rated",
+            "CDRFLOW_DATA_DIR": str(tmp_path / "var"),
+            "CDRFLOW_CLICKHOUSE": f"chdb://{tmp_path / 'clickhouse'}",
+            "CDRFLOW_PARTITIONS": "4",
+            "CDRFLOW_APP_ID": f"{topic_prefix}-cdrflow",
+        },
+        env_file=None,
+    )

@@ -1,0 +1,73 @@
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from pipeline.migrations import load_migrations, migrate
+from pipeline.warehouse import connect
+from tests.services import DOCKER
+
+
+def schema(client) -> list[tuple[str, str]]:
+    return client.query(
+        "SELECT name, create_table_query FROM system.tables WHERE database = currentDatabase() ORDER BY name"
+    ).result_rows
+
+
+def test_every_schema_file_is_applied_once_and_recorded(warehouse_url):
+    client = connect(warehouse_url)
+    applied = migrate(client)
+    assert applied == [m.name for m in load_migrations()]
+    tables = {name for name, _ in schema(client)}
+    assert {"cdr", "agg_breakout", "agg_number", "schedules", "schedule_runs", "schema_migrations"} <= tables
+
+
+def test_applying_twice_leaves_the_same_schema(warehouse_url):
+    client = connect(warehouse_url)
+    migrate(client)
+    before = schema(client)
+    assert migrate(client) == []
+    assert schema(client) == before
+
+
+def test_a_half_applied_migration_is_completed(warehouse_url):
+    client = connect(warehouse_url)
+    first = load_migrations()[0]
+    client.command(first.statements()[0])  # applied, but not recorded (a crash in between)
+    assert first.name in migrate(client)
+    assert client.command("SELECT count() FROM schema_migrations WHERE name = {n:String}", parameters={"n": first.name}) == 1
+
+
+def test_raw_cdrs_keep_the_newest_revision(warehouse_url):
+    client = connect(warehouse_url)
+    migrate(client)
+    columns = ["id", "rev", "start_time", "customer", "dest_number", "sip_code", "customer_charge"]
+    t = datetime(2026, 11, 2, 10, tzinfo=timezone.utc)
+    client.insert("cdr", [["a", 1, t, "acme", "4477", 200, Decimal("1.100000")]], column_names=columns)
+    client.insert("cdr", [["a", 0, t, "acme", "4477", 200, Decimal("9.000000")]], column_names=columns)
+    client.insert("cdr", [["a", 1, t, "acme", "4477", 200, Decimal("1.100000")]], column_names=columns)
+    assert client.query("SELECT count(), sum(customer_charge) FROM cdr FINAL").result_rows == [(1, Decimal("1.1"))]
+
+
+@pytest.mark.skipif(DOCKER, reason="exercises the embedded chDB folder")
+def test_migrate_command_on_a_fresh_chdb_folder(tmp_path):
+    env = {**os.environ, "CDRFLOW_CLICKHOUSE": f"chdb://{tmp_path / 'ch'}"}
+    run = [sys.executable, "-m", "consumers.cli", "migrate"]
+    first = subprocess.run(run, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith(f"applied {len(load_migrations())} migration(s)")
+    again = subprocess.run(run, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert (again.returncode, again.stdout.strip()) == (0, "applied 0 migration(s)")
+
+
+def test_migrate_command_names_a_bad_setting(tmp_path):
+    env = {**os.environ, "CDRFLOW_CLICKHOUSE": "mysql://nope"}
+    done = subprocess.run(
+        [sys.executable, "-m", "consumers.cli", "migrate"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 78
+    assert "CDRFLOW_CLICKHOUSE" in done.stderr
+

@@ -1,0 +1,96 @@
+from pathlib import Path
+
+import pytest
+
+from pipeline.settings import Settings, SettingsError
+
+
+def settings(env: dict[str, str], env_file: Path | None = None) -> Settings:
+    return Settings.from_env(env, env_file=env_file)
+
+
+def test_defaults_are_those_of_operations_md():
+    s = settings({})
+    assert s.broker == "kafka://127.0.0.1:9092"
+    assert s.bootstrap_servers == ["127.0.0.1:9092"]
+    assert s.topic == "cdr.rated" and s.dlq_topic == "cdr.rated.dlq"
+    assert s.clickhouse.interface == "chdb" and s.clickhouse.path == "./var/clickhouse"
+    assert s.clickhouse.database == "cdrflow"
+    assert str(s.data_dir) == "var"
+    assert s.web_port == 6066
+    assert s.api_token is None
+    assert (s.smtp.host, s.smtp.port, s.smtp.ssl, s.smtp.starttls) == ("127.0.0.1", 25, False, False)
+    assert s.mail_from == "reports@localhost"
+
+
+def test_env_file_is_read_and_the_environment_wins(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# local settings\nCDRFLOW_TOPIC=switch.cdrs\nexport CDRFLOW_WEB_PORT='7000'\nCDRFLOW_API_TOKEN=\"s3cret\"\n"
+    )
+    s = settings({"CDRFLOW_WEB_PORT": "7100"}, env_file)
+    assert s.topic == "switch.cdrs"
+    assert s.web_port == 7100
+    assert s.api_token == "s3cret"
+
+
+def test_clickhouse_server_url_with_credentials_and_database():
+    s = settings({"CDRFLOW_CLICKHOUSE": "https://reporter:p%40ss@ch.example.net:8443/billing"})
+    url = s.clickhouse
+    assert (url.interface, url.host, url.port, url.username, url.password, url.database) == (
+        "https",
+        "ch.example.net",
+        8443,
+        "reporter",
+        "p@ss",
+        "billing",
+    )
+
+
+def test_several_brokers():
+    s = settings({"CDRFLOW_BROKER": "kafka://k1:9092,k2:9093"})
+    assert s.bootstrap_servers == ["k1:9092", "k2:9093"]
+
+
+def test_smtp_with_login_and_starttls():
+    smtp = settings({"CDRFLOW_SMTP": "smtp://bot:pw@mail.example.com:587?starttls=1"}).smtp
+    assert (smtp.host, smtp.port, smtp.username, smtp.password, smtp.starttls, smtp.ssl) == (
+        "mail.example.com",
+        587,
+        "bot",
+        "pw",
+        True,
+        False,
+    )
+    assert settings({"CDRFLOW_SMTP": "smtps://mail.example.com"}).smtp.port == 465
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CDRFLOW_CLICKHOUSE", "postgres://db/x"),
+        ("CDRFLOW_CLICKHOUSE", "chdb://"),
+        ("CDRFLOW_CLICKHOUSE", "http://host:notaport/db"),
+        ("CDRFLOW_CLICKHOUSE", "http://host:8123/bad-name;drop"),
+        ("CDRFLOW_BROKER", "http://127.0.0.1:9092"),
+        ("CDRFLOW_BROKER", "kafka://127.0.0.1"),
+        ("CDRFLOW_TOPIC", "cdr rated!"),
+        ("CDRFLOW_WEB_PORT", "70000"),
+        ("CDRFLOW_WEB_PORT", "http"),
+        ("CDRFLOW_SMTP", "smtp://"),
+        ("CDRFLOW_SMTP", "smtp://host?starttls=yes"),
+        ("CDRFLOW_MAIL_FROM", "reports"),
+        ("CDRFLOW_PARTITIONS", "0"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_its_variable(variable, value):
+    with pytest.raises(SettingsError) as error:
+        settings({variable: value})
+    assert str(error.value).startswith(f"{variable}: ")
+
+
+def test_a_malformed_env_file_line_names_the_file_and_line(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("CDRFLOW_TOPIC=a\njust words\n")
+    with pytest.raises(SettingsError, match=r"\.env:2: expected KEY=VALUE"):
+        settings({}, env_file)

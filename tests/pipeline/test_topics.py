@@ -1,0 +1,67 @@
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.admin.new_topic import NewTopic
+
+from pipeline.topics import TopicMismatch, ensure_topics, partition_counts
+
+
+async def topic_configs(admin: AIOKafkaAdminClient, name: str) -> dict[str, str]:
+    [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+    [(_, _, _, _, entries)] = response.resources
+    return {entry[0]: entry[1] for entry in entries}
+
+
+@pytest.fixture
+async def admin(settings):
+    client = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await client.start()
+    yield client
+    await client.close()
+
+
+async def test_topics_are_created_with_their_partitions_and_cleanup_policy(settings, admin):
+    created = await ensure_topics(settings)
+    assert sorted(created) == sorted(
+        [settings.topic, settings.dlq_topic, settings.batch_topic, settings.state_changelog]
+    )
+    counts = await partition_counts(admin, created)
+    assert counts == {
+        settings.topic: 4,
+        settings.dlq_topic: 1,
+        settings.batch_topic: 4,
+        settings.state_changelog: 4,
+    }
+    assert (await topic_configs(admin, settings.state_changelog))["cleanup.policy"] == "compact"
+    assert (await topic_configs(admin, settings.batch_topic))["cleanup.policy"] == "delete"
+    assert (await topic_configs(admin, settings.topic))["cleanup.policy"] == "delete"
+
+
+async def test_creating_again_creates_nothing(settings):
+    await ensure_topics(settings)
+    assert await ensure_topics(settings) == []
+
+
+async def test_an_input_topic_may_have_any_partition_count(settings, admin):
+    await admin.create_topics([NewTopic(settings.topic, 3, 1)])
+    await ensure_topics(settings)
+    assert (await partition_counts(admin, [settings.topic]))[settings.topic] == 3
+
+
+async def test_an_internal_topic_with_other_partitions_is_refused(settings, admin):
+    await admin.create_topics([NewTopic(settings.batch_topic, 2, 1)])
+    with pytest.raises(TopicMismatch, match="CDRFLOW_PARTITIONS"):
+        await ensure_topics(settings)
+
+
+async def test_the_broker_does_not_create_topics_on_its_own(settings, kafka):
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaTimeoutError, UnknownTopicOrPartitionError
+
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, request_timeout_ms=3000)
+    await producer.start()
+    try:
+        with pytest.raises((KafkaTimeoutError, UnknownTopicOrPartitionError)):
+            await producer.send_and_wait(f"{settings.topic}.never-declared", b"x")
+    finally:
+        await producer.stop()
