@@ -38,8 +38,8 @@ test: setup
 	@data=$$(mktemp -d -t cdrflow-test-kafka-XXXXXX); \
 	export KAFKA_PORT=$(TEST_KAFKA_PORT) KAFKA_DATA_DIR=$$data; \
 	trap 'deploy/kafka/broker stop >/dev/null; rm -rf "$$data"' EXIT; \
-	bootstrap=$$(deploy/kafka/broker start | sed -n 's/^bootstrap=//p') || exit 1; \
-	CDRFLOW_TEST_BROKER=kafka://$$bootstrap $(BIN)/python -m pytest $(PYTEST_ARGS)
+	started=$$(deploy/kafka/broker start) || exit 1; \
+	CDRFLOW_TEST_BROKER=kafka://$${started#bootstrap=} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-docker: setup
 	@if ! docker info >/dev/null 2>&1; then echo "test-docker: no Docker engine on this machine, nothing run"; exit 0; fi; \

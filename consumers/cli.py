@@ -37,6 +37,14 @@ def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.app import app
+
+    sys.argv = ["cdrflow", "worker", "--loglevel", args.loglevel]
+    app.main()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cdrflow",
@@ -52,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="create the Kafka topics cdrflow needs (idempotent)",
         description="Create the input, dead-letter and internal topics with their partitions and cleanup policies.",
     ).set_defaults(run=cmd_topics)
+    worker = commands.add_parser(
+        "worker",
+        help="run one pipeline worker (same as `faust -A pipeline.app worker`)",
+        description="Consume the input topic, keep the aggregates, sink to ClickHouse, serve the HTTP API and metrics.",
+    )
+    worker.add_argument("--loglevel", "-l", default="info", choices=["crit", "error", "warn", "info", "debug"])
+    worker.set_defaults(run=cmd_worker)
     return parser
 
 

@@ -30,7 +30,12 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     return [
         TopicSpec(settings.topic, n, {"cleanup.policy": "delete", "retention.ms": str(7 * DAY_MS)}),
         TopicSpec(settings.dlq_topic, 1, {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)}),
-        TopicSpec(settings.batch_topic, n, {"cleanup.policy": "delete", "retention.ms": str(DAY_MS)}, exact_partitions=True),
+        TopicSpec(
+            settings.batch_topic,
+            n,
+            {"cleanup.policy": "delete", "retention.ms": str(DAY_MS), "max.message.bytes": str(8 * 1024 * 1024)},
+            exact_partitions=True,
+        ),
         TopicSpec(settings.state_changelog, n, {"cleanup.policy": "compact"}, exact_partitions=True),
     ]
 

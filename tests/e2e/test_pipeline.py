@@ -1,0 +1,117 @@
+"""End to end: CDRs into the real broker, a real worker process, totals out of ClickHouse."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from pipeline.topics import ensure_topics
+from tests.cdr_factory import make_cdrs, newest_revisions, truth_by_customer
+from tests.services import DOCKER
+from tests.worker import WorkerProcess, free_port, query_chdb
+
+pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
+
+INVALID = [
+    b"not json at all",
+    b'{"id": "neg", "start_time": 1788220800000, "customer": "acme", "dest_number": "4477", "sip_code": 200, "customer_charge": -1}',
+    b'{"id": "bad-sip", "start_time": 1788220800000, "customer": "acme", "dest_number": "4477", "sip_code": 42}',
+    b'{"id": "x" , "start_time": "yesterday", "customer": "acme", "dest_number": "4477", "sip_code": 200}',
+    b'{"id": "big", "start_time": 1788220800000, "customer": "acme", "dest_number": "4477", "sip_code": 486, "pad": "'
+    + b"x" * 70000
+    + b'"}',
+]
+EXPECTED_REASON_FIELDS = ["not JSON", "customer_charge", "sip_code", "start_time", "64 KiB", "element 1: dest_number"]
+BAD_ELEMENT = {"id": "arr-bad", "start_time": 1788220800000, "customer": "acme", "dest_number": "44x", "sip_code": 200}
+
+
+def worker_env(settings, tmp_path) -> dict[str, str]:
+    return {
+        "CDRFLOW_BROKER": settings.broker,
+        "CDRFLOW_TOPIC": settings.topic,
+        "CDRFLOW_APP_ID": settings.app_id,
+        "CDRFLOW_PARTITIONS": str(settings.partitions),
+        "CDRFLOW_CLICKHOUSE": f"chdb://{tmp_path / 'clickhouse'}",
+        "CDRFLOW_DATA_DIR": str(tmp_path / "var"),
+        "CDRFLOW_WEB_PORT": str(free_port()),
+    }
+
+
+async def produce(settings, messages: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=20, max_request_size=2**21)
+    await producer.start()
+    try:
+        for value in messages:
+            await producer.send(settings.topic, value)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def dead_letters(settings, count: int) -> list:
+    consumer = AIOKafkaConsumer(settings.dlq_topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        found = []
+        for _ in range(40):
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                found += records
+            if len(found) >= count:
+                break
+        return found
+    finally:
+        await consumer.stop()
+
+
+def test_totals_equal_the_newest_revision_of_every_cdr_and_bad_input_is_dead_lettered(settings, tmp_path):
+    events = make_cdrs(3000, seed=11)
+    resent = events[::7]  # switches resending after a timeout
+    late_lower = [dict(e, rev=0) for e in events if e.get("rev")][:50]  # a lower revision after a higher one
+    good = events + resent + late_lower
+    array = orjson.dumps([good[0], BAD_ELEMENT, good[1]])
+    messages = [orjson.dumps(e) for e in good] + INVALID + [array]
+    asyncio.run(ensure_topics(settings))
+    asyncio.run(produce(settings, messages))
+
+    worker = WorkerProcess(worker_env(settings, tmp_path), tmp_path)
+    worker.start()
+    try:
+        seen = worker.wait_until_caught_up(len(messages))
+    finally:
+        worker.stop()
+    assert seen["cdrflow_cdrs_invalid_total"] == len(INVALID) + 1
+
+    truth = truth_by_customer(good)
+    ch = tmp_path / "clickhouse"
+    raw = query_chdb(
+        ch,
+        "SELECT customer, count(), countIf(sip_code BETWEEN 200 AND 299), sum(customer_charge), sum(provider_charge) "
+        "FROM cdr FINAL GROUP BY customer",
+    )
+    assert {r[0]: (r[1], r[2], Decimal(r[3]), Decimal(r[4])) for r in raw} == truth
+    aggregated = query_chdb(
+        ch,
+        "SELECT customer, sum(attempts), sum(connected), sum(customer_charge_micros), sum(provider_charge_micros) "
+        "FROM agg_breakout FINAL GROUP BY customer HAVING sum(attempts) != 0",
+    )
+    assert {
+        r[0]: (int(r[1]), int(r[2]), Decimal(int(r[3])) / 10**6, Decimal(int(r[4])) / 10**6) for r in aggregated
+    } == truth
+    by_dest = query_chdb(ch, "SELECT sum(attempts) FROM agg_number FINAL WHERE kind = 'dest'")
+    assert int(by_dest[0][0]) == len(newest_revisions(good))
+
+    letters = asyncio.run(dead_letters(settings, len(INVALID) + 1))
+    assert len(letters) == len(INVALID) + 1
+    reasons = [dict(r.headers)["cdrflow-reason"].decode() for r in letters]
+    for expected in EXPECTED_REASON_FIELDS:
+        assert any(expected in reason for reason in reasons), (expected, reasons)
+    originals = {r.value for r in letters}
+    assert set(INVALID) <= originals
+    for letter in letters:
+        headers = dict(letter.headers)
+        assert headers["cdrflow-source-topic"].decode() == settings.topic
+        assert int(headers["cdrflow-source-offset"]) >= 0

@@ -1,0 +1,89 @@
+import asyncio
+
+import pytest
+
+from pipeline.events import parse_message
+from pipeline.state import CdrState
+
+NOW = 1_795_000_000_000
+
+
+def cdr(id: str, rev: int = 0, charge: str = "1.000000", start: int = 1_788_220_800_000, customer: str = "acme") -> list:
+    event = {"id": id, "rev": rev, "start_time": start, "customer": customer, "dest_number": "4477",
+             "cli": "1555", "sip_code": 200, "duration": 10, "customer_charge": charge}  # fmt: skip
+    [parsed], _ = parse_message(__import__("orjson").dumps(event), NOW)
+    return list(parsed)
+
+
+class Changelog(list):
+    async def __call__(self, partition: int, key: bytes, value: bytes) -> None:
+        self.append((partition, key, value))
+
+
+def apply(state: CdrState, partition: int, offset: int, rows: list[list]):
+    changes = state.plan(partition, offset, rows)
+    if changes is not None:
+        asyncio.run(state.record(changes))
+    return changes
+
+
+def charges(changes) -> dict:
+    return {key[2]: vector[5] for key, vector in changes.aggregates.items() if key[0] == "b"}
+
+
+def test_the_same_id_and_rev_counts_once():
+    state = CdrState({}, Changelog())
+    first = apply(state, 0, 0, [cdr("a"), cdr("a")])
+    assert [c.id for c in first.newest] == ["a"]
+    again = apply(state, 0, 1, [cdr("a")])
+    assert again.newest == [] and again.aggregates == {}
+
+
+def test_a_higher_revision_replaces_and_a_lower_one_is_ignored():
+    state = CdrState({}, Changelog())
+    apply(state, 0, 0, [cdr("a", 0, "1.000000"), cdr("b", 0, "2.000000")])
+    rerated = apply(state, 0, 1, [cdr("a", 2, "5.500000")])
+    assert charges(rerated) == {"acme": 7_500_000}
+    late = apply(state, 0, 2, [cdr("a", 1, "9.000000")])
+    assert late.newest == []
+
+
+def test_a_rerate_that_moves_the_customer_takes_the_old_contribution_back():
+    state = CdrState({}, Changelog())
+    apply(state, 0, 0, [cdr("a", 0, "1.000000")])
+    moved = apply(state, 0, 1, [cdr("a", 1, "1.000000", customer="globex")])
+    assert charges(moved) == {"acme": 0, "globex": 1_000_000}
+
+
+def test_a_rerate_into_another_month_marks_the_old_month_row_deleted():
+    state = CdrState({}, Changelog())
+    apply(state, 0, 0, [cdr("a", 0)])
+    moved = apply(state, 0, 1, [cdr("a", 1, start=1_788_220_800_000 - 5 * 86400_000)])
+    assert [(c.id, c.rev, c.start_ms) for c in moved.moved] == [("a", 1, 1_788_220_800_000)]
+
+
+def test_a_batch_applied_in_full_is_skipped_on_replay():
+    state = CdrState({}, Changelog())
+    apply(state, 0, 0, [cdr("a")])
+    assert state.plan(0, 0, [cdr("a")]) is None
+
+
+@pytest.mark.parametrize("cut", range(0, 9))
+def test_replaying_a_partly_recorded_batch_gives_what_one_clean_pass_gives(cut):
+    batch0 = [cdr("a", 0, "1.000000"), cdr("b", 0, "2.000000")]
+    batch1 = [cdr("a", 1, "3.000000"), cdr("c", 0, "4.000000", customer="globex"), cdr("b", 0, "2.000000")]
+    clean = CdrState({}, Changelog())
+    apply(clean, 0, 0, batch0)
+    expected = apply(clean, 0, 1, batch1)
+
+    crashed = CdrState({}, Changelog())
+    apply(crashed, 0, 0, batch0)
+    for key, value in crashed.plan(0, 1, batch1).writes[:cut]:  # the crash: only a prefix reached Kafka
+        crashed.table[key] = value
+    replayed = apply(crashed, 0, 1, batch1)
+    if cut == len(expected.writes):
+        assert replayed is None
+    else:
+        assert replayed.aggregates == expected.aggregates
+        assert replayed.newest == expected.newest
+    assert crashed.table == clean.table
