@@ -83,14 +83,19 @@ async def apply_batches(stream) -> None:
         metrics.inc("cdrflow_cdrs_applied_total", len(changes.newest))
 
 
-def batch_lag() -> int:
-    """Batches in the batch topic not applied yet, over this worker's partitions."""
+async def batch_lag() -> int:
+    """Batches in the batch topic not applied yet, over this worker's partitions; -1 while recovering."""
+    if app.rebalancing or not app.tables.recovery.completed.is_set():
+        return -1
     consumer = app.consumer
+    mine = [tp for tp in consumer.assignment() if tp.topic == settings.batch_topic]
+    if not mine:
+        return 0
+    ends = await consumer.highwaters(*mine)
     lag = 0
-    for tp in consumer.assignment():
-        if tp.topic == settings.batch_topic:
-            highwater = consumer.highwater(tp) or 0
-            lag += max(0, highwater - applied_offsets.get(tp.partition, -1) - 1)
+    for tp in mine:
+        done = applied_offsets[tp.partition] + 1 if tp.partition in applied_offsets else await consumer.position(tp) or 0
+        lag += max(0, ends[tp] - done)
     return lag
 
 
@@ -107,5 +112,6 @@ class Metrics(View):
     async def get(self, request: Request) -> Response:
         metrics.counters["cdrflow_sink_rows_total"] = sink.rows_written
         metrics.counters["cdrflow_sink_failures_total"] = sink.failures
-        metrics.gauges["cdrflow_lag"] = await ingest.lag() + batch_lag()
+        input_lag, applying_lag = await ingest.lag(), await batch_lag()
+        metrics.gauges["cdrflow_lag"] = -1 if min(input_lag, applying_lag) < 0 else input_lag + applying_lag
         return self.text(metrics.render(), content_type="text/plain; version=0.0.4")

@@ -78,15 +78,17 @@ class CdrIngest(Service):
             await self.producer.stop()
 
     async def lag(self) -> int:
-        """Input messages on this worker's partitions not forwarded yet."""
+        """Input messages on this worker's partitions not forwarded yet; -1 before any are assigned."""
         consumer = self.consumer
-        if consumer is None:
-            return 0
+        assignment = list(consumer.assignment()) if consumer is not None else []
+        if consumer is None or not assignment:
+            return -1
+        ends = await consumer.end_offsets(assignment)
         lag = 0
-        for tp in consumer.assignment():
+        for tp in assignment:
             if tp not in self.positions:
                 self.positions[tp] = await consumer.committed(tp) or 0
-            lag += max(0, (consumer.highwater(tp) or 0) - self.positions[tp])
+            lag += max(0, ends[tp] - self.positions[tp])
         return lag
 
     @Service.task

@@ -17,7 +17,7 @@ class WorkerMetrics:
         "cdrflow_sink_failures_total": "failed ClickHouse writes (each retried)",
     }
 
-    GAUGES = {"cdrflow_lag": "input messages and CDR batches not yet processed, over this worker's partitions"}
+    GAUGES = {"cdrflow_lag": "input messages and CDR batches not processed yet on this worker's partitions; -1 while unassigned"}
 
     def __init__(self) -> None:
         self.counters: Counter[str] = Counter()

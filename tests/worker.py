@@ -46,8 +46,8 @@ class WorkerProcess:
             for name, _, value in (line.partition(" ") for line in text.splitlines() if line and not line.startswith("#"))
         }
 
-    def wait_until_caught_up(self, messages: int, timeout: float = 300) -> dict[str, float]:
-        """Until every one of `messages` input messages is read and nothing is left to apply."""
+    def wait_until_caught_up(self, messages: int = 0, timeout: float = 300) -> dict[str, float]:
+        """Until this process read `messages` input messages and nothing is left to apply."""
         deadline = time.monotonic() + timeout
         settled = 0
         while time.monotonic() < deadline:

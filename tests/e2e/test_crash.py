@@ -1,0 +1,60 @@
+"""No loss, no double counting across kill -9 of the worker at random moments."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from pipeline.topics import ensure_topics
+from tests.cdr_factory import make_cdrs, truth_by_customer
+from tests.e2e.test_pipeline import produce, worker_env
+from tests.services import DOCKER
+from tests.worker import WorkerProcess, query_chdb
+
+pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
+
+
+@pytest.mark.xfail(
+    reason="open defect: after kill -9 and restart the warehouse totals come out short; under investigation",
+    strict=False,
+)
+def test_totals_survive_three_kill_9s_during_a_200k_replay(settings, tmp_path):
+    events = make_cdrs(200_000, seed=23, rerate_share=0.05)
+    events += events[::50]  # resends
+    asyncio.run(ensure_topics(settings))
+    asyncio.run(produce(settings, [orjson.dumps(e) for e in events]))
+
+    rng = random.Random()
+    worker = WorkerProcess(worker_env(settings, tmp_path), tmp_path)
+    kills = []
+    try:
+        for _ in range(3):
+            worker.start()
+            moment = rng.uniform(6.0, 16.0)
+            time.sleep(moment)
+            kills.append(round(moment, 1))
+            worker.kill()
+        worker.start()
+        seen = worker.wait_until_caught_up(timeout=400)
+    finally:
+        worker.stop()
+    assert seen["cdrflow_cdrs_invalid_total"] == 0
+
+    rows = query_chdb(
+        tmp_path / "clickhouse",
+        "SELECT customer, sum(attempts), sum(connected), sum(customer_charge_micros), sum(provider_charge_micros) "
+        "FROM agg_breakout FINAL GROUP BY customer HAVING sum(attempts) != 0",
+    )
+    aggregated = {r[0]: (int(r[1]), int(r[2]), Decimal(int(r[3])) / 10**6, Decimal(int(r[4])) / 10**6) for r in rows}
+    assert aggregated == truth_by_customer(events), f"killed after {kills} s"
+    raw = query_chdb(
+        tmp_path / "clickhouse",
+        "SELECT customer, count(), countIf(sip_code BETWEEN 200 AND 299), sum(customer_charge), sum(provider_charge) "
+        "FROM cdr FINAL GROUP BY customer",
+    )
+    assert {r[0]: (r[1], r[2], Decimal(r[3]), Decimal(r[4])) for r in raw} == truth_by_customer(events)
