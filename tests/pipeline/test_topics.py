@@ -1,3 +1,5 @@
+import asyncio
+
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -10,6 +12,16 @@ async def topic_configs(admin: AIOKafkaAdminClient, name: str) -> dict[str, str]
     [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
     [(_, _, _, _, entries)] = response.resources
     return {entry[0]: entry[1] for entry in entries}
+
+
+async def settled_partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Partition counts once the new topics' metadata has reached the broker's cache."""
+    for _ in range(50):
+        counts = await partition_counts(admin, names)
+        if len(counts) == len(names):
+            return counts
+        await asyncio.sleep(0.2)
+    return counts
 
 
 @pytest.fixture
@@ -25,7 +37,7 @@ async def test_topics_are_created_with_their_partitions_and_cleanup_policy(setti
     assert sorted(created) == sorted(
         [settings.topic, settings.dlq_topic, settings.batch_topic, settings.state_changelog]
     )
-    counts = await partition_counts(admin, created)
+    counts = await settled_partition_counts(admin, created)
     assert counts == {
         settings.topic: 4,
         settings.dlq_topic: 1,
