@@ -7,13 +7,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
 TEST_KAFKA_PORT ?= 19092
+DEMO_KAFKA_PORT ?= 19192
+BENCH_KAFKA_PORT ?= 19292
 
-.PHONY: help setup test test-docker demo clean
+# Run $(1) with a broker of its own on port $(2), data in a fresh temporary folder, stopped after.
+define with_broker
+	@data=$$(mktemp -d -t cdrflow-kafka-XXXXXX); \
+	export KAFKA_PORT=$(2) KAFKA_DATA_DIR=$$data; \
+	trap 'deploy/kafka/broker stop >/dev/null; rm -rf "$$data"' EXIT; \
+	started=$$(deploy/kafka/broker start) || exit 1; \
+	broker=kafka://$${started#bootstrap=}; \
+	$(1)
+endef
+
+.PHONY: help setup test test-docker demo bench clean
 
 help:
 	@echo "make setup        create .venv with cdrflow installed (editable) and resolve the Kafka broker"
 	@echo "make test         install what is missing, start the services, run every test, stop them"
 	@echo "make demo         run the pipeline on synthetic CDRs and mail one report (see README)"
+	@echo "make bench        the benchmarks in bench/, one line per figure (BENCH_SCALE=0.2 for a quick look)"
 	@echo "make test-docker  the integration tests against Docker images (needs a Docker engine)"
 
 $(STAMPS)/system:
@@ -33,21 +46,20 @@ $(STAMPS)/kafka: deploy/kafka/pom.xml | $(STAMPS)/system
 
 setup: $(STAMPS)/venv $(STAMPS)/kafka
 
-# The broker lives only as long as the test run; its data goes to a fresh temporary folder.
+# The broker lives only as long as the run; its data goes to a fresh temporary folder.
 test: setup
-	@data=$$(mktemp -d -t cdrflow-test-kafka-XXXXXX); \
-	export KAFKA_PORT=$(TEST_KAFKA_PORT) KAFKA_DATA_DIR=$$data; \
-	trap 'deploy/kafka/broker stop >/dev/null; rm -rf "$$data"' EXIT; \
-	started=$$(deploy/kafka/broker start) || exit 1; \
-	CDRFLOW_TEST_BROKER=kafka://$${started#bootstrap=} $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(call with_broker,CDRFLOW_TEST_BROKER=$$broker $(BIN)/python -m pytest $(PYTEST_ARGS),$(TEST_KAFKA_PORT))
+
+demo: setup
+	$(call with_broker,CDRFLOW_BROKER=$$broker $(BIN)/python -m consumers.demo,$(DEMO_KAFKA_PORT))
+
+bench: setup
+	$(call with_broker,CDRFLOW_BENCH_BROKER=$$broker $(BIN)/python -m bench.pipeline_bench,$(BENCH_KAFKA_PORT))
 
 test-docker: setup
 	@if ! docker info >/dev/null 2>&1; then echo "test-docker: no Docker engine on this machine, nothing run"; exit 0; fi; \
 	$(BIN)/python -m pip install -q -e '.[test,docker]' && \
 	CDRFLOW_TEST_DOCKER=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
-
-demo:
-	@echo "make demo: not yet available (it arrives with the streaming pipeline)"
 
 clean:
 	rm -rf $(VENV) $(STAMPS) var deploy/kafka/lib

@@ -9,13 +9,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
+
+import orjson
 
 from aiokafka.errors import KafkaError
 from clickhouse_connect.driver.exceptions import OperationalError
 
 from pipeline.settings import Settings, SettingsError, get_settings
 
+EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 69
 EXIT_CONFIG = 78
 
@@ -45,6 +50,52 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_bar(total: int, unit: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, unit_scale=True, file=sys.stderr, disable=None)
+
+
+def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
+    from consumers.switch_feed import FeedShape, SwitchFeed
+
+    feed = SwitchFeed(FeedShape(customers=args.customers, providers=args.providers, seed=args.seed))
+    start_ms = int(time.time() * 1000)
+    with _progress_bar(args.rate * args.seconds, "CDR") as bar:
+        if args.out is not None:
+            with args.out.open("wb") as out:
+                for second in range(args.seconds):
+                    for event in feed.events(start_ms + second * 1000, args.rate, 1000):
+                        out.write(orjson.dumps(event) + b"\n")
+                    bar.update(args.rate)
+            return 0
+        asyncio.run(_generate_paced(settings, feed, args.rate, args.seconds, start_ms, bar.update))
+    return 0
+
+
+async def _generate_paced(settings: Settings, feed, rate: int, seconds: int, start_ms: int, progress) -> None:
+    from consumers.feed_producer import send_messages
+
+    started = time.monotonic()
+    for second in range(seconds):
+        now_ms = start_ms + second * 1000
+        await send_messages(settings, (orjson.dumps(e) for e in feed.events(now_ms, rate, 1000)), progress)
+        await asyncio.sleep(max(0.0, started + second + 1 - time.monotonic()))
+
+
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from consumers.cdr_files import count_records, file_messages
+    from consumers.feed_producer import send_messages
+
+    if not args.file.is_file():
+        print(f"cdrflow: replay: no such file: {args.file}", file=sys.stderr)
+        return EXIT_USAGE
+    with _progress_bar(count_records(args.file), "msg") as bar:
+        sent = asyncio.run(send_messages(settings, file_messages(args.file), bar.update))
+    print(f"replayed {sent} message(s) from {args.file} into {settings.topic}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cdrflow",
@@ -67,7 +118,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--loglevel", "-l", default="info", choices=["crit", "error", "warn", "info", "debug"])
     worker.set_defaults(run=cmd_worker)
+
+    generate = commands.add_parser(
+        "generate",
+        help="feed the input topic with a realistic synthetic switch feed",
+        description="Send RATE CDRs per second for SECONDS seconds (start times now): heavy-tailed customers and "
+        "numbers, ASR 40-60 %% per route, 486/487/503/404 failures, DTMF on IVR numbers, rerates and resends.",
+    )
+    generate.add_argument("--rate", type=_positive, default=1000, help="CDRs per second (default 1000)")
+    generate.add_argument("--seconds", type=_positive, default=10, help="how long (default 10)")
+    generate.add_argument("--customers", type=_positive, default=20)
+    generate.add_argument("--providers", type=_positive, default=6)
+    generate.add_argument("--seed", type=int, default=1)
+    generate.add_argument("--out", type=Path, help="write JSON Lines to this file instead of Kafka (not paced)")
+    generate.set_defaults(run=cmd_generate)
+
+    replay = commands.add_parser(
+        "replay",
+        help="load a CDR file (JSON Lines or CSV) into the input topic",
+        description="Send every record of FILE to the input topic: .jsonl lines as they are, .csv rows (header "
+        "names the fields) as JSON objects. Invalid records reach the dead-letter topic through the worker.",
+    )
+    replay.add_argument("file", type=Path, metavar="FILE")
+    replay.set_defaults(run=cmd_replay)
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer: {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,8 @@
 """The Faust app: `faust -A pipeline.app worker` or `cdrflow worker`.
 
     input topic ─► CdrIngest (bulk read, validate, DLQ) ─► batch topic (by CDR id)
-        ─► apply_batches agent: CdrState (dedup, rerates, aggregates in the `state` table)
-        ─► ClickHouseSink (raw CDRs, aggregates) ─► record the batch in the table
+        ─► apply_batches agent: CdrState (dedup and rerates over the `state` table)
+        ─► ClickHouseSink (raw CDRs, aggregate deltas) ─► record the batch in the table
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import faust
 import orjson
 from faust.web import Request, Response, View
 
-from pipeline.ingest import CdrIngest
+from pipeline.changelog import ChangelogWriter
+from pipeline.ingest import OLDEST_INPUT_HEADER, CdrIngest, partition_of
 from pipeline.metrics import WorkerMetrics
 from pipeline.migrations import migrate
 from pipeline.settings import get_settings
@@ -24,6 +25,7 @@ from pipeline.topics import ensure_topics
 from pipeline.warehouse import connect
 
 log = logging.getLogger(__name__)
+FORGET_EVERY_SECONDS = 3600.0
 settings = get_settings()
 metrics = WorkerMetrics()
 (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
@@ -48,6 +50,8 @@ app = CdrflowApp(
     processing_guarantee="at_least_once",
     broker_commit_every=1000,
     broker_commit_interval=1.0,
+    # A worker killed without leaving its group holds its partitions until this expires.
+    broker_session_timeout=10.0,
     stream_wait_empty=False,
     producer_max_request_size=8 * 1024 * 1024,
     consumer_max_fetch_size=8 * 1024 * 1024,
@@ -57,46 +61,87 @@ table = app.Table("state", default=None, partitions=settings.partitions, key_typ
 sink = ClickHouseSink(lambda: connect(settings.clickhouse))
 
 
-async def send_changelog(partition: int, key: bytes, value: bytes) -> object:
-    return await app.producer.send(table.changelog_topic.get_topic_name(), key, value, partition, None, None)
-
-
-cdr_state = CdrState(table.data, send_changelog)
+changelog = app.service(ChangelogWriter(settings, table.changelog_topic.get_topic_name()))
+cdr_state = CdrState(table.data, changelog.write)
 ingest = app.service(CdrIngest(settings, metrics))
-
-
-applied_offsets: dict[int, int] = {}
 
 
 @app.agent(batches)
 async def apply_batches(stream) -> None:
     async for event in stream.events():
         message = event.message
-        applied_offsets[message.partition] = message.offset
-        changes = cdr_state.plan(message.partition, message.offset, orjson.loads(event.value))
-        if changes is None:
-            metrics.inc("cdrflow_batches_replayed_total")
+        if await skipped_batches_before(message.tp, message.offset):
             continue
-        await sink.write(changes)
-        await cdr_state.record(changes)
+        async with cdr_state.lock:
+            changes = cdr_state.plan(message.partition, message.offset, orjson.loads(event.value), today())
+            if changes is None:
+                metrics.inc("cdrflow_batches_replayed_total")
+                continue
+            await sink.write(changes)
+            await cdr_state.record(changes)
+        oldest_input_ms = dict(message.headers or ()).get(OLDEST_INPUT_HEADER)
+        if oldest_input_ms is not None:
+            metrics.observe_latency(time.time() - int(oldest_input_ms) / 1000)
         metrics.inc("cdrflow_batches_applied_total")
         metrics.inc("cdrflow_cdrs_applied_total", len(changes.newest))
 
 
-async def batch_lag() -> int:
-    """Batches in the batch topic not applied yet, over this worker's partitions; -1 while recovering."""
-    if app.rebalancing or not app.tables.recovery.completed.is_set():
-        return -1
+async def skipped_batches_before(tp, offset: int) -> bool:
+    """Whether batches before `offset` were never handed to the agent; if so, fetch them again.
+
+    Around rebalances and table recovery Faust's fetcher can drop records it has read without
+    seeking back, and Faust's committed offset can pass batches the table never applied. The
+    batch topic has no gaps (no transactions, no compaction), so a batch past the table's
+    marker means skipped batches: the partition is fetched again from the marker, and batches
+    applied already are recognised by the marker and skipped.
+    """
+    expected = cdr_state.next_offset(tp.partition)
+    if offset <= expected:
+        return False
+    earliest = (await app.consumer.earliest_offsets(tp))[tp]
+    if earliest > expected:  # the missing batches were deleted by retention: nothing to fetch
+        return False
+    log.warning("batches %s[%d] %d..%d were skipped; fetching them again", tp.topic, tp.partition, expected, offset - 1)
+    await app.consumer.seek(tp, expected)
+    metrics.inc("cdrflow_batch_refetches_total")
+    return True
+
+
+def today() -> int:
+    return int(time.time() // 86400)
+
+
+@app.timer(interval=FORGET_EVERY_SECONDS)
+async def forget_old_ids() -> None:
+    """Keep the dedup state bounded: forget ids not changed for CDRFLOW_DEDUP_DAYS."""
+    if recovered():
+        forgotten = await cdr_state.forget_before(today() - settings.dedup_days, id_partition)
+        metrics.inc("cdrflow_ids_forgotten_total", forgotten)
+
+
+def id_partition(cdr_id: bytes) -> int:
+    return partition_of(cdr_id.decode(), settings.partitions)
+
+
+def recovered() -> bool:
+    return not app.rebalancing and app.tables.recovery.completed.is_set()
+
+
+async def unapplied_batches() -> dict:
+    """Per assigned batch-topic partition: (first batch not applied yet, end offset), from the table."""
     consumer = app.consumer
     mine = [tp for tp in consumer.assignment() if tp.topic == settings.batch_topic]
     if not mine:
-        return 0
+        return {}
     ends = await consumer.highwaters(*mine)
-    lag = 0
-    for tp in mine:
-        done = applied_offsets[tp.partition] + 1 if tp.partition in applied_offsets else await consumer.position(tp) or 0
-        lag += max(0, ends[tp] - done)
-    return lag
+    return {tp: (cdr_state.next_offset(tp.partition), ends[tp]) for tp in mine}
+
+
+async def batch_lag() -> int:
+    """Batches in the batch topic not applied yet, over this worker's partitions; -1 while recovering."""
+    if not recovered():
+        return -1
+    return sum(max(0, end - wanted) for wanted, end in (await unapplied_batches()).values())
 
 
 @app.page("/api/health")
@@ -114,4 +159,6 @@ class Metrics(View):
         metrics.counters["cdrflow_sink_failures_total"] = sink.failures
         input_lag, applying_lag = await ingest.lag(), await batch_lag()
         metrics.gauges["cdrflow_lag"] = -1 if min(input_lag, applying_lag) < 0 else input_lag + applying_lag
+        metrics.gauges["cdrflow_input_partitions"] = len(ingest.consumer.assignment()) if ingest.consumer else 0
+        metrics.gauges["cdrflow_batch_partitions"] = sum(1 for tp in app.consumer.assignment() if tp.topic == batches.get_topic_name())
         return self.text(metrics.render(), content_type="text/plain; version=0.0.4")

@@ -1,4 +1,4 @@
-"""The rated CDR event (shared/spec cdr-event.md): parsing, validation, normalisation.
+"""The rated CDR event: parsing, validation, normalisation.
 
 A valid event becomes a `Cdr`: start time in UTC epoch milliseconds, durations in integer
 microseconds, money in integer millionths of the billing currency — exact, and cheap to add.

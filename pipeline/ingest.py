@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
 
 import orjson
@@ -26,8 +27,14 @@ from pipeline.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_RECORDS = 5000
-ROWS_PER_MESSAGE = 2000
+ROWS_PER_MESSAGE = 5000
+# Forward when this many input messages are pending, or when the oldest has waited LINGER_SECONDS:
+# every batch message costs the agent one insert per ClickHouse table, so a trickle of CDRs is
+# gathered for a moment rather than forwarded as many tiny batches.
+FLUSH_RECORDS = 20_000
+LINGER_SECONDS = 0.25
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+OLDEST_INPUT_HEADER = "cdrflow-oldest-input-ms"  # Kafka timestamp of the oldest input message in a batch
 
 
 def partition_of(cdr_id: str, partitions: int) -> int:
@@ -94,18 +101,27 @@ class CdrIngest(Service):
     @Service.task
     async def _forward_forever(self) -> None:
         assert self.consumer is not None
+        pending: dict[TopicPartition, list[ConsumerRecord]] = {}
+        count, first_at = 0, 0.0
         while not self.should_stop:
-            records = await self.consumer.getmany(timeout_ms=100, max_records=MAX_RECORDS)
-            if records:
-                await self.forward(records)
-                offsets = {tp: rs[-1].offset + 1 for tp, rs in records.items()}
+            records = await self.consumer.getmany(timeout_ms=50, max_records=MAX_RECORDS)
+            for tp, tp_records in records.items():
+                if not count:
+                    first_at = time.monotonic()
+                pending.setdefault(tp, []).extend(tp_records)
+                count += len(tp_records)
+            if count and (count >= FLUSH_RECORDS or time.monotonic() - first_at >= LINGER_SECONDS):
+                await self.forward(pending)
+                offsets = {tp: rs[-1].offset + 1 for tp, rs in pending.items()}
                 await self.consumer.commit(offsets)
                 self.positions.update(offsets)
+                pending, count = {}, 0
 
     async def forward(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         assert self.producer is not None
         partitions = self.settings.partitions
         by_partition: dict[int, list[bytes]] = {}
+        oldest_ms: dict[int, int] = {}
         sends = []
         messages = valid = invalid_count = 0
         for tp_records in records.values():
@@ -113,7 +129,9 @@ class CdrIngest(Service):
                 messages += 1
                 cdrs, invalid = parse_message(record.value)
                 for cdr in cdrs:
-                    by_partition.setdefault(partition_of(cdr.id, partitions), []).append(orjson.dumps(cdr, default=tuple))
+                    partition = partition_of(cdr.id, partitions)
+                    by_partition.setdefault(partition, []).append(orjson.dumps(cdr, default=tuple))
+                    oldest_ms[partition] = min(oldest_ms.get(partition, record.timestamp), record.timestamp)
                 valid += len(cdrs)
                 invalid_count += len(invalid)
                 for bad in invalid:
@@ -123,9 +141,10 @@ class CdrIngest(Service):
                         )
                     )
         for partition, rows in by_partition.items():
+            headers = [(OLDEST_INPUT_HEADER, b"%d" % oldest_ms[partition])]
             for start in range(0, len(rows), ROWS_PER_MESSAGE):
                 value = b"[" + b",".join(rows[start : start + ROWS_PER_MESSAGE]) + b"]"
-                sends.append(await self.producer.send(self.settings.batch_topic, value, partition=partition))
+                sends.append(await self.producer.send(self.settings.batch_topic, value, partition=partition, headers=headers))
         await asyncio.gather(*sends)
         self.metrics.inc("cdrflow_messages_total", messages)
         self.metrics.inc("cdrflow_cdrs_valid_total", valid)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 
 
 class WorkerMetrics:
@@ -13,15 +13,36 @@ class WorkerMetrics:
         "cdrflow_batches_applied_total": "CDR batches applied to the state tables and sunk",
         "cdrflow_batches_replayed_total": "batches skipped on replay because they were applied before",
         "cdrflow_cdrs_applied_total": "CDR revisions that became the newest of their id",
+        "cdrflow_batch_refetches_total": "times a batch-topic partition was fetched again from the table's marker",
+        "cdrflow_ids_forgotten_total": "CDR ids dropped from the dedup state after CDRFLOW_DEDUP_DAYS",
         "cdrflow_sink_rows_total": "rows written to ClickHouse",
         "cdrflow_sink_failures_total": "failed ClickHouse writes (each retried)",
     }
 
-    GAUGES = {"cdrflow_lag": "input messages and CDR batches not processed yet on this worker's partitions; -1 while unassigned"}
+    GAUGES = {
+        "cdrflow_lag": "input messages and CDR batches not processed yet on this worker's partitions; -1 while unassigned",
+        "cdrflow_input_partitions": "input-topic partitions assigned to this worker",
+        "cdrflow_batch_partitions": "batch-topic partitions assigned to this worker",
+    }
+
+    LATENCY = "cdrflow_event_to_queryable_seconds"
+    LATENCY_HELP = (
+        "seconds from the oldest input message of a CDR batch reaching Kafka to the batch being "
+        "queryable in ClickHouse, over the last batches applied"
+    )
+    LATENCY_WINDOW = 2000
 
     def __init__(self) -> None:
         self.counters: Counter[str] = Counter()
         self.gauges: dict[str, int] = {}
+        self.latencies: deque[float] = deque(maxlen=self.LATENCY_WINDOW)
+        self.latency_count = 0
+        self.latency_sum = 0.0
+
+    def observe_latency(self, seconds: float) -> None:
+        self.latencies.append(seconds)
+        self.latency_count += 1
+        self.latency_sum += seconds
 
     def inc(self, name: str, by: int = 1) -> None:
         self.counters[name] += by
@@ -32,4 +53,10 @@ class WorkerMetrics:
             lines += [f"# HELP {name} {text}", f"# TYPE {name} counter", f"{name} {self.counters[name]}"]
         for name, text in self.GAUGES.items():
             lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge", f"{name} {self.gauges.get(name, 0)}"]
+        lines += [f"# HELP {self.LATENCY} {self.LATENCY_HELP}", f"# TYPE {self.LATENCY} summary"]
+        ordered = sorted(self.latencies)
+        for q in (0.5, 0.9, 0.99):
+            value = f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))]:.6f}" if ordered else "NaN"
+            lines.append(f'{self.LATENCY}{{quantile="{q}"}} {value}')
+        lines += [f"{self.LATENCY}_sum {self.latency_sum:.6f}", f"{self.LATENCY}_count {self.latency_count}"]
         return "\n".join(lines) + "\n"

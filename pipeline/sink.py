@@ -1,7 +1,8 @@
-"""The ClickHouse sink: one batch's newest revisions and aggregate values, retried until stored.
+"""The ClickHouse sink: one batch's newest revisions and aggregate deltas, retried until stored.
 
-Writes are idempotent: raw rows collapse by (id, rev) in ReplacingMergeTree, aggregate rows
-are absolute values versioned by the batch offset, so writing a batch twice changes nothing.
+Writes are idempotent: raw rows collapse by (id, rev) in ReplacingMergeTree, and aggregate
+deltas are inserted with the batch's deduplication token (partition:offset), which ClickHouse
+drops when it sees it again, so writing a batch twice changes nothing.
 While ClickHouse fails, `write` keeps retrying with backoff and does not return: the agent
 stops taking batches (backpressure) and nothing is dropped or buffered beyond one batch.
 """
@@ -13,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import orjson
 from clickhouse_connect.driver.client import Client
@@ -28,8 +30,8 @@ CDR_COLUMNS = [
     "dest_number", "sip_code", "duration", "customer_duration", "provider_duration", "customer_charge",
     "provider_charge", "dtmf", "pdd_in_ms", "pdd_out_ms", "switch", "is_deleted",
 ]  # fmt: skip
-BREAKOUT_COLUMNS = ["bucket", "customer", "provider", "customer_destination", "provider_destination", "switch", "p", "version", *BREAKOUT_METRICS]
-NUMBER_COLUMNS = ["kind", "number", "bucket", "sip_code", "customer", "p", "version", *NUMBER_METRICS]
+BREAKOUT_COLUMNS = ["bucket", "customer", "provider", "customer_destination", "provider_destination", "switch", *BREAKOUT_METRICS]
+NUMBER_COLUMNS = ["kind", "number", "bucket", "sip_code", "customer", *NUMBER_METRICS]
 
 
 def decimal6(micros: int) -> str:
@@ -48,23 +50,33 @@ def cdr_row(cdr: Cdr, deleted: int) -> bytes:
     )  # fmt: skip
 
 
-def blocks(changes: BatchChanges) -> list[tuple[str, list[str], bytes]]:
-    """(table, columns, JSONCompactEachRow bytes) for each table the batch touches."""
-    p, version = changes.partition, changes.offset
+@dataclass(frozen=True)
+class Block:
+    table: str
+    columns: list[str]
+    rows: bytes  # JSONCompactEachRow
+    settings: dict[str, str]
+
+
+def blocks(changes: BatchChanges) -> list[Block]:
+    """The inserts one batch makes, one per table it touches."""
+    dedup = {"insert_deduplication_token": f"{changes.partition}:{changes.offset}"}
     cdrs = [cdr_row(c, 0) for c in changes.newest] + [cdr_row(c, 1) for c in changes.moved]
     breakout, number = [], []
-    for key, vector in changes.aggregates.items():
+    for key, vector in changes.deltas.items():
+        if not any(vector):
+            continue
         if key[0] == "b":
-            breakout.append(orjson.dumps((key[1] // 1000, *key[2:], p, version, *vector)))
+            breakout.append(orjson.dumps((key[1] // 1000, *key[2:], *vector)))
         else:
             _, kind, num, bucket, sip_code, customer = key
-            number.append(orjson.dumps((kind, num, bucket // 1000, sip_code, customer, p, version, *vector)))
+            number.append(orjson.dumps((kind, num, bucket // 1000, sip_code, customer, *vector)))
     return [
-        (table, columns, b"\n".join(rows))
-        for table, columns, rows in (
-            ("cdr", CDR_COLUMNS, cdrs),
-            ("agg_breakout", BREAKOUT_COLUMNS, breakout),
-            ("agg_number", NUMBER_COLUMNS, number),
+        Block(table, columns, b"\n".join(rows), settings)
+        for table, columns, rows, settings in (
+            ("cdr", CDR_COLUMNS, cdrs, {}),
+            ("agg_breakout", BREAKOUT_COLUMNS, breakout, dedup),
+            ("agg_number", NUMBER_COLUMNS, number, dedup),
         )
         if rows
     ]
@@ -91,22 +103,23 @@ class ClickHouseSink:
         """Run blocking warehouse work on the warehouse thread."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, work)
 
-    def _insert(self, payload: list[tuple[str, list[str], bytes]]) -> None:
-        for table, columns, block in payload:
-            self.client.raw_insert(table, columns, insert_block=block, fmt="JSONCompactEachRow")
+    def _insert(self, payload: list[Block]) -> None:
+        for block in payload:
+            self.client.raw_insert(
+                block.table, block.columns, insert_block=block.rows, settings=block.settings, fmt="JSONCompactEachRow"
+            )
 
     async def write(self, changes: BatchChanges) -> None:
         payload = blocks(changes)
         delay = 0.1
-        loop = asyncio.get_running_loop()
         while True:
             try:
-                await loop.run_in_executor(self.executor, self._insert, payload)
+                await self.run(lambda: self._insert(payload))
                 break
             except Exception as error:  # any failure: keep the batch, wait, try again
                 self.failures += 1
                 log.warning("clickhouse write failed, retrying in %.1fs: %s", delay, error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
-        self.rows_written += sum(block.count(b"\n") + 1 for _, _, block in payload)
+        self.rows_written += sum(block.rows.count(b"\n") + 1 for block in payload)
         self.last_write = time.time()

@@ -1,20 +1,22 @@
-"""Duplicates, rerates and rolling aggregates, applied one batch of CDRs at a time.
+"""Duplicates and rerates, decided one batch of CDRs at a time; the aggregate deltas they make.
 
-All of a worker partition's state lives in one Faust table (one changelog topic), under
-three kinds of key:
-  b"d|<id>"            the newest revision seen of a CDR id
-  b"a|[p, key...]"     partition p's share of one aggregate (see pipeline.aggregates)
-  b"m|<p>"             the offset of the last batch of partition p applied in full
+A worker partition's state lives in one Faust table (one changelog topic), under two kinds of key:
+  b"d|<id>"   the newest revision seen of a CDR id: [batch offset, before, after, day]
+  b"m|<p>"    the offset of the last batch of partition p applied in full
 A batch's writes go to the changelog partition of the batch, in order, marker last (sent in bulk
-through the app's producer rather than one buffered Faust send per key). Kafka keeps
-that order, so after a crash the recovered table holds every earlier batch and a prefix of
-the writes of at most one batch. Each entry keeps its value from before the batch that last
-wrote it ([offset, before, after]), so replaying that batch recomputes exactly the same
-values instead of applying it twice: idempotent, without Kafka transactions.
+through the app's producer rather than one buffered Faust send per key). Kafka keeps that order,
+so after a crash the recovered table holds every earlier batch and a prefix of the writes of at
+most one batch. Each entry keeps its value from before the batch that last wrote it, so replaying
+that batch plans exactly the same changes (the same deltas) instead of applying it twice:
+idempotent, without Kafka transactions. The aggregates themselves live only in ClickHouse.
+
+An id is remembered for `dedup_days` after the batch that last changed it; `forget_before` drops
+older ids so that the table does not grow without bound.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -25,7 +27,8 @@ from pipeline.aggregates import AggregateKey, add_into, contributions
 from pipeline.events import Cdr
 
 Table = MutableMapping[bytes, bytes]
-SendChangelog = Callable[[int, bytes, bytes], Awaitable[object]]
+WriteChangelog = Callable[[int, list[tuple[bytes, bytes | None]]], Awaitable[object]]
+DAY_MS = 86_400_000
 
 
 @dataclass
@@ -36,7 +39,7 @@ class BatchChanges:
     offset: int
     newest: list[Cdr] = field(default_factory=list)  # revisions that now win
     moved: list[Cdr] = field(default_factory=list)  # superseded revisions that sat in another month
-    aggregates: dict[AggregateKey, list[int]] = field(default_factory=dict)  # absolute, after the batch
+    deltas: dict[AggregateKey, list[int]] = field(default_factory=dict)
     writes: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
@@ -48,15 +51,11 @@ def id_key(cdr_id: str) -> bytes:
     return b"d|" + cdr_id.encode()
 
 
-def aggregate_key(partition: int, key: AggregateKey) -> bytes:
-    return b"a|" + orjson.dumps((partition, *key))
-
-
 def _before(entry: bytes | None, offset: int):
-    """The entry's value before batch `offset` (it may hold that batch's own write already)."""
+    """The entry's revision before batch `offset` (it may hold that batch's own write already)."""
     if entry is None:
         return None
-    written_at, before, after = orjson.loads(entry)
+    written_at, before, after, _day = orjson.loads(entry)
     return before if written_at == offset else after
 
 
@@ -67,16 +66,21 @@ def _month(start_ms: int) -> tuple[int, int]:
 class CdrState:
     """Plans and records batches over `table` (the Faust table's store) and its changelog."""
 
-    def __init__(self, table: Table, send_changelog: SendChangelog) -> None:
+    def __init__(self, table: Table, write_changelog: WriteChangelog) -> None:
         self.table = table
-        self.send_changelog = send_changelog
+        self.write_changelog = write_changelog
+        self.lock = asyncio.Lock()  # one batch, or one slice of forgetting, at a time
 
     def applied(self, partition: int, offset: int) -> bool:
-        marker = self.table.get(marker_key(partition))
-        return marker is not None and int(marker) >= offset
+        return offset < self.next_offset(partition)
 
-    def plan(self, partition: int, offset: int, rows: list[list]) -> BatchChanges | None:
-        """The changes batch (partition, offset) makes, or None when it was applied already."""
+    def next_offset(self, partition: int) -> int:
+        """The offset of the first batch of `partition` not applied yet."""
+        marker = self.table.get(marker_key(partition))
+        return 0 if marker is None else int(marker) + 1
+
+    def plan(self, partition: int, offset: int, rows: list[list], day: int) -> BatchChanges | None:
+        """The changes batch (partition, offset) makes on `day` (days since the epoch), or None when applied already."""
         if self.applied(partition, offset):
             return None
         table = self.table
@@ -93,7 +97,7 @@ class CdrState:
                 newest[cdr_id] = cdr
 
         changes = BatchChanges(partition, offset)
-        deltas: dict[AggregateKey, list[int]] = {}
+        deltas = changes.deltas
         for cdr_id, cdr in newest.items():
             old = previous[cdr_id]
             if old is not None:
@@ -104,20 +108,31 @@ class CdrState:
             for key, vector in contributions(cdr):
                 add_into(deltas, key, vector, +1)
             changes.newest.append(cdr)
-            changes.writes.append((id_key(cdr_id), orjson.dumps((offset, old, cdr), default=tuple)))
-
-        for key, delta in deltas.items():
-            table_key = aggregate_key(partition, key)
-            before = _before(table.get(table_key), offset)
-            after = delta if before is None else [b + d for b, d in zip(before, delta)]
-            changes.aggregates[key] = after
-            changes.writes.append((table_key, orjson.dumps((offset, before, after))))
+            changes.writes.append((id_key(cdr_id), orjson.dumps((offset, old, cdr, day), default=tuple)))
         changes.writes.append((marker_key(partition), b"%d" % offset))
         return changes
 
     async def record(self, changes: BatchChanges) -> None:
         """Write the batch's entries to the table and its changelog, the marker last."""
-        table, send, partition = self.table, self.send_changelog, changes.partition
+        table = self.table
         for key, value in changes.writes:
             table[key] = value
-            await send(partition, key, value)
+        await self.write_changelog(changes.partition, changes.writes)
+
+    async def forget_before(self, oldest_day: int, partition_of_id: Callable[[bytes], int], slice_size: int = 5000) -> int:
+        """Forget the ids last changed before `oldest_day`; returns how many were forgotten."""
+        keys = [key for key in list(self.table.keys()) if key.startswith(b"d|")]
+        forgotten = 0
+        for start in range(0, len(keys), slice_size):
+            async with self.lock:
+                tombstones: dict[int, list[tuple[bytes, None]]] = {}
+                for key in keys[start : start + slice_size]:
+                    entry = self.table.get(key)
+                    if entry is not None and orjson.loads(entry)[3] < oldest_day:
+                        del self.table[key]
+                        tombstones.setdefault(partition_of_id(key[2:]), []).append((key, None))
+                for partition, entries in tombstones.items():
+                    await self.write_changelog(partition, entries)
+                    forgotten += len(entries)
+            await asyncio.sleep(0)
+        return forgotten

@@ -3,10 +3,20 @@
     python -m tests.chdb_query PATH "SQL"  -> JSON rows on stdout
 """
 
+import subprocess
 import sys
+from pathlib import Path
 
 import clickhouse_connect
 import orjson
+
+
+def query_chdb(path: Path, sql: str) -> list:
+    """Rows of one query on a stopped worker's chDB folder, from a fresh process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.chdb_query", str(path), sql], capture_output=True, timeout=120, check=True
+    )
+    return orjson.loads(done.stdout)
 
 
 def main() -> None:

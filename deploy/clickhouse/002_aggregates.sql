@@ -1,9 +1,10 @@
--- Rolling aggregates kept by the pipeline's tables, one metric vector per key and 15-minute
--- bucket (every IANA offset is a multiple of 15 minutes, so local days, hours, weeks and months
--- are unions of whole buckets). Each worker partition `p` owns its share of a key and sinks the
--- absolute value of that share at increasing `version`; ReplacingMergeTree keeps the newest
--- share per (key, p), so re-sinking after a crash replaces rather than adds. A report sums the
--- shares: SELECT ... sum(attempts) FROM agg_breakout FINAL GROUP BY ...
+-- Rolling aggregates of the pipeline, one metric vector per key and 15-minute bucket (every
+-- IANA offset is a multiple of 15 minutes, so local days, hours, weeks and months are unions of
+-- whole buckets). Each applied CDR batch inserts its deltas (a rerate adds the new revision and
+-- takes the old one back with negative values); SummingMergeTree folds them together in merges,
+-- and reports always sum: SELECT customer, sum(attempts) FROM agg_breakout GROUP BY customer.
+-- A batch replayed after a crash inserts with the same deduplication token (partition:offset)
+-- and is dropped by ClickHouse, so it never counts twice.
 -- Durations are integer microseconds (`*_us`), money integer millionths (`*_micros`), exact.
 CREATE TABLE IF NOT EXISTS agg_breakout
 (
@@ -13,8 +14,6 @@ CREATE TABLE IF NOT EXISTS agg_breakout
     customer_destination LowCardinality(String),
     provider_destination LowCardinality(String),
     switch LowCardinality(String),
-    p UInt16,
-    version UInt64,
     attempts Int64,
     connected Int64,
     duration_us Int64,
@@ -30,9 +29,10 @@ CREATE TABLE IF NOT EXISTS agg_breakout
     pdd_out_count Int64,
     short_calls Int64
 )
-ENGINE = ReplacingMergeTree(version)
+ENGINE = SummingMergeTree
 PARTITION BY toYYYYMM(bucket)
-ORDER BY (bucket, customer, provider, customer_destination, provider_destination, switch, p);
+ORDER BY (bucket, customer, provider, customer_destination, provider_destination, switch)
+SETTINGS non_replicated_deduplication_window = 100000;
 
 -- Per Number aggregates: the same vector by dialled number (kind 'dest') and by calling number
 -- (kind 'cli'), SIP code and customer, ordered by number so a six-month summary of a few
@@ -44,8 +44,6 @@ CREATE TABLE IF NOT EXISTS agg_number
     bucket DateTime('UTC'),
     sip_code UInt16,
     customer LowCardinality(String),
-    p UInt16,
-    version UInt64,
     attempts Int64,
     connected Int64,
     duration_us Int64,
@@ -56,6 +54,7 @@ CREATE TABLE IF NOT EXISTS agg_number
     pdd_out_sum Int64,
     pdd_out_count Int64
 )
-ENGINE = ReplacingMergeTree(version)
+ENGINE = SummingMergeTree
 PARTITION BY toYYYYMM(bucket)
-ORDER BY (kind, number, bucket, sip_code, customer, p);
+ORDER BY (kind, number, bucket, sip_code, customer)
+SETTINGS non_replicated_deduplication_window = 100000;

@@ -10,19 +10,16 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from consumers.worker_process import WorkerProcess
 from pipeline.topics import ensure_topics
 from tests.cdr_factory import make_cdrs, truth_by_customer
-from tests.e2e.test_pipeline import produce, worker_env
+from tests.chdb_query import query_chdb
+from tests.e2e.test_pipeline import produce
 from tests.services import DOCKER
-from tests.worker import WorkerProcess, query_chdb
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
 
 
-@pytest.mark.xfail(
-    reason="open defect: after kill -9 and restart the warehouse totals come out short; under investigation",
-    strict=False,
-)
 def test_totals_survive_three_kill_9s_during_a_200k_replay(settings, tmp_path):
     events = make_cdrs(200_000, seed=23, rerate_share=0.05)
     events += events[::50]  # resends
@@ -30,7 +27,7 @@ def test_totals_survive_three_kill_9s_during_a_200k_replay(settings, tmp_path):
     asyncio.run(produce(settings, [orjson.dumps(e) for e in events]))
 
     rng = random.Random()
-    worker = WorkerProcess(worker_env(settings, tmp_path), tmp_path)
+    worker = WorkerProcess.on_folder(settings, tmp_path)
     kills = []
     try:
         for _ in range(3):

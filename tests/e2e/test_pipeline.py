@@ -9,10 +9,11 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from consumers.worker_process import WorkerProcess
 from pipeline.topics import ensure_topics
 from tests.cdr_factory import make_cdrs, newest_revisions, truth_by_customer
+from tests.chdb_query import query_chdb
 from tests.services import DOCKER
-from tests.worker import WorkerProcess, free_port, query_chdb
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
 
@@ -27,18 +28,6 @@ INVALID = [
 ]
 EXPECTED_REASON_FIELDS = ["not JSON", "customer_charge", "sip_code", "start_time", "64 KiB", "element 1: dest_number"]
 BAD_ELEMENT = {"id": "arr-bad", "start_time": 1788220800000, "customer": "acme", "dest_number": "44x", "sip_code": 200}
-
-
-def worker_env(settings, tmp_path) -> dict[str, str]:
-    return {
-        "CDRFLOW_BROKER": settings.broker,
-        "CDRFLOW_TOPIC": settings.topic,
-        "CDRFLOW_APP_ID": settings.app_id,
-        "CDRFLOW_PARTITIONS": str(settings.partitions),
-        "CDRFLOW_CLICKHOUSE": f"chdb://{tmp_path / 'clickhouse'}",
-        "CDRFLOW_DATA_DIR": str(tmp_path / "var"),
-        "CDRFLOW_WEB_PORT": str(free_port()),
-    }
 
 
 async def produce(settings, messages: list[bytes]) -> None:
@@ -77,7 +66,7 @@ def test_totals_equal_the_newest_revision_of_every_cdr_and_bad_input_is_dead_let
     asyncio.run(ensure_topics(settings))
     asyncio.run(produce(settings, messages))
 
-    worker = WorkerProcess(worker_env(settings, tmp_path), tmp_path)
+    worker = WorkerProcess.on_folder(settings, tmp_path)
     worker.start()
     try:
         seen = worker.wait_until_caught_up(len(messages))

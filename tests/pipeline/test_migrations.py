@@ -52,6 +52,21 @@ def test_raw_cdrs_keep_the_newest_revision(warehouse_url):
     assert client.query("SELECT count(), sum(customer_charge) FROM cdr FINAL").result_rows == [(1, Decimal("1.1"))]
 
 
+def test_a_rerate_moved_to_another_month_leaves_only_its_new_row(warehouse_url):
+    client = connect(warehouse_url)
+    migrate(client)
+    columns = ["id", "rev", "start_time", "customer", "dest_number", "sip_code", "is_deleted"]
+    october, september = datetime(2026, 10, 5, tzinfo=timezone.utc), datetime(2026, 9, 1, tzinfo=timezone.utc)
+    client.insert("cdr", [["a", 0, october, "acme", "4477", 200, 0]], column_names=columns)
+    # what the sink writes for rev 1 moved to September: the new row, and a tombstone in October
+    client.insert("cdr", [["a", 1, september, "acme", "4477", 200, 0], ["a", 1, october, "acme", "4477", 200, 1]], column_names=columns)
+    newest = "SELECT id, rev, toMonth(start_time) FROM cdr FINAL"
+    assert client.query(newest).result_rows == [("a", 1, 9)]
+    assert client.query(newest + " WHERE toMonth(start_time) = 10").result_rows == []
+    client.command("OPTIMIZE TABLE cdr FINAL")
+    assert client.query(newest).result_rows == [("a", 1, 9)]
+
+
 @pytest.mark.skipif(DOCKER, reason="exercises the embedded chDB folder")
 def test_migrate_command_on_a_fresh_chdb_folder(tmp_path):
     env = {**os.environ, "CDRFLOW_CLICKHOUSE": f"chdb://{tmp_path / 'ch'}"}

@@ -15,35 +15,40 @@ def cdr(id: str, rev: int = 0, charge: str = "1.000000", start: int = 1_788_220_
     return list(parsed)
 
 
+DAY = 20_700
+
+
 class Changelog(list):
-    async def __call__(self, partition: int, key: bytes, value: bytes) -> None:
-        self.append((partition, key, value))
+    async def __call__(self, partition: int, entries: list[tuple[bytes, bytes | None]]) -> None:
+        self.extend((partition, key, value) for key, value in entries)
 
 
-def apply(state: CdrState, partition: int, offset: int, rows: list[list]):
-    changes = state.plan(partition, offset, rows)
+def apply(state: CdrState, partition: int, offset: int, rows: list[list], day: int = DAY):
+    changes = state.plan(partition, offset, rows, day)
     if changes is not None:
         asyncio.run(state.record(changes))
     return changes
 
 
 def charges(changes) -> dict:
-    return {key[2]: vector[5] for key, vector in changes.aggregates.items() if key[0] == "b"}
+    """customer -> change of customer_charge in millionths, from a batch's breakout deltas."""
+    return {key[2]: vector[5] for key, vector in changes.deltas.items() if key[0] == "b"}
 
 
 def test_the_same_id_and_rev_counts_once():
     state = CdrState({}, Changelog())
     first = apply(state, 0, 0, [cdr("a"), cdr("a")])
     assert [c.id for c in first.newest] == ["a"]
+    assert charges(first) == {"acme": 1_000_000}
     again = apply(state, 0, 1, [cdr("a")])
-    assert again.newest == [] and again.aggregates == {}
+    assert again.newest == [] and again.deltas == {}
 
 
 def test_a_higher_revision_replaces_and_a_lower_one_is_ignored():
     state = CdrState({}, Changelog())
     apply(state, 0, 0, [cdr("a", 0, "1.000000"), cdr("b", 0, "2.000000")])
     rerated = apply(state, 0, 1, [cdr("a", 2, "5.500000")])
-    assert charges(rerated) == {"acme": 7_500_000}
+    assert charges(rerated) == {"acme": 4_500_000}  # 1.00 taken back, 5.50 added
     late = apply(state, 0, 2, [cdr("a", 1, "9.000000")])
     assert late.newest == []
 
@@ -52,7 +57,7 @@ def test_a_rerate_that_moves_the_customer_takes_the_old_contribution_back():
     state = CdrState({}, Changelog())
     apply(state, 0, 0, [cdr("a", 0, "1.000000")])
     moved = apply(state, 0, 1, [cdr("a", 1, "1.000000", customer="globex")])
-    assert charges(moved) == {"acme": 0, "globex": 1_000_000}
+    assert charges(moved) == {"acme": -1_000_000, "globex": 1_000_000}
 
 
 def test_a_rerate_into_another_month_marks_the_old_month_row_deleted():
@@ -65,10 +70,10 @@ def test_a_rerate_into_another_month_marks_the_old_month_row_deleted():
 def test_a_batch_applied_in_full_is_skipped_on_replay():
     state = CdrState({}, Changelog())
     apply(state, 0, 0, [cdr("a")])
-    assert state.plan(0, 0, [cdr("a")]) is None
+    assert state.plan(0, 0, [cdr("a")], DAY) is None
 
 
-@pytest.mark.parametrize("cut", range(0, 9))
+@pytest.mark.parametrize("cut", range(0, 4))
 def test_replaying_a_partly_recorded_batch_gives_what_one_clean_pass_gives(cut):
     batch0 = [cdr("a", 0, "1.000000"), cdr("b", 0, "2.000000")]
     batch1 = [cdr("a", 1, "3.000000"), cdr("c", 0, "4.000000", customer="globex"), cdr("b", 0, "2.000000")]
@@ -78,12 +83,38 @@ def test_replaying_a_partly_recorded_batch_gives_what_one_clean_pass_gives(cut):
 
     crashed = CdrState({}, Changelog())
     apply(crashed, 0, 0, batch0)
-    for key, value in crashed.plan(0, 1, batch1).writes[:cut]:  # the crash: only a prefix reached Kafka
+    for key, value in crashed.plan(0, 1, batch1, DAY).writes[:cut]:  # the crash: only a prefix reached Kafka
         crashed.table[key] = value
     replayed = apply(crashed, 0, 1, batch1)
     if cut == len(expected.writes):
         assert replayed is None
     else:
-        assert replayed.aggregates == expected.aggregates
+        assert replayed.deltas == expected.deltas
         assert replayed.newest == expected.newest
     assert crashed.table == clean.table
+
+
+def test_ids_not_changed_for_the_dedup_window_are_forgotten_everywhere():
+    changelog = Changelog()
+    state = CdrState({}, changelog)
+    apply(state, 0, 0, [cdr("old"), cdr("kept")], day=DAY - 46)
+    apply(state, 0, 1, [cdr("kept", 1)], day=DAY - 2)
+    forgotten = asyncio.run(state.forget_before(DAY - 45, lambda cdr_id: 3))
+    assert forgotten == 1
+    assert sorted(state.table) == [b"d|kept", b"m|0"]
+    assert changelog[-1] == (3, b"d|old", None)  # a tombstone, so recovery forgets it too
+    assert apply(state, 0, 2, [cdr("kept", 1)]).newest == []
+
+
+def test_forgetting_waits_for_the_batch_in_progress():
+    async def scenario() -> None:
+        state = CdrState({}, Changelog())
+        changes = state.plan(0, 0, [cdr("old")], DAY - 90)
+        await state.record(changes)
+        async with state.lock:  # as the agent holds it from plan to record
+            forgetting = asyncio.ensure_future(state.forget_before(DAY, lambda cdr_id: 0))
+            await asyncio.sleep(0.05)
+            assert not forgetting.done() and b"d|old" in state.table
+        assert await forgetting == 1
+
+    asyncio.run(scenario())

@@ -1,4 +1,4 @@
-"""A cdrflow worker in a process of its own, as an operator runs it, for end-to-end tests."""
+"""A cdrflow worker in a process of its own, as an operator runs it (demo, tests, benchmarks)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import orjson
+from pipeline.settings import Settings
 
 
 def free_port() -> int:
@@ -21,6 +21,20 @@ def free_port() -> int:
 
 
 class WorkerProcess:
+    @classmethod
+    def on_folder(cls, settings: Settings, folder: Path) -> WorkerProcess:
+        """A worker with `settings`' broker and topics, its chDB warehouse and state under `folder`."""
+        env = {
+            "CDRFLOW_BROKER": settings.broker,
+            "CDRFLOW_TOPIC": settings.topic,
+            "CDRFLOW_APP_ID": settings.app_id,
+            "CDRFLOW_PARTITIONS": str(settings.partitions),
+            "CDRFLOW_CLICKHOUSE": f"chdb://{folder / 'clickhouse'}",
+            "CDRFLOW_DATA_DIR": str(folder / "var"),
+            "CDRFLOW_WEB_PORT": str(free_port()),
+        }
+        return cls(env, folder)
+
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self.env = {**os.environ, **env}
         self.cwd = cwd
@@ -46,18 +60,35 @@ class WorkerProcess:
             for name, _, value in (line.partition(" ") for line in text.splitlines() if line and not line.startswith("#"))
         }
 
-    def wait_until_caught_up(self, messages: int = 0, timeout: float = 300) -> dict[str, float]:
-        """Until this process read `messages` input messages and nothing is left to apply."""
+    def _check_running(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            raise RuntimeError(f"the worker is not running\n{self.tail()}")
+
+    def wait_until_healthy(self, timeout: float = 120) -> None:
+        """Until /api/health answers 200 (the worker consumes its partitions)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_running()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/health", timeout=5):
+                    return
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError(f"worker not healthy after {timeout} s\n{self.tail()}")
+
+    def wait_until_caught_up(self, messages: int = 0, timeout: float = 300, partitions: int = 4) -> dict[str, float]:
+        """Until this process owns every partition, read `messages` input messages and has nothing left to apply."""
         deadline = time.monotonic() + timeout
         settled = 0
         while time.monotonic() < deadline:
-            assert self.process is not None and self.process.poll() is None, self.tail()
+            self._check_running()
             try:
                 m = self.metrics()
             except OSError:
                 time.sleep(0.5)
                 continue
-            if m["cdrflow_messages_total"] >= messages and m["cdrflow_lag"] == 0:
+            owns_all = m["cdrflow_input_partitions"] == m["cdrflow_batch_partitions"] == partitions
+            if owns_all and m["cdrflow_messages_total"] >= messages and m["cdrflow_lag"] == 0:
                 settled += 1
                 if settled >= 3:
                     return m
@@ -67,7 +98,8 @@ class WorkerProcess:
         raise TimeoutError(f"worker did not catch up: {self.metrics()}\n{self.tail()}")
 
     def kill(self) -> None:
-        assert self.process is not None
+        if self.process is None:
+            return
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(30)
 
@@ -81,11 +113,3 @@ class WorkerProcess:
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
-
-
-def query_chdb(path: Path, sql: str) -> list:
-    """Rows of one query on a chDB folder, from a fresh process (the worker must be stopped)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.chdb_query", str(path), sql], capture_output=True, timeout=120, check=True
-    )
-    return orjson.loads(done.stdout)

@@ -1,0 +1,145 @@
+"""Pipeline benchmark: sustained CDR/s through the whole pipeline and event-to-queryable latency.
+
+Against a real broker (CDRFLOW_BENCH_BROKER, started by `make bench`) and a worker process on a
+fresh chDB folder. The baseline, measured in the same run over the same topic, is a plain
+aiokafka `getmany` + orjson + dict-aggregation loop. BENCH_SCALE scales the data sizes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from consumers.feed_producer import send_messages
+from consumers.switch_feed import FeedShape, SwitchFeed
+from pipeline.settings import Settings
+from pipeline.topics import ensure_topics
+from consumers.worker_process import WorkerProcess
+
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+THROUGHPUT_CDRS = int(400_000 * SCALE)
+LATENCY_RATE = 10_000
+LATENCY_SECONDS = max(5, int(30 * SCALE))
+PARTITIONS = 4
+
+
+def bench_settings(broker: str, folder: Path) -> Settings:
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    return Settings.from_env(
+        {
+            "CDRFLOW_BROKER": broker,
+            "CDRFLOW_TOPIC": f"{prefix}.cdr.rated",
+            "CDRFLOW_APP_ID": f"{prefix}-cdrflow",
+            "CDRFLOW_PARTITIONS": str(PARTITIONS),
+            "CDRFLOW_DATA_DIR": str(folder / "var"),
+            "CDRFLOW_CLICKHOUSE": f"chdb://{folder / 'clickhouse'}",
+        },
+        env_file=None,
+    )
+
+
+async def baseline(settings: Settings, count: int) -> float:
+    """Messages/s of a plain getmany + orjson + dict aggregation loop over the input topic."""
+    consumer = AIOKafkaConsumer(
+        settings.topic, bootstrap_servers=settings.bootstrap_servers, group_id=f"{settings.app_id}-baseline",
+        auto_offset_reset="earliest", enable_auto_commit=False, max_partition_fetch_bytes=4 << 20,
+    )  # fmt: skip
+    await consumer.start()
+    totals: dict[tuple[str, str], list] = {}
+    seen = 0
+    started = None
+    try:
+        while seen < count:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            if started is None and batch:
+                started = time.perf_counter()
+            for records in batch.values():
+                for record in records:
+                    cdr = orjson.loads(record.value)
+                    row = totals.setdefault((cdr["customer"], cdr.get("provider", "")), [0, 0.0])
+                    row[0] += 1
+                    row[1] += cdr.get("duration", 0)
+                seen += len(records)
+    finally:
+        await consumer.stop()
+    return seen / (time.perf_counter() - started)
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
+
+
+def throughput(worker: WorkerProcess, count: int) -> tuple[float, float]:
+    """CDR/s from the first input message read to everything applied, and peak RSS in MB."""
+    worker.start()
+    first = None
+    while True:
+        try:
+            m = worker.metrics()
+        except OSError:
+            time.sleep(0.1)
+            continue
+        if first is None and m["cdrflow_messages_total"] > 0:
+            first = time.perf_counter()
+        if m["cdrflow_messages_total"] >= count and m["cdrflow_lag"] == 0 and m["cdrflow_batch_partitions"] == PARTITIONS:
+            done = time.perf_counter()
+            break
+        time.sleep(0.1)
+    _, peak = rss_mb(worker.process.pid)
+    return count / (done - first), peak
+
+
+async def paced(settings: Settings, feed: SwitchFeed, rate: int, seconds: int) -> None:
+    """`rate` CDRs per second for `seconds`, in tenths of a second, start times now."""
+    tick = rate // 10
+    started = time.monotonic()
+    for step in range(seconds * 10):
+        now_ms = int(time.time() * 1000)
+        await send_messages(settings, [orjson.dumps(e) for e in feed.events(now_ms, tick, 100)])
+        await asyncio.sleep(max(0.0, started + (step + 1) / 10 - time.monotonic()))
+
+
+def main() -> int:
+    broker = os.environ.get("CDRFLOW_BENCH_BROKER", "kafka://127.0.0.1:9092")
+    folder = Path(tempfile.mkdtemp(prefix="cdrflow-bench-"))
+    settings = bench_settings(broker, folder)
+    asyncio.run(ensure_topics(settings))
+    feed = SwitchFeed(FeedShape(seed=42))
+    start_ms = int(time.time() * 1000) - 86_400_000
+    messages = [orjson.dumps(e) for e in feed.events(start_ms, THROUGHPUT_CDRS, 86_400_000)]
+    asyncio.run(send_messages(settings, messages))
+
+    base = asyncio.run(baseline(settings, len(messages)))
+    worker = WorkerProcess.on_folder(settings, folder)
+    try:
+        rate, peak_mb = throughput(worker, len(messages))
+    finally:
+        worker.stop()
+    print(f"bench pipeline_throughput: {rate:.0f} CDR/s (baseline {base:.0f} msg/s, ratio {rate / base:.2f})")
+    print(f"bench pipeline_worker_rss: {peak_mb:.0f} MB (peak, after {len(messages)} CDRs)")
+
+    worker = WorkerProcess.on_folder(settings, folder)
+    try:
+        worker.start()
+        worker.wait_until_caught_up(timeout=300, partitions=PARTITIONS)
+        asyncio.run(paced(settings, feed, LATENCY_RATE, LATENCY_SECONDS))
+        seen = worker.wait_until_caught_up(timeout=300, partitions=PARTITIONS)
+    finally:
+        worker.stop()
+    p50, p99 = (seen[f'cdrflow_event_to_queryable_seconds{{quantile="{q}"}}'] * 1000 for q in ("0.5", "0.99"))
+    print(f"bench pipeline_latency_p50: {p50:.0f} ms (at {LATENCY_RATE} CDR/s)")
+    print(f"bench pipeline_latency_p99: {p99:.0f} ms (at {LATENCY_RATE} CDR/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

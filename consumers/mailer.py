@@ -1,0 +1,64 @@
+"""Report email: a real MIME message (HTML and text summary, the report attached), sent by SMTP."""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from pipeline.settings import SmtpUrl
+
+ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$|^[^@\s<>,;\"]+@localhost$")
+
+
+class BadRecipient(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    maintype: str
+    subtype: str
+
+
+def check_recipients(recipients: list[str]) -> list[str]:
+    if not recipients:
+        raise BadRecipient("no recipient")
+    for address in recipients:
+        if not ADDRESS.match(address):
+            raise BadRecipient(f"not an email address: {address!r}")
+    return recipients
+
+
+def report_message(sender: str, recipients: list[str], subject: str, text: str, html: str, attachment: Attachment) -> EmailMessage:
+    """The message; header values with line breaks are refused by the email package itself."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(check_recipients(recipients))
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="cdrflow")
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    message.add_attachment(
+        attachment.content, maintype=attachment.maintype, subtype=attachment.subtype, filename=attachment.filename
+    )
+    return message
+
+
+def send(smtp: SmtpUrl, message: EmailMessage, timeout: float = 30.0) -> None:
+    if smtp.ssl:
+        client: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        client = smtplib.SMTP(smtp.host, smtp.port, timeout=timeout)
+    with client:
+        if smtp.starttls:
+            client.starttls(context=ssl.create_default_context())
+        if smtp.username:
+            client.login(smtp.username, smtp.password)
+        client.send_message(message)

@@ -1,0 +1,49 @@
+"""Writing the state table's changelog in bulk: one Kafka record batch per table partition.
+
+Faust's own `send` costs a future, a log record and a buffer hop per key. The state table
+writes thousands of keys per CDR batch, so they go through an idempotent aiokafka producer of
+their own as whole record batches. Kafka keeps their order within a partition, which is all the
+state's crash protocol needs (see pipeline.state); delivery is not awaited per batch, and the
+producer's bounded buffer holds the agent back when the broker is slow.
+"""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaProducer
+from mode import Service
+
+from pipeline.settings import Settings
+
+Entry = tuple[bytes, bytes | None]
+
+
+class ChangelogWriter(Service):
+    def __init__(self, settings: Settings, topic: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.topic = topic
+        self.producer: AIOKafkaProducer | None = None
+
+    async def on_start(self) -> None:
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=5,
+            max_batch_size=1 << 20, max_request_size=8 << 20,
+        )  # fmt: skip
+        await self.producer.start()
+
+    async def on_stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+
+    async def write(self, partition: int, entries: list[Entry]) -> None:
+        """Append `entries` in order to `partition` of the changelog."""
+        producer = self.producer
+        assert producer is not None, "the changelog writer is not started"
+        batch = producer.create_batch()
+        for key, value in entries:
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                await producer.send_batch(batch, self.topic, partition=partition)
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+        if batch.record_count():
+            await producer.send_batch(batch, self.topic, partition=partition)

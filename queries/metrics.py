@@ -1,0 +1,54 @@
+"""Report columns derived from exact metric sums, as reports.md defines them.
+
+Sums stay exact (money as decimals with 6 places, durations in seconds); percentages and
+averages are rounded half up to 2 places; a ratio over zero is null.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+TWO_PLACES = Decimal("0.01")
+SIX_PLACES = Decimal("0.000001")
+COLUMNS = (
+    "attempts", "connected", "duration", "customer_duration", "provider_duration", "customer_charge",
+    "provider_charge", "profit", "profit_percent", "asr", "acd", "dtmf", "dtmf_calls", "dtmf_percent",
+    "pdd_in_avg", "pdd_out_avg", "short_calls",
+)  # fmt: skip
+
+
+def _millionths(value: int) -> Decimal:
+    return (Decimal(value) / 1_000_000).quantize(SIX_PLACES)
+
+
+def _ratio(numerator: Decimal | int, denominator: Decimal | int, scale: int = 1) -> Decimal | None:
+    if not denominator:
+        return None
+    return (Decimal(scale) * Decimal(numerator) / Decimal(denominator)).quantize(TWO_PLACES, ROUND_HALF_UP)
+
+
+def derive(sums: dict[str, int]) -> dict[str, object]:
+    """Every report column from the BREAKOUT_METRICS sums of one row."""
+    customer_charge = _millionths(sums["customer_charge_micros"])
+    provider_charge = _millionths(sums["provider_charge_micros"])
+    duration = _millionths(sums["duration_us"])
+    profit = customer_charge - provider_charge
+    return {
+        "attempts": sums["attempts"],
+        "connected": sums["connected"],
+        "duration": duration,
+        "customer_duration": _millionths(sums["customer_duration_us"]),
+        "provider_duration": _millionths(sums["provider_duration_us"]),
+        "customer_charge": customer_charge,
+        "provider_charge": provider_charge,
+        "profit": profit,
+        "profit_percent": _ratio(profit, customer_charge, 100),
+        "asr": _ratio(sums["connected"], sums["attempts"], 100),
+        "acd": _ratio(duration, sums["connected"]),
+        "dtmf": sums["dtmf"],
+        "dtmf_calls": sums["dtmf_calls"],
+        "dtmf_percent": _ratio(sums["dtmf_calls"], sums["connected"], 100),
+        "pdd_in_avg": _ratio(sums["pdd_in_sum"], sums["pdd_in_count"]),
+        "pdd_out_avg": _ratio(sums["pdd_out_sum"], sums["pdd_out_count"]),
+        "short_calls": sums["short_calls"],
+    }

@@ -1,0 +1,152 @@
+"""Breakout sums equal those computed here from the newest revisions, for ranges that cut buckets
+and for local days in time zones with half- and three-quarter-hour offsets."""
+
+import asyncio
+from collections import defaultdict
+from datetime import datetime, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+
+from pipeline.events import parse_message
+from pipeline.migrations import migrate
+from pipeline.sink import ClickHouseSink
+from pipeline.state import CdrState
+from pipeline.warehouse import connect
+from queries.breakout import BreakoutQuery, ReportError
+from queries.metrics import derive
+from tests.cdr_factory import BASE_MS, make_cdrs, newest_revisions
+
+NOW_MS = BASE_MS + 60 * 86_400_000
+
+
+class NoChangelog:
+    async def __call__(self, partition, entries) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def loaded(clickhouse, tmp_path_factory):
+    """A warehouse holding make_cdrs(4000) as the pipeline sinks them, in batches of 500."""
+    from tests.conftest import parse_warehouse_url
+
+    url = parse_warehouse_url("CDRFLOW_CLICKHOUSE", clickhouse.url("breakout_report"))
+    client = connect(url)
+    migrate(client)
+    events = make_cdrs(4000, seed=5, rerate_share=0.2)
+    state, sink = CdrState({}, NoChangelog()), ClickHouseSink(lambda: connect(url))
+
+    async def load() -> None:
+        for offset, start in enumerate(range(0, len(events), 500)):
+            rows = [list(c) for e in events[start : start + 500] for c in parse_message(orjson.dumps(e), NOW_MS)[0]]
+            changes = state.plan(0, offset, rows, day=20_700)
+            await sink.write(changes)
+            await state.record(changes)
+
+    asyncio.run(load())
+    return client, newest_revisions(events)
+
+
+def report(client, query: BreakoutQuery) -> dict[tuple, dict]:
+    sql, params = query.sql()
+    result = client.query(sql, parameters=params)
+    names = result.column_names
+    rows = {}
+    for row in result.result_rows:
+        values = dict(zip(names, row))
+        key = tuple(query.group_value(g, values[g]) for g in query.groups)
+        rows[key] = derive(values)
+    return rows
+
+
+def truth(newest: dict, start: datetime, end: datetime, key) -> dict[tuple, dict]:
+    """attempts, connected and customer_charge per group, straight from the events."""
+    start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+    totals: dict = defaultdict(lambda: {"attempts": 0, "connected": 0, "customer_charge": Decimal(0)})
+    for event in newest.values():
+        if start_ms <= event["start_time"] < end_ms:
+            row = totals[key(event)]
+            row["attempts"] += 1
+            row["connected"] += 200 <= event["sip_code"] <= 299
+            row["customer_charge"] += Decimal(str(event.get("customer_charge", 0)))
+    return dict(totals)
+
+
+def picked(rows: dict) -> dict:
+    return {k: {n: v[n] for n in ("attempts", "connected", "customer_charge")} for k, v in rows.items()}
+
+
+def utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "start_ms,end_ms",
+    [
+        (BASE_MS, BASE_MS + 40 * 86_400_000),  # whole buckets
+        (BASE_MS + 1234, BASE_MS + 3 * 86_400_000 + 777),  # both ends inside a bucket
+        (BASE_MS + 60_000, BASE_MS + 600_000),  # inside one bucket
+        (BASE_MS - 40 * 86_400_000, BASE_MS + 86_400_000 * 10 + 450_001),  # from the moved rerates' month
+    ],
+)
+def test_breakout_by_customer_and_provider_equals_the_events(loaded, start_ms, end_ms):
+    """Whole buckets come from the aggregates, the cut ones from the raw CDRs."""
+    client, newest = loaded
+    query = BreakoutQuery(utc(start_ms), utc(end_ms))
+    expected = truth(newest, query.start, query.end, lambda e: (e["customer"], e.get("provider", "")))
+    assert picked(report(client, query)) == expected
+
+
+def test_from_is_inclusive_and_to_exclusive_to_the_millisecond(loaded):
+    client, newest = loaded
+    starts = sorted(e["start_time"] for e in newest.values())
+    start_ms, end_ms = starts[100], starts[200]
+    query = BreakoutQuery(utc(start_ms), utc(end_ms), groups=())
+    [(_, row)] = report(client, query).items()
+    assert row["attempts"] == 100
+    assert report(client, BreakoutQuery(utc(start_ms + 1), utc(end_ms + 1), groups=()))[()]["attempts"] == 100
+
+
+@pytest.mark.parametrize("tz", ["Asia/Kolkata", "America/St_Johns", "Asia/Kathmandu", "UTC"])
+def test_local_days_begin_at_local_midnight(loaded, tz):
+    client, newest = loaded
+    zone = ZoneInfo(tz)
+    start, end = datetime(2026, 9, 3, tzinfo=zone), datetime(2026, 9, 10, tzinfo=zone)
+    query = BreakoutQuery(start, end, groups=("day",), tz=tz)
+
+    def local_day(event) -> tuple:
+        moment = datetime.fromtimestamp(event["start_time"] / 1000, zone)
+        return (moment.replace(hour=0, minute=0, second=0, microsecond=0).isoformat(),)
+
+    assert picked(report(client, query)) == truth(newest, start, end, local_day)
+
+
+def test_filters_keep_only_the_named_customers_and_providers(loaded):
+    client, newest = loaded
+    query = BreakoutQuery(utc(BASE_MS), utc(BASE_MS + 50 * 86_400_000), groups=("customer",),
+                          customers=("o'neil & sons", "ÅSA-tel"), providers=("tata",))  # fmt: skip
+    rows = report(client, query)
+    expected = truth(newest, query.start, query.end, lambda e: (e["customer"],) if e.get("provider") == "tata" else None)
+    expected.pop(None, None)
+    expected = {k: v for k, v in expected.items() if k[0] in query.customers}
+    assert picked(rows) == expected
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"groups": ("customer; DROP TABLE cdr",)}, "unknown group"),
+        ({"tz": "Mars/Olympus"}, "unknown time zone"),
+        ({"groups": ("day", "day")}, "named twice"),
+    ],
+)
+def test_bad_requests_are_refused_with_a_message(kwargs, message):
+    with pytest.raises(ReportError, match=message):
+        BreakoutQuery(utc(BASE_MS), utc(BASE_MS + 1000), **kwargs)
+
+
+def test_from_must_be_before_to():
+    with pytest.raises(ReportError, match="before"):
+        BreakoutQuery(utc(BASE_MS), utc(BASE_MS))
