@@ -96,6 +96,31 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from consumers.report_client import breakout_report
+    from queries.breakout import ReportError
+
+    params = {
+        name: values
+        for name, values in {
+            "from": [args.start], "to": [args.end], "customer": args.customer or [], "provider": args.provider or [],
+            "group": [args.group] if args.group else [], "columns": [args.columns] if args.columns else [],
+            "tz": [args.tz], "format": [args.format],
+        }.items()
+        if values
+    }  # fmt: skip
+    try:
+        body = breakout_report(settings, params)
+    except ReportError as error:
+        print(f"cdrflow: report: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.output is None:
+        sys.stdout.buffer.write(body)
+    else:
+        args.output.write_bytes(body)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cdrflow",
@@ -141,6 +166,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("file", type=Path, metavar="FILE")
     replay.set_defaults(run=cmd_replay)
+
+    report = commands.add_parser("report", help="answer a report (breakout)", description="Reports over the warehouse.")
+    reports = report.add_subparsers(dest="report", required=True, metavar="REPORT")
+    breakout = reports.add_parser(
+        "breakout",
+        help="metrics grouped by customer, provider, destinations, switch and time",
+        description="Through the running worker's API when one answers on CDRFLOW_WEB_PORT, else from the warehouse.",
+    )
+    breakout.add_argument("--from", dest="start", required=True, help="RFC 3339, inclusive")
+    breakout.add_argument("--to", dest="end", required=True, help="RFC 3339, exclusive")
+    breakout.add_argument("--customer", action="append", help="repeat for many")
+    breakout.add_argument("--provider", action="append", help="repeat for many")
+    breakout.add_argument("--group", help="comma list of groups, in pivot order (default customer,provider)")
+    breakout.add_argument("--columns", help="comma list of metric columns (default all)")
+    breakout.add_argument("--tz", default="UTC", help="IANA time zone of day/hour/week/month groups")
+    breakout.add_argument("--format", default="table", choices=["json", "csv", "html", "table"])
+    breakout.add_argument("--output", type=Path, help="write to this file instead of standard output")
+    breakout.set_defaults(run=cmd_report)
     return parser
 
 

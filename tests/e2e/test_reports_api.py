@@ -1,0 +1,82 @@
+"""The reports API on a running worker, and `cdrflow report` through it or from the warehouse."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from consumers.worker_process import WorkerProcess
+from pipeline.topics import ensure_topics
+from tests.cdr_factory import make_cdrs, truth_by_customer
+from tests.e2e.test_pipeline import produce
+from tests.services import DOCKER
+
+pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
+
+RANGE = {"from": "2026-07-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"}
+TOKEN = "s3cret"
+
+
+def get(worker: WorkerProcess, params: dict, token: str | None = TOKEN) -> tuple[int, bytes]:
+    url = f"http://127.0.0.1:{worker.port}/api/reports/breakout?" + urllib.parse.urlencode(params, doseq=True)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def by_customer(rows: list[dict]) -> dict:
+    return {r["customer"]: (r["attempts"], r["connected"], Decimal(r["customer_charge"]), Decimal(r["provider_charge"])) for r in rows}
+
+
+def report_command(worker: WorkerProcess, tmp_path, *args: str) -> subprocess.CompletedProcess:
+    env = {**worker.env, "CDRFLOW_API_TOKEN": TOKEN}
+    return subprocess.run(
+        [sys.executable, "-m", "consumers.cli", "report", "breakout", "--from", RANGE["from"], "--to", RANGE["to"], *args],
+        env=env, cwd=tmp_path, capture_output=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_breakout_over_http_and_the_command_line_with_and_without_a_worker(settings, tmp_path):
+    events = make_cdrs(2000, seed=31)
+    asyncio.run(ensure_topics(settings))
+    asyncio.run(produce(settings, [orjson.dumps(e) for e in events]))
+    worker = WorkerProcess.on_folder(settings, tmp_path)
+    worker.env["CDRFLOW_API_TOKEN"] = TOKEN
+    worker.start()
+    try:
+        worker.wait_until_caught_up(len(events))
+        status, body = get(worker, {**RANGE, "group": "customer"})
+        assert status == 200
+        assert by_customer(orjson.loads(body)) == truth_by_customer(events)
+
+        assert get(worker, {**RANGE, "group": "customer"}, token=None)[0] == 401
+        assert get(worker, {**RANGE, "group": "customer"}, token="wrong")[0] == 401
+        status, body = get(worker, {**RANGE, "group": "customer,1; DROP TABLE cdr"})
+        assert status == 400 and "unknown group" in orjson.loads(body)["error"]
+        status, body = get(worker, {**RANGE, "group": "customer", "customer": "o'neil & sons"})
+        assert [r["customer"] for r in orjson.loads(body)] == ["o'neil & sons"]
+
+        through_api = report_command(worker, tmp_path, "--group", "customer", "--format", "json")
+        assert through_api.returncode == 0, through_api.stderr
+        assert by_customer(orjson.loads(through_api.stdout)) == truth_by_customer(events)
+    finally:
+        worker.stop()
+
+    direct = report_command(worker, tmp_path, "--group", "customer", "--format", "csv", "--output", str(tmp_path / "b.csv"))
+    assert direct.returncode == 0, direct.stderr
+    lines = (tmp_path / "b.csv").read_text().splitlines()
+    assert lines[0].startswith("customer,attempts,connected") and len(lines) == 1 + len(truth_by_customer(events))
+    bad = report_command(worker, tmp_path, "--group", "planet")
+    assert bad.returncode == 2 and b"unknown group 'planet'" in bad.stderr
