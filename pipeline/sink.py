@@ -1,8 +1,9 @@
-"""The ClickHouse sink: one batch's newest revisions and aggregate deltas, retried until stored.
+"""The ClickHouse sink: one insert per applied batch, retried until stored.
 
-Writes are idempotent: raw rows collapse by (id, rev) in ReplacingMergeTree, and aggregate
-deltas are inserted with the batch's deduplication token (partition:offset), which ClickHouse
-drops when it sees it again, so writing a batch twice changes nothing.
+A batch becomes signed CDR revisions in `cdr_changes` (+1 newest, -1 replaced, 0 a moved
+revision's tombstone); ClickHouse's materialized views store the raw rows and add the
+aggregates. The insert carries the batch's deduplication token (partition:offset), so a batch
+written twice after a crash is dropped by every view's table and never counts twice.
 While ClickHouse fails, `write` keeps retrying with backoff and does not return: the agent
 stops taking batches (backpressure) and nothing is dropped or buffered beyond one batch.
 """
@@ -14,72 +15,45 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from pipeline.aggregates import BREAKOUT_METRICS, NUMBER_METRICS
 from pipeline.events import Cdr
 from pipeline.state import BatchChanges
 
 log = logging.getLogger(__name__)
 
-CDR_COLUMNS = [
-    "id", "rev", "start_time", "customer", "provider", "customer_destination", "provider_destination", "cli",
+CHANGE_COLUMNS = [
+    "sign", "id", "rev", "start_time", "customer", "provider", "customer_destination", "provider_destination", "cli",
     "dest_number", "sip_code", "duration", "customer_duration", "provider_duration", "customer_charge",
-    "provider_charge", "dtmf", "pdd_in_ms", "pdd_out_ms", "switch", "is_deleted",
+    "provider_charge", "dtmf", "pdd_in_ms", "pdd_out_ms", "switch",
 ]  # fmt: skip
-BREAKOUT_COLUMNS = ["bucket", "customer", "provider", "customer_destination", "provider_destination", "switch", *BREAKOUT_METRICS]
-NUMBER_COLUMNS = ["kind", "number", "bucket", "sip_code", "customer", *NUMBER_METRICS]
+NEWEST, REPLACED, TOMBSTONE = 1, -1, 0
 
 
 def decimal6(micros: int) -> str:
     return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
 
-def cdr_row(cdr: Cdr, deleted: int) -> bytes:
+def change_row(sign: int, cdr: Cdr) -> bytes:
     return orjson.dumps(
         (
-            cdr.id, cdr.rev, f"{cdr.start_ms // 1000}.{cdr.start_ms % 1000:03d}", cdr.customer, cdr.provider,
+            sign, cdr.id, cdr.rev, f"{cdr.start_ms // 1000}.{cdr.start_ms % 1000:03d}", cdr.customer, cdr.provider,
             cdr.customer_destination, cdr.provider_destination, cdr.cli, cdr.dest_number, cdr.sip_code,
             decimal6(cdr.duration_us), decimal6(cdr.customer_duration_us), decimal6(cdr.provider_duration_us),
             decimal6(cdr.customer_charge_micros), decimal6(cdr.provider_charge_micros), cdr.dtmf,
-            cdr.pdd_in_ms, cdr.pdd_out_ms, cdr.switch, deleted,
+            cdr.pdd_in_ms, cdr.pdd_out_ms, cdr.switch,
         )
     )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Block:
-    table: str
-    columns: list[str]
-    rows: bytes  # JSONCompactEachRow
-    settings: dict[str, str]
-
-
-def blocks(changes: BatchChanges) -> list[Block]:
-    """The inserts one batch makes, one per table it touches."""
-    dedup = {"insert_deduplication_token": f"{changes.partition}:{changes.offset}"}
-    cdrs = [cdr_row(c, 0) for c in changes.newest] + [cdr_row(c, 1) for c in changes.moved]
-    breakout, number = [], []
-    for key, vector in changes.deltas.items():
-        if not any(vector):
-            continue
-        if key[0] == "b":
-            breakout.append(orjson.dumps((key[1] // 1000, *key[2:], *vector)))
-        else:
-            _, kind, num, bucket, sip_code, customer = key
-            number.append(orjson.dumps((kind, num, bucket // 1000, sip_code, customer, *vector)))
-    return [
-        Block(table, columns, b"\n".join(rows), settings)
-        for table, columns, rows, settings in (
-            ("cdr", CDR_COLUMNS, cdrs, {}),
-            ("agg_breakout", BREAKOUT_COLUMNS, breakout, dedup),
-            ("agg_number", NUMBER_COLUMNS, number, dedup),
-        )
-        if rows
-    ]
+def change_rows(changes: BatchChanges) -> bytes:
+    """The batch as JSONCompactEachRow rows of `cdr_changes`."""
+    rows = [change_row(NEWEST, c) for c in changes.newest]
+    rows += [change_row(REPLACED, c) for c in changes.replaced]
+    rows += [change_row(TOMBSTONE, c) for c in changes.moved]
+    return b"\n".join(rows)
 
 
 class ClickHouseSink:
@@ -103,23 +77,23 @@ class ClickHouseSink:
         """Run blocking warehouse work on the warehouse thread."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, work)
 
-    def _insert(self, payload: list[Block]) -> None:
-        for block in payload:
-            self.client.raw_insert(
-                block.table, block.columns, insert_block=block.rows, settings=block.settings, fmt="JSONCompactEachRow"
-            )
+    def _insert(self, rows: bytes, token: str) -> None:
+        settings = {"insert_deduplication_token": token, "deduplicate_blocks_in_dependent_materialized_views": 1}
+        self.client.raw_insert("cdr_changes", CHANGE_COLUMNS, insert_block=rows, settings=settings, fmt="JSONCompactEachRow")
 
     async def write(self, changes: BatchChanges) -> None:
-        payload = blocks(changes)
+        if not changes.newest:
+            return
+        rows, token = change_rows(changes), f"{changes.partition}:{changes.offset}"
         delay = 0.1
         while True:
             try:
-                await self.run(lambda: self._insert(payload))
+                await self.run(lambda: self._insert(rows, token))
                 break
             except Exception as error:  # any failure: keep the batch, wait, try again
                 self.failures += 1
                 log.warning("clickhouse write failed, retrying in %.1fs: %s", delay, error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
-        self.rows_written += sum(block.rows.count(b"\n") + 1 for block in payload)
+        self.rows_written += len(changes.newest) + len(changes.replaced) + len(changes.moved)
         self.last_write = time.time()

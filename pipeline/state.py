@@ -1,4 +1,4 @@
-"""Duplicates and rerates, decided one batch of CDRs at a time; the aggregate deltas they make.
+"""Duplicates and rerates, decided one batch of CDRs at a time.
 
 A worker partition's state lives in one Faust table (one changelog topic), under two kinds of key:
   b"d|<id>"   the newest revision seen of a CDR id: [batch offset, before, after, day]
@@ -7,8 +7,9 @@ A batch's writes go to the changelog partition of the batch, in order, marker la
 through the app's producer rather than one buffered Faust send per key). Kafka keeps that order,
 so after a crash the recovered table holds every earlier batch and a prefix of the writes of at
 most one batch. Each entry keeps its value from before the batch that last wrote it, so replaying
-that batch plans exactly the same changes (the same deltas) instead of applying it twice:
-idempotent, without Kafka transactions. The aggregates themselves live only in ClickHouse.
+that batch plans exactly the same changes instead of applying it twice: idempotent, without
+Kafka transactions. The aggregates themselves live only in ClickHouse, which adds the revisions
+a batch makes newest and takes back the ones they replace.
 
 An id is remembered for `dedup_days` after the batch that last changed it; `forget_before` drops
 older ids so that the table does not grow without bound.
@@ -23,7 +24,6 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from pipeline.aggregates import AggregateKey, add_into, contributions
 from pipeline.events import Cdr
 
 Table = MutableMapping[bytes, bytes]
@@ -38,8 +38,8 @@ class BatchChanges:
     partition: int
     offset: int
     newest: list[Cdr] = field(default_factory=list)  # revisions that now win
-    moved: list[Cdr] = field(default_factory=list)  # superseded revisions that sat in another month
-    deltas: dict[AggregateKey, list[int]] = field(default_factory=dict)
+    replaced: list[Cdr] = field(default_factory=list)  # the revisions they replace, to take back
+    moved: list[Cdr] = field(default_factory=list)  # replaced revisions that sat in another month
     writes: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
@@ -97,16 +97,12 @@ class CdrState:
                 newest[cdr_id] = cdr
 
         changes = BatchChanges(partition, offset)
-        deltas = changes.deltas
         for cdr_id, cdr in newest.items():
             old = previous[cdr_id]
             if old is not None:
-                for key, vector in contributions(old):
-                    add_into(deltas, key, vector, -1)
+                changes.replaced.append(old)
                 if _month(old.start_ms) != _month(cdr.start_ms):
                     changes.moved.append(old._replace(rev=cdr.rev))
-            for key, vector in contributions(cdr):
-                add_into(deltas, key, vector, +1)
             changes.newest.append(cdr)
             changes.writes.append((id_key(cdr_id), orjson.dumps((offset, old, cdr, day), default=tuple)))
         changes.writes.append((marker_key(partition), b"%d" % offset))

@@ -1,10 +1,11 @@
 -- Rolling aggregates of the pipeline, one metric vector per key and 15-minute bucket (every
 -- IANA offset is a multiple of 15 minutes, so local days, hours, weeks and months are unions of
--- whole buckets). Each applied CDR batch inserts its deltas (a rerate adds the new revision and
--- takes the old one back with negative values); SummingMergeTree folds them together in merges,
--- and reports always sum: SELECT customer, sum(attempts) FROM agg_breakout GROUP BY customer.
--- A batch replayed after a crash inserts with the same deduplication token (partition:offset)
--- and is dropped by ClickHouse, so it never counts twice.
+-- whole buckets). Each applied CDR batch adds its sums through the views of 004_cdr_changes.sql
+-- (a rerate adds the new revision and takes the old one back with negative values);
+-- SummingMergeTree folds them together in merges, and reports always sum:
+-- SELECT customer, sum(attempts) FROM agg_breakout GROUP BY customer.
+-- A batch replayed after a crash arrives with the same deduplication token (partition:offset)
+-- and is dropped within the deduplication window, so it never counts twice.
 -- Durations are integer microseconds (`*_us`), money integer millionths (`*_micros`), exact.
 CREATE TABLE IF NOT EXISTS agg_breakout
 (
