@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 import zlib
+from collections.abc import Iterator
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -27,11 +28,12 @@ from pipeline.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_RECORDS = 5000
-ROWS_PER_MESSAGE = 5000
+ROWS_PER_MESSAGE = 10_000
+MESSAGE_BYTES = 4 * 1024 * 1024  # a batch message ends at whichever bound comes first
 # Forward when this many input messages are pending, or when the oldest has waited LINGER_SECONDS:
 # every batch message costs the agent one insert per ClickHouse table, so a trickle of CDRs is
 # gathered for a moment rather than forwarded as many tiny batches.
-FLUSH_RECORDS = 20_000
+FLUSH_RECORDS = 40_000
 LINGER_SECONDS = 0.25
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 OLDEST_INPUT_HEADER = "cdrflow-oldest-input-ms"  # Kafka timestamp of the oldest input message in a batch
@@ -39,6 +41,18 @@ OLDEST_INPUT_HEADER = "cdrflow-oldest-input-ms"  # Kafka timestamp of the oldest
 
 def partition_of(cdr_id: str, partitions: int) -> int:
     return zlib.crc32(cdr_id.encode()) % partitions
+
+
+def chunks(rows: list[bytes], max_rows: int, max_bytes: int) -> Iterator[list[bytes]]:
+    """`rows` in order, cut into runs of at most `max_rows` rows and about `max_bytes` bytes."""
+    start, size = 0, 0
+    for end, row in enumerate(rows):
+        if end > start and (end - start == max_rows or size + len(row) > max_bytes):
+            yield rows[start:end]
+            start, size = end, 0
+        size += len(row) + 1
+    if start < len(rows):
+        yield rows[start:]
 
 
 def dlq_headers(record: ConsumerRecord, invalid: InvalidEvent) -> list[tuple[str, bytes]]:
@@ -142,8 +156,8 @@ class CdrIngest(Service):
                     )
         for partition, rows in by_partition.items():
             headers = [(OLDEST_INPUT_HEADER, b"%d" % oldest_ms[partition])]
-            for start in range(0, len(rows), ROWS_PER_MESSAGE):
-                value = b"[" + b",".join(rows[start : start + ROWS_PER_MESSAGE]) + b"]"
+            for chunk in chunks(rows, ROWS_PER_MESSAGE, MESSAGE_BYTES):
+                value = b"[" + b",".join(chunk) + b"]"
                 sends.append(await self.producer.send(self.settings.batch_topic, value, partition=partition, headers=headers))
         await asyncio.gather(*sends)
         self.metrics.inc("cdrflow_messages_total", messages)
