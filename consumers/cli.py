@@ -97,20 +97,19 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
-    from consumers.report_client import breakout_report
+    from consumers.report_client import answer_report
     from queries.breakout import ReportError
 
-    params = {
-        name: values
-        for name, values in {
-            "from": [args.start], "to": [args.end], "customer": args.customer or [], "provider": args.provider or [],
-            "group": [args.group] if args.group else [], "columns": [args.columns] if args.columns else [],
-            "tz": [args.tz], "format": [args.format],
-        }.items()
-        if values
+    options = {
+        "from": [args.start], "to": [args.end], "customer": args.customer, "format": [args.format],
+        "columns": [args.columns] if args.columns else [],
     }  # fmt: skip
+    if args.report == "per-number":
+        options |= {"number": args.number, "by": [args.by], "calls": ["true"] if args.calls else []}
+    else:
+        options |= {"provider": args.provider, "group": [args.group] if args.group else [], "tz": [args.tz]}
     try:
-        body = breakout_report(settings, params)
+        body = answer_report(settings, args.report, {name: values for name, values in options.items() if values})
     except ReportError as error:
         print(f"cdrflow: report: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -119,6 +118,16 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     else:
         args.output.write_bytes(body)
     return 0
+
+
+def _report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="start", required=True, help="RFC 3339, inclusive")
+    parser.add_argument("--to", dest="end", required=True, help="RFC 3339, exclusive")
+    parser.add_argument("--customer", action="append", default=[], help="repeat for many")
+    parser.add_argument("--columns", help="comma list of columns (default all)")
+    parser.add_argument("--format", default="table", choices=["json", "csv", "html", "table"])
+    parser.add_argument("--output", type=Path, help="write to this file instead of standard output")
+    parser.set_defaults(run=cmd_report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,23 +176,30 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("file", type=Path, metavar="FILE")
     replay.set_defaults(run=cmd_replay)
 
-    report = commands.add_parser("report", help="answer a report (breakout)", description="Reports over the warehouse.")
-    reports = report.add_subparsers(dest="report", required=True, metavar="REPORT")
-    breakout = reports.add_parser(
-        "breakout",
-        help="metrics grouped by customer, provider, destinations, switch and time",
+    report = commands.add_parser(
+        "report",
+        help="answer a report: breakout, dtmf, per-number",
         description="Through the running worker's API when one answers on CDRFLOW_WEB_PORT, else from the warehouse.",
     )
-    breakout.add_argument("--from", dest="start", required=True, help="RFC 3339, inclusive")
-    breakout.add_argument("--to", dest="end", required=True, help="RFC 3339, exclusive")
-    breakout.add_argument("--customer", action="append", help="repeat for many")
-    breakout.add_argument("--provider", action="append", help="repeat for many")
-    breakout.add_argument("--group", help="comma list of groups, in pivot order (default customer,provider)")
-    breakout.add_argument("--columns", help="comma list of metric columns (default all)")
-    breakout.add_argument("--tz", default="UTC", help="IANA time zone of day/hour/week/month groups")
-    breakout.add_argument("--format", default="table", choices=["json", "csv", "html", "table"])
-    breakout.add_argument("--output", type=Path, help="write to this file instead of standard output")
-    breakout.set_defaults(run=cmd_report)
+    reports = report.add_subparsers(dest="report", required=True, metavar="REPORT")
+    for name, text, default_group in (
+        ("breakout", "metrics grouped by customer, provider, destinations, switch and time", "customer,provider"),
+        ("dtmf", "DTMF digits, calls and cost per digit", "day,provider"),
+    ):
+        grouped = reports.add_parser(name, help=text, description=text)
+        _report_options(grouped)
+        grouped.add_argument("--provider", action="append", default=[], help="repeat for many")
+        grouped.add_argument("--group", help=f"comma list of groups in pivot order (default {default_group})")
+        grouped.add_argument("--tz", default="UTC", help="IANA time zone of day/hour/week/month groups")
+    per_number = reports.add_parser(
+        "per-number",
+        help="summary per number and SIP code, or the call list, over at most 6 months",
+        description="Numbers matched on the dialled number (dest) or the calling number (cli).",
+    )
+    _report_options(per_number)
+    per_number.add_argument("--number", action="append", required=True, help="repeat for many")
+    per_number.add_argument("--by", default="dest", choices=["dest", "cli"])
+    per_number.add_argument("--calls", action="store_true", help="list every call instead of the summary")
     return parser
 
 

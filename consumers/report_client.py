@@ -13,15 +13,15 @@ from collections.abc import Mapping, Sequence
 
 import orjson
 
-from consumers.report_request import breakout_rows, parse_breakout, render
+from consumers.report_request import parse_report, render, report_rows
 from pipeline.settings import Settings
 from pipeline.warehouse import connect
 from queries.breakout import ReportError
 
 
-def breakout_report(settings: Settings, params: Mapping[str, Sequence[str]]) -> bytes:
-    request = parse_breakout(params)  # refuse a bad request before reaching anything
-    url = f"http://127.0.0.1:{settings.web_port}/api/reports/breakout?" + urllib.parse.urlencode(params, doseq=True)
+def answer_report(settings: Settings, kind: str, params: Mapping[str, Sequence[str]]) -> bytes:
+    request = parse_report(kind, params)  # refuse a bad request before reaching anything
+    url = f"http://127.0.0.1:{settings.web_port}/api/reports/{kind}?" + urllib.parse.urlencode(params, doseq=True)
     headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=300) as response:
@@ -38,4 +38,4 @@ def breakout_report(settings: Settings, params: Mapping[str, Sequence[str]]) -> 
         result = client.query(sql, parameters=parameters)
         return list(result.column_names), result.result_rows
 
-    return render(request, breakout_rows(request, run_query))
+    return render(request, report_rows(request, run_query))

@@ -23,7 +23,7 @@ TIME_GROUPS = {
     "month": "toDateTime(toStartOfMonth(t, {tz:String}), {tz:String})",
 }
 GROUPS = DIMENSIONS + tuple(TIME_GROUPS)
-# The metric vector of one raw CDR, in BREAKOUT_METRICS order.
+# The metric vector of one raw CDR, in BREAKOUT_METRICS order (as the views of 004_cdr_changes.sql add it).
 RAW_VECTOR = (
     "toInt64(1)",
     "toInt64(sip_code BETWEEN 200 AND 299)",
@@ -75,14 +75,10 @@ class BreakoutQuery:
 
     def sql(self) -> tuple[str, dict]:
         """The query and its parameters. Result columns: the groups, then BREAKOUT_METRICS sums."""
-        start_ms, end_ms = _epoch_ms(self.start), _epoch_ms(self.end)
-        inner_start = -(-start_ms // BUCKET_MS) * BUCKET_MS
-        inner_end = end_ms // BUCKET_MS * BUCKET_MS
-        if inner_start >= inner_end:  # no whole bucket: all of the range comes from raw CDRs
-            inner_start = inner_end = end_ms
+        left_start, inner_start, inner_end, right_end = bucket_bounds(epoch_ms(self.start), epoch_ms(self.end))
         params = {
-            "left_start": start_ms, "inner_start": inner_start, "inner_end": inner_end, "right_end": end_ms, "customers": list(self.customers), "providers": list(self.providers),
-            "tz": self.tz,
+            "left_start": left_start, "inner_start": inner_start, "inner_end": inner_end, "right_end": right_end,
+            "customers": list(self.customers), "providers": list(self.providers), "tz": self.tz,
         }  # fmt: skip
         filters = ""
         if self.customers:
@@ -90,21 +86,9 @@ class BreakoutQuery:
         if self.providers:
             filters += " AND provider IN {providers:Array(String)}"
         dims = ", ".join(DIMENSIONS)
-        aggregated = (
-            f"SELECT bucket AS t, {dims}, {', '.join(BREAKOUT_METRICS)} FROM agg_breakout "
-            "WHERE bucket >= toDateTime(intDiv({inner_start:Int64}, 1000), 'UTC')"
-            " AND bucket < toDateTime(intDiv({inner_end:Int64}, 1000), 'UTC')"
-            + filters
-        )
+        aggregated = f"SELECT bucket AS t, {dims}, {', '.join(BREAKOUT_METRICS)} FROM agg_breakout WHERE {WHOLE_BUCKETS}{filters}"
         vector = ", ".join(f"{expr} AS {name}" for expr, name in zip(RAW_VECTOR, BREAKOUT_METRICS))
-        edges = (
-            f"SELECT toDateTime(start_time, 'UTC') AS t, {dims}, {vector} FROM cdr FINAL "
-            "WHERE ((start_time >= fromUnixTimestamp64Milli({left_start:Int64}, 'UTC')"
-            " AND start_time < fromUnixTimestamp64Milli({inner_start:Int64}, 'UTC'))"
-            " OR (start_time >= fromUnixTimestamp64Milli({inner_end:Int64}, 'UTC')"
-            " AND start_time < fromUnixTimestamp64Milli({right_end:Int64}, 'UTC')))"
-            + filters
-        )
+        edges = f"SELECT toDateTime(start_time, 'UTC') AS t, {dims}, {vector} FROM cdr FINAL WHERE ({RAW_EDGES}){filters}"
         group_exprs = [f"toUnixTimestamp({TIME_GROUPS[g]}) AS {g}" if g in TIME_GROUPS else g for g in self.groups]
         sums = ", ".join(f"sum({name}) AS {name}" for name in BREAKOUT_METRICS)
         select = ", ".join([*group_exprs, sums])
@@ -119,6 +103,30 @@ class BreakoutQuery:
         return value
 
 
-def _epoch_ms(moment: datetime) -> int:
+def bucket_bounds(start_ms: int, end_ms: int) -> tuple[int, int, int, int]:
+    """(left_start, inner_start, inner_end, right_end): whole buckets are [inner_start, inner_end),
+    raw CDRs cover [left_start, inner_start) and [inner_end, right_end)."""
+    inner_start = -(-start_ms // BUCKET_MS) * BUCKET_MS
+    inner_end = end_ms // BUCKET_MS * BUCKET_MS
+    if inner_start >= inner_end:  # no whole bucket: all of the range comes from raw CDRs
+        inner_start = inner_end = end_ms
+    return start_ms, inner_start, inner_end, end_ms
+
+
+# The whole buckets of a range, on an aggregate table's `bucket`.
+WHOLE_BUCKETS = (
+    "bucket >= toDateTime(intDiv({inner_start:Int64}, 1000), 'UTC')"
+    " AND bucket < toDateTime(intDiv({inner_end:Int64}, 1000), 'UTC')"
+)
+# The parts of a range outside whole buckets, on `cdr.start_time`.
+RAW_EDGES = (
+    "(start_time >= fromUnixTimestamp64Milli({left_start:Int64}, 'UTC')"
+    " AND start_time < fromUnixTimestamp64Milli({inner_start:Int64}, 'UTC'))"
+    " OR (start_time >= fromUnixTimestamp64Milli({inner_end:Int64}, 'UTC')"
+    " AND start_time < fromUnixTimestamp64Milli({right_end:Int64}, 'UTC'))"
+)
+
+
+def epoch_ms(moment: datetime) -> int:
     delta = moment.astimezone(timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)
     return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from pipeline.aggregates import BREAKOUT_METRICS as SUM_NAMES
+
 TWO_PLACES = Decimal("0.01")
 SIX_PLACES = Decimal("0.000001")
 COLUMNS = (
     "attempts", "connected", "duration", "customer_duration", "provider_duration", "customer_charge",
     "provider_charge", "profit", "profit_percent", "asr", "acd", "dtmf", "dtmf_calls", "dtmf_percent",
     "pdd_in_avg", "pdd_out_avg", "short_calls",
+)  # fmt: skip
+DTMF_COLUMNS = (
+    "dtmf", "dtmf_calls", "connected", "customer_charge", "provider_charge", "provider_cost_per_digit",
+    "customer_charge_per_digit",
+)  # fmt: skip
+NUMBER_COLUMNS = (
+    "attempts", "connected", "duration", "acd", "customer_charge", "provider_charge", "pdd_in_avg", "pdd_out_avg",
 )  # fmt: skip
 
 
@@ -27,8 +36,13 @@ def _ratio(numerator: Decimal | int, denominator: Decimal | int, scale: int = 1)
     return (Decimal(scale) * Decimal(numerator) / Decimal(denominator)).quantize(TWO_PLACES, ROUND_HALF_UP)
 
 
-def derive(sums: dict[str, int]) -> dict[str, object]:
-    """Every report column from the BREAKOUT_METRICS sums of one row."""
+def _per_digit(charge: Decimal, digits: int) -> Decimal | None:
+    return (charge / digits).quantize(SIX_PLACES, ROUND_HALF_UP) if digits else None
+
+
+def derive(row: dict[str, int]) -> dict[str, object]:
+    """Every report column from the metric sums of one row (sums a table lacks count as 0)."""
+    sums = {name: row.get(name, 0) for name in SUM_NAMES}
     customer_charge = _millionths(sums["customer_charge_micros"])
     provider_charge = _millionths(sums["provider_charge_micros"])
     duration = _millionths(sums["duration_us"])
@@ -51,4 +65,6 @@ def derive(sums: dict[str, int]) -> dict[str, object]:
         "pdd_in_avg": _ratio(sums["pdd_in_sum"], sums["pdd_in_count"]),
         "pdd_out_avg": _ratio(sums["pdd_out_sum"], sums["pdd_out_count"]),
         "short_calls": sums["short_calls"],
+        "provider_cost_per_digit": _per_digit(provider_charge, sums["dtmf"]),
+        "customer_charge_per_digit": _per_digit(customer_charge, sums["dtmf"]),
     }

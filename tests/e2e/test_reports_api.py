@@ -16,7 +16,7 @@ import pytest
 
 from consumers.worker_process import WorkerProcess
 from pipeline.topics import ensure_topics
-from tests.cdr_factory import make_cdrs, truth_by_customer
+from tests.cdr_factory import make_cdrs, newest_revisions, truth_by_customer
 from tests.e2e.test_pipeline import produce
 from tests.services import DOCKER
 
@@ -26,8 +26,8 @@ RANGE = {"from": "2026-07-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"}
 TOKEN = "s3cret"
 
 
-def get(worker: WorkerProcess, params: dict, token: str | None = TOKEN) -> tuple[int, bytes]:
-    url = f"http://127.0.0.1:{worker.port}/api/reports/breakout?" + urllib.parse.urlencode(params, doseq=True)
+def get(worker: WorkerProcess, params: dict, token: str | None = TOKEN, kind: str = "breakout") -> tuple[int, bytes]:
+    url = f"http://127.0.0.1:{worker.port}/api/reports/{kind}?" + urllib.parse.urlencode(params, doseq=True)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as response:
@@ -40,10 +40,10 @@ def by_customer(rows: list[dict]) -> dict:
     return {r["customer"]: (r["attempts"], r["connected"], Decimal(r["customer_charge"]), Decimal(r["provider_charge"])) for r in rows}
 
 
-def report_command(worker: WorkerProcess, tmp_path, *args: str) -> subprocess.CompletedProcess:
+def report_command(worker: WorkerProcess, tmp_path, kind: str, *args: str) -> subprocess.CompletedProcess:
     env = {**worker.env, "CDRFLOW_API_TOKEN": TOKEN}
     return subprocess.run(
-        [sys.executable, "-m", "consumers.cli", "report", "breakout", "--from", RANGE["from"], "--to", RANGE["to"], *args],
+        [sys.executable, "-m", "consumers.cli", "report", kind, "--from", RANGE["from"], "--to", RANGE["to"], *args],
         env=env, cwd=tmp_path, capture_output=True, timeout=120,
     )  # fmt: skip
 
@@ -68,15 +68,26 @@ def test_breakout_over_http_and_the_command_line_with_and_without_a_worker(setti
         status, body = get(worker, {**RANGE, "group": "customer", "customer": "o'neil & sons"})
         assert [r["customer"] for r in orjson.loads(body)] == ["o'neil & sons"]
 
-        through_api = report_command(worker, tmp_path, "--group", "customer", "--format", "json")
+        through_api = report_command(worker, tmp_path, "breakout", "--group", "customer", "--format", "json")
         assert through_api.returncode == 0, through_api.stderr
         assert by_customer(orjson.loads(through_api.stdout)) == truth_by_customer(events)
+
+        number = events[0]["dest_number"]
+        status, body = get(worker, {**RANGE, "number": number, "calls": "true"}, kind="per-number")
+        calls = orjson.loads(body)
+        assert status == 200 and calls and {c["dest_number"] for c in calls} == {number}
+        assert calls == sorted(calls, key=lambda c: c["start_time"])
+        status, body = get(worker, {**RANGE}, kind="per-number")
+        assert status == 400 and orjson.loads(body) == {"error": "number: at least one number is required"}
+        status, body = get(worker, {**RANGE, "group": "provider"}, kind="dtmf")
+        dtmf = orjson.loads(body)
+        assert status == 200 and sum(r["dtmf"] for r in dtmf) == sum(e.get("dtmf", 0) for e in newest_revisions(events).values())
     finally:
         worker.stop()
 
-    direct = report_command(worker, tmp_path, "--group", "customer", "--format", "csv", "--output", str(tmp_path / "b.csv"))
+    direct = report_command(worker, tmp_path, "breakout", "--group", "customer", "--format", "csv", "--output", str(tmp_path / "b.csv"))
     assert direct.returncode == 0, direct.stderr
     lines = (tmp_path / "b.csv").read_text().splitlines()
     assert lines[0].startswith("customer,attempts,connected") and len(lines) == 1 + len(truth_by_customer(events))
-    bad = report_command(worker, tmp_path, "--group", "planet")
+    bad = report_command(worker, tmp_path, "breakout", "--group", "planet")
     assert bad.returncode == 2 and b"unknown group 'planet'" in bad.stderr

@@ -1,52 +1,16 @@
 """Breakout sums equal those computed here from the newest revisions, for ranges that cut buckets
 and for local days in time zones with half- and three-quarter-hour offsets."""
 
-import asyncio
 from collections import defaultdict
 from datetime import datetime, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-import orjson
 import pytest
 
-from pipeline.events import parse_message
-from pipeline.migrations import migrate
-from pipeline.sink import ClickHouseSink
-from pipeline.state import CdrState
-from pipeline.warehouse import connect
 from queries.breakout import BreakoutQuery, ReportError
 from queries.metrics import derive
-from tests.cdr_factory import BASE_MS, make_cdrs, newest_revisions
-
-NOW_MS = BASE_MS + 60 * 86_400_000
-
-
-class NoChangelog:
-    async def __call__(self, partition, entries) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def loaded(clickhouse, tmp_path_factory):
-    """A warehouse holding make_cdrs(4000) as the pipeline sinks them, in batches of 500."""
-    from tests.conftest import parse_warehouse_url
-
-    url = parse_warehouse_url("CDRFLOW_CLICKHOUSE", clickhouse.url("breakout_report"))
-    client = connect(url)
-    migrate(client)
-    events = make_cdrs(4000, seed=5, rerate_share=0.2)
-    state, sink = CdrState({}, NoChangelog()), ClickHouseSink(lambda: connect(url))
-
-    async def load() -> None:
-        for offset, start in enumerate(range(0, len(events), 500)):
-            rows = [list(c) for e in events[start : start + 500] for c in parse_message(orjson.dumps(e), NOW_MS)[0]]
-            changes = state.plan(0, offset, rows, day=20_700)
-            await sink.write(changes)
-            await state.record(changes)
-
-    asyncio.run(load())
-    return client, newest_revisions(events)
+from tests.cdr_factory import BASE_MS
 
 
 def report(client, query: BreakoutQuery) -> dict[tuple, dict]:

@@ -1,0 +1,106 @@
+"""The Per Number report: one or many numbers, matched on the dialled (`dest`) or calling (`cli`)
+number, over at most six months: a summary per number and SIP code, or the call list.
+
+The summary reads whole 15-minute buckets from `agg_number` and the cut edges of the range from
+the raw CDRs (newest revision only), like the breakout; the call list reads the raw CDRs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from pipeline.aggregates import BREAKOUT_METRICS
+from queries.breakout import RAW_EDGES, RAW_VECTOR, WHOLE_BUCKETS, ReportError, bucket_bounds, epoch_ms
+
+MAX_MONTHS = 6
+MAX_NUMBERS = 1000
+DEST_NUMBER = re.compile(r"^\+?[0-9]{1,32}$")
+SUMMARY_SUMS = (
+    "attempts", "connected", "duration_us", "customer_charge_micros", "provider_charge_micros",
+    "pdd_in_sum", "pdd_in_count", "pdd_out_sum", "pdd_out_count",
+)  # fmt: skip
+RAW_SUMS = {name: expr for name, expr in zip(BREAKOUT_METRICS, RAW_VECTOR) if name in SUMMARY_SUMS}
+CALL_COLUMNS = (
+    "id", "rev", "start_time", "customer", "provider", "customer_destination", "provider_destination", "cli",
+    "dest_number", "sip_code", "duration", "customer_duration", "provider_duration", "customer_charge",
+    "provider_charge", "dtmf", "pdd_in_ms", "pdd_out_ms", "switch",
+)  # fmt: skip
+
+
+def months_later(moment: datetime, months: int) -> datetime:
+    month = moment.month - 1 + months
+    year, month = moment.year + month // 12, month % 12 + 1
+    for day in (moment.day, 30, 29, 28):
+        try:
+            return moment.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable: every month has 28 days")
+
+
+@dataclass(frozen=True)
+class PerNumberQuery:
+    start: datetime
+    end: datetime
+    numbers: tuple[str, ...]
+    by: str = "dest"
+    customers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.by not in ("dest", "cli"):
+            raise ReportError(f"by: must be dest or cli, not {self.by!r}")
+        if not self.numbers:
+            raise ReportError("number: at least one number is required")
+        if len(self.numbers) > MAX_NUMBERS:
+            raise ReportError(f"number: at most {MAX_NUMBERS} numbers at once")
+        for number in self.numbers:
+            valid = DEST_NUMBER.match(number) if self.by == "dest" else 0 < len(number) <= 64
+            if not valid:
+                raise ReportError(f"number: not a {'dialled' if self.by == 'dest' else 'calling'} number: {number!r}")
+        if self.start >= self.end:
+            raise ReportError("from must be before to")
+        if self.end > months_later(self.start, MAX_MONTHS):
+            raise ReportError(f"the range is longer than {MAX_MONTHS} months; Per Number looks at most {MAX_MONTHS} months at once")
+
+    @property
+    def column(self) -> str:
+        return "dest_number" if self.by == "dest" else "cli"
+
+    def _params(self) -> dict:
+        left_start, inner_start, inner_end, right_end = bucket_bounds(epoch_ms(self.start), epoch_ms(self.end))
+        return {
+            "left_start": left_start, "inner_start": inner_start, "inner_end": inner_end, "right_end": right_end,
+            "numbers": list(self.numbers), "customers": list(self.customers), "kind": self.by,
+        }  # fmt: skip
+
+    def _customer_filter(self) -> str:
+        return " AND customer IN {customers:Array(String)}" if self.customers else ""
+
+    def summary_sql(self) -> tuple[str, dict]:
+        """Rows of number, sip_code and SUMMARY_SUMS."""
+        aggregated = (
+            f"SELECT number, sip_code, {', '.join(SUMMARY_SUMS)} FROM agg_number "
+            f"WHERE kind = {{kind:String}} AND number IN {{numbers:Array(String)}} AND {WHOLE_BUCKETS}" + self._customer_filter()
+        )
+        raw = ", ".join(f"{expr} AS {name}" for name, expr in RAW_SUMS.items())
+        edges = (
+            f"SELECT {self.column} AS number, sip_code, {raw} FROM cdr FINAL "
+            f"WHERE {self.column} IN {{numbers:Array(String)}} AND (" + RAW_EDGES + ")" + self._customer_filter()
+        )
+        sums = ", ".join(f"sum({name}) AS {name}" for name in SUMMARY_SUMS)
+        sql = f"SELECT number, sip_code, {sums} FROM ({aggregated} UNION ALL {edges}) GROUP BY number, sip_code ORDER BY number, sip_code"
+        return sql, self._params()
+
+    def calls_sql(self) -> tuple[str, dict]:
+        """Every CDR of the numbers in the range, newest revision, by start_time."""
+        sql = (
+            f"SELECT {', '.join(CALL_COLUMNS)} FROM cdr FINAL "
+            f"WHERE {self.column} IN {{numbers:Array(String)}}"
+            " AND start_time >= fromUnixTimestamp64Milli({left_start:Int64}, 'UTC')"
+            " AND start_time < fromUnixTimestamp64Milli({right_end:Int64}, 'UTC')" + self._customer_filter()
+            + " ORDER BY start_time, id"
+        )
+        return sql, self._params()
+

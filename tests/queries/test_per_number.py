@@ -1,0 +1,51 @@
+"""Per Number summaries and call lists equal those computed here from the newest revisions."""
+
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from queries.metrics import derive
+from queries.per_number import PerNumberQuery
+from tests.cdr_factory import BASE_MS
+
+
+def utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc)
+
+
+def busiest(newest: dict, field: str, count: int) -> tuple[str, ...]:
+    return tuple(n for n, _ in Counter(e[field] for e in newest.values()).most_common(count))
+
+
+@pytest.mark.parametrize("by,field", [("dest", "dest_number"), ("cli", "cli")])
+def test_summary_per_number_and_sip_code_equals_the_events(loaded, by, field):
+    client, newest = loaded
+    numbers = busiest(newest, field, 2)
+    start_ms, end_ms = BASE_MS - 30 * 86_400_000 + 123, BASE_MS + 30 * 86_400_000 + 456_789
+    query = PerNumberQuery(utc(start_ms), utc(end_ms), numbers=numbers, by=by)
+    result = client.query(*query.summary_sql())
+    got = {(r[0], r[1]): derive(dict(zip(result.column_names, r))) for r in result.result_rows}
+    expected: dict = defaultdict(lambda: {"attempts": 0, "connected": 0, "customer_charge": Decimal(0)})
+    for e in newest.values():
+        if e[field] in numbers and start_ms <= e["start_time"] < end_ms:
+            row = expected[(e[field], e["sip_code"])]
+            row["attempts"] += 1
+            row["connected"] += 200 <= e["sip_code"] <= 299
+            row["customer_charge"] += Decimal(str(e.get("customer_charge", 0)))
+    assert {k: {n: v[n] for n in ("attempts", "connected", "customer_charge")} for k, v in got.items()} == expected
+    assert len({number for number, _ in got}) == 2
+
+
+def test_call_list_is_every_newest_revision_by_start_time(loaded):
+    client, newest = loaded
+    numbers = busiest(newest, "dest_number", 3)
+    query = PerNumberQuery(utc(BASE_MS), utc(BASE_MS + 40 * 86_400_000), numbers=numbers, customers=("acme", "globex"))
+    result = client.query(*query.calls_sql())
+    got = [(r[0], r[1]) for r in result.result_rows]
+    expected = sorted(
+        (e["start_time"], e["id"], e.get("rev", 0)) for e in newest.values()
+        if e["dest_number"] in numbers and e["customer"] in ("acme", "globex") and BASE_MS <= e["start_time"]
+    )  # fmt: skip
+    assert got == [(cdr_id, rev) for _, cdr_id, rev in expected]
