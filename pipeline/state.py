@@ -12,7 +12,7 @@ Kafka transactions. The aggregates themselves live only in ClickHouse, which add
 a batch makes newest and takes back the ones they replace.
 
 An id is remembered for `dedup_days` after the batch that last changed it; `forget_before` drops
-older ids so that the table does not grow without bound.
+older ids (between batches) so that the table does not grow without bound.
 """
 
 from __future__ import annotations
@@ -69,7 +69,6 @@ class CdrState:
     def __init__(self, table: Table, write_changelog: WriteChangelog) -> None:
         self.table = table
         self.write_changelog = write_changelog
-        self.lock = asyncio.Lock()  # one batch, or one slice of forgetting, at a time
 
     def applied(self, partition: int, offset: int) -> bool:
         return offset < self.next_offset(partition)
@@ -116,19 +115,20 @@ class CdrState:
         await self.write_changelog(changes.partition, changes.writes)
 
     async def forget_before(self, oldest_day: int, partition_of_id: Callable[[bytes], int], slice_size: int = 5000) -> int:
-        """Forget the ids last changed before `oldest_day`; returns how many were forgotten."""
+        """Forget the ids last changed before `oldest_day`; returns how many were forgotten.
+
+        Run it between batches, never while a planned batch waits to be recorded."""
         keys = [key for key in list(self.table.keys()) if key.startswith(b"d|")]
         forgotten = 0
         for start in range(0, len(keys), slice_size):
-            async with self.lock:
-                tombstones: dict[int, list[tuple[bytes, None]]] = {}
-                for key in keys[start : start + slice_size]:
-                    entry = self.table.get(key)
-                    if entry is not None and orjson.loads(entry)[3] < oldest_day:
-                        del self.table[key]
-                        tombstones.setdefault(partition_of_id(key[2:]), []).append((key, None))
-                for partition, entries in tombstones.items():
-                    await self.write_changelog(partition, entries)
-                    forgotten += len(entries)
+            tombstones: dict[int, list[tuple[bytes, None]]] = {}
+            for key in keys[start : start + slice_size]:
+                entry = self.table.get(key)
+                if entry is not None and orjson.loads(entry)[3] < oldest_day:
+                    del self.table[key]
+                    tombstones.setdefault(partition_of_id(key[2:]), []).append((key, None))
+            for partition, entries in tombstones.items():
+                await self.write_changelog(partition, entries)
+                forgotten += len(entries)
             await asyncio.sleep(0)
         return forgotten

@@ -108,17 +108,3 @@ def test_ids_not_changed_for_the_dedup_window_are_forgotten_everywhere():
     assert sorted(state.table) == [b"d|kept", b"m|0"]
     assert changelog[-1] == (3, b"d|old", None)  # a tombstone, so recovery forgets it too
     assert apply(state, 0, 2, [cdr("kept", 1)]).newest == []
-
-
-def test_forgetting_waits_for_the_batch_in_progress():
-    async def scenario() -> None:
-        state = CdrState({}, Changelog())
-        changes = state.plan(0, 0, [cdr("old")], DAY - 90)
-        await state.record(changes)
-        async with state.lock:  # as the agent holds it from plan to record
-            forgetting = asyncio.ensure_future(state.forget_before(DAY, lambda cdr_id: 0))
-            await asyncio.sleep(0.05)
-            assert not forgetting.done() and b"d|old" in state.table
-        assert await forgetting == 1
-
-    asyncio.run(scenario())
