@@ -125,7 +125,7 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", dest="end", required=True, help="RFC 3339, exclusive")
     parser.add_argument("--customer", action="append", default=[], help="repeat for many")
     parser.add_argument("--columns", help="comma list of columns (default all)")
-    parser.add_argument("--format", default="table", choices=["json", "csv", "html", "table"])
+    parser.add_argument("--format", default="table", choices=["json", "csv", "xlsx", "html", "table"])
     parser.add_argument("--output", type=Path, help="write to this file instead of standard output")
     parser.set_defaults(run=cmd_report)
 

@@ -19,6 +19,7 @@ from queries.per_number import CALL_COLUMNS, PerNumberQuery
 FORMATS = {
     "json": "application/json",
     "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "html": "text/html",
     "table": "text/plain",
 }
@@ -139,6 +140,8 @@ def render(request: ReportRequest, rows: list[dict]) -> bytes:
         return report_table.to_json(header, rows)
     if request.format == "csv":
         return report_table.to_csv(header, rows)
+    if request.format == "xlsx":
+        return report_table.to_xlsx(header, rows, request.title)
     if request.format == "html":
         return report_table.to_html(header, rows, request.title).encode()
     return (report_table.to_text_table(header, rows) + "\n").encode()

@@ -1,4 +1,4 @@
-"""A report's rows as the formats people read: CSV, JSON, an aligned text table, HTML."""
+"""A report's rows as the formats people read: CSV, JSON, XLSX, an aligned text table, HTML."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import io
 from decimal import Decimal
 
 import orjson
+import xlsxwriter
 
 
 def _cell(value: object) -> str:
@@ -50,3 +51,23 @@ def to_html(columns: list[str], rows: list[dict], title: str, intro: str = "") -
         f"<h1>{html.escape(title)}</h1>{paragraph}<table border='1' cellspacing='0' cellpadding='4'>"
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>"
     )
+
+
+def to_xlsx(columns: list[str], rows: list[dict], title: str) -> bytes:
+    """One sheet: a bold header row, frozen; money and durations shown with their 6 places."""
+    out = io.BytesIO()
+    workbook = xlsxwriter.Workbook(out, {"in_memory": True})
+    sheet = workbook.add_worksheet(title[:31].translate(str.maketrans(dict.fromkeys("[]:*?/\\", " "))))
+    bold, six, two = (workbook.add_format(f) for f in ({"bold": True}, {"num_format": "0.000000"}, {"num_format": "0.00"}))
+    sheet.write_row(0, 0, columns, bold)
+    sheet.freeze_panes(1, 0)
+    for r, row in enumerate(rows, start=1):
+        for c, name in enumerate(columns):
+            value = row[name]
+            if isinstance(value, Decimal):
+                sheet.write_number(r, c, float(value), six if value.as_tuple().exponent == -6 else two)
+            elif value is not None:
+                sheet.write(r, c, value)
+    sheet.set_column(0, len(columns) - 1, 14)
+    workbook.close()
+    return out.getvalue()

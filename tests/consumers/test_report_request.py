@@ -88,3 +88,20 @@ def test_six_months_exactly_is_allowed():
     request = parse_report("per-number", {"from": ["2026-08-31T00:00:00Z"], "to": ["2027-02-28T00:00:00Z"], "number": ["4477"]})
     assert request.header == ["number", "sip_code", "attempts", "connected", "duration", "acd", "customer_charge",
                               "provider_charge", "pdd_in_avg", "pdd_out_avg"]  # fmt: skip
+
+
+def test_xlsx_holds_the_header_and_the_exact_values(tmp_path):
+    import io
+
+    import openpyxl
+
+    request = parse_report("breakout", {**DAY, "group": ["customer"], "columns": ["attempts,asr,customer_charge"], "format": ["xlsx"]})
+    rows = [{"customer": "o'neil & sons", "attempts": 3, "asr": Decimal("66.67"), "customer_charge": Decimal("1.500001")},
+            {"customer": "acme", "attempts": 0, "asr": None, "customer_charge": Decimal("0.000000")}]  # fmt: skip
+    sheet = openpyxl.load_workbook(io.BytesIO(render(request, rows))).active
+    assert [[cell.value for cell in row] for row in sheet.iter_rows()] == [
+        ["customer", "attempts", "asr", "customer_charge"],
+        ["o'neil & sons", 3, 66.67, 1.500001],
+        ["acme", 0, None, 0],
+    ]
+    assert sheet["D2"].number_format == "0.000000"
