@@ -120,6 +120,36 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
+    from consumers.report_table import to_text_table
+    from consumers.schedule_client import schedule_command
+    from queries.breakout import ReportError
+
+    fields = None
+    if args.action == "add":
+        fields = {
+            "name": args.name, "email": args.email, "report": args.report, "every": args.every, "tz": args.tz,
+            "groups": args.group.split(",") if args.group else [], "customers": args.customer,
+            "providers": args.provider, "columns": args.columns.split(",") if args.columns else [],
+            "format": args.format, "skip_empty": args.skip_empty,
+        }  # fmt: skip
+    try:
+        answer = asyncio.run(schedule_command(settings, args.action, getattr(args, "schedule", None), fields))
+    except ReportError as error:
+        print(f"cdrflow: schedule {args.action}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(answer, list) and answer:
+        columns = list(answer[0])
+        print(to_text_table(columns, [{c: _shown(row[c]) for c in columns} for row in answer]))
+    elif isinstance(answer, dict):
+        print(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def _shown(value: object) -> object:
+    return ",".join(value) if isinstance(value, list) else value
+
+
 def _report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="start", required=True, help="RFC 3339, inclusive")
     parser.add_argument("--to", dest="end", required=True, help="RFC 3339, exclusive")
@@ -200,6 +230,32 @@ def build_parser() -> argparse.ArgumentParser:
     per_number.add_argument("--number", action="append", required=True, help="repeat for many")
     per_number.add_argument("--by", default="dest", choices=["dest", "cli"])
     per_number.add_argument("--calls", action="store_true", help="list every call instead of the summary")
+
+    schedule = commands.add_parser(
+        "schedule",
+        help="scheduled email reports: add, list, remove, run, log",
+        description="Through the running worker's API when one answers on CDRFLOW_WEB_PORT, else on the warehouse.",
+    )
+    actions = schedule.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="add or replace a schedule", description="Add a schedule, or replace one of the same name.")
+    add.add_argument("--name", required=True)
+    add.add_argument("--email", action="append", required=True, help="repeat for many recipients")
+    add.add_argument("--every", default="daily", help="hourly, daily, weekly, monthly or a 5-field cron expression")
+    add.add_argument("--report", default="breakout", choices=["breakout", "dtmf"])
+    add.add_argument("--tz", default="UTC", help="IANA time zone of the periods and day groups")
+    add.add_argument("--group", help="comma list of groups (default: the report's)")
+    add.add_argument("--customer", action="append", default=[], help="repeat for many (default all)")
+    add.add_argument("--provider", action="append", default=[], help="repeat for many (default all)")
+    add.add_argument("--columns", help="comma list of columns (default all)")
+    add.add_argument("--format", default="csv", choices=["csv", "xlsx", "html"], help="the attachment")
+    add.add_argument("--skip-empty", action="store_true", help="send nothing for a period without rows")
+    actions.add_parser("list", help="every schedule", description="Every schedule.")
+    for action, text in (("remove", "remove a schedule"), ("run", "mail the period that just closed, now, unless mailed already")):
+        one = actions.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        one.add_argument("schedule", metavar="NAME")
+    log = actions.add_parser("log", help="the run log, newest first", description="The run log, newest first.")
+    log.add_argument("schedule", metavar="NAME", nargs="?")
+    schedule.set_defaults(run=cmd_schedule)
     return parser
 
 

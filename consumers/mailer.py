@@ -51,14 +51,23 @@ def report_message(sender: str, recipients: list[str], subject: str, text: str, 
     return message
 
 
-def send(smtp: SmtpUrl, message: EmailMessage, timeout: float = 30.0) -> None:
+def open_smtp(smtp: SmtpUrl, timeout: float = 30.0) -> smtplib.SMTP:
+    """A connection ready to send: greeted, encrypted when asked, logged in when asked."""
     if smtp.ssl:
         client: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=timeout, context=ssl.create_default_context())
     else:
         client = smtplib.SMTP(smtp.host, smtp.port, timeout=timeout)
-    with client:
+    try:
         if smtp.starttls:
             client.starttls(context=ssl.create_default_context())
         if smtp.username:
             client.login(smtp.username, smtp.password)
+    except Exception:
+        client.close()
+        raise
+    return client
+
+
+def send(smtp: SmtpUrl, message: EmailMessage, timeout: float = 30.0) -> None:
+    with open_smtp(smtp, timeout) as client:
         client.send_message(message)

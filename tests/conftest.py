@@ -8,6 +8,7 @@ import pytest
 
 from pipeline.settings import Settings, WarehouseUrl, parse_warehouse_url
 from tests.services import RunningBroker, RunningClickHouse, start_broker, start_clickhouse
+from tests.warehouse_data import loaded  # noqa: F401  (a fixture for report tests)
 
 
 @pytest.fixture(scope="session")

@@ -18,15 +18,16 @@ CREATE TABLE IF NOT EXISTS schedules
 ENGINE = ReplacingMergeTree(updated_at, deleted)
 ORDER BY name;
 
--- The run log: one row per attempt at one schedule's period. A period counts as sent once a
--- row with status 'sent' exists for it; the scheduler checks that before mailing.
+-- The run log: rows per attempt at one schedule's period ('running', then 'sending' just before
+-- the SMTP transaction, then 'sent', 'failed' or 'skipped'). A period with a 'sending', 'sent'
+-- or 'skipped' row is done: an attempt cut off while sending is never repeated (at most once).
 CREATE TABLE IF NOT EXISTS schedule_runs
 (
     schedule String,
     period_start DateTime64(3, 'UTC'),
     period_end DateTime64(3, 'UTC'),
     attempt UInt16,
-    status Enum8('running' = 1, 'sent' = 2, 'failed' = 3, 'skipped' = 4),
+    status Enum8('running' = 1, 'sent' = 2, 'failed' = 3, 'skipped' = 4, 'sending' = 5),
     started DateTime64(3, 'UTC'),
     finished Nullable(DateTime64(3, 'UTC')),
     rows UInt64,

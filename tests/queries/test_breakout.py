@@ -57,14 +57,14 @@ def utc(ms: int) -> datetime:
 )
 def test_breakout_by_customer_and_provider_equals_the_events(loaded, start_ms, end_ms):
     """Whole buckets come from the aggregates, the cut ones from the raw CDRs."""
-    client, newest = loaded
+    client, newest, _ = loaded
     query = BreakoutQuery(utc(start_ms), utc(end_ms))
     expected = truth(newest, query.start, query.end, lambda e: (e["customer"], e.get("provider", "")))
     assert picked(report(client, query)) == expected
 
 
 def test_from_is_inclusive_and_to_exclusive_to_the_millisecond(loaded):
-    client, newest = loaded
+    client, newest, _ = loaded
     starts = sorted(e["start_time"] for e in newest.values())
     start_ms, end_ms = starts[100], starts[200]
     query = BreakoutQuery(utc(start_ms), utc(end_ms), groups=())
@@ -75,7 +75,7 @@ def test_from_is_inclusive_and_to_exclusive_to_the_millisecond(loaded):
 
 @pytest.mark.parametrize("tz", ["Asia/Kolkata", "America/St_Johns", "Asia/Kathmandu", "UTC"])
 def test_local_days_begin_at_local_midnight(loaded, tz):
-    client, newest = loaded
+    client, newest, _ = loaded
     zone = ZoneInfo(tz)
     start, end = datetime(2026, 9, 3, tzinfo=zone), datetime(2026, 9, 10, tzinfo=zone)
     query = BreakoutQuery(start, end, groups=("day",), tz=tz)
@@ -88,7 +88,7 @@ def test_local_days_begin_at_local_midnight(loaded, tz):
 
 
 def test_filters_keep_only_the_named_customers_and_providers(loaded):
-    client, newest = loaded
+    client, newest, _ = loaded
     query = BreakoutQuery(utc(BASE_MS), utc(BASE_MS + 50 * 86_400_000), groups=("customer",),
                           customers=("o'neil & sons", "ÅSA-tel"), providers=("tata",))  # fmt: skip
     rows = report(client, query)
@@ -117,7 +117,7 @@ def test_from_must_be_before_to():
 
 
 def test_every_metric_equals_its_definition_over_the_events(loaded):
-    client, newest = loaded
+    client, newest, _ = loaded
     sums: dict = defaultdict(lambda: dict.fromkeys(
         ["attempts", "connected", "duration_us", "customer_duration_us", "provider_duration_us", "customer_charge_micros",
          "provider_charge_micros", "dtmf", "dtmf_calls", "pdd_in_sum", "pdd_in_count", "pdd_out_sum", "pdd_out_count",

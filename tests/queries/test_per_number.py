@@ -21,7 +21,7 @@ def busiest(newest: dict, field: str, count: int) -> tuple[str, ...]:
 
 @pytest.mark.parametrize("by,field", [("dest", "dest_number"), ("cli", "cli")])
 def test_summary_per_number_and_sip_code_equals_the_events(loaded, by, field):
-    client, newest = loaded
+    client, newest, _ = loaded
     numbers = busiest(newest, field, 2)
     start_ms, end_ms = BASE_MS - 30 * 86_400_000 + 123, BASE_MS + 30 * 86_400_000 + 456_789
     query = PerNumberQuery(utc(start_ms), utc(end_ms), numbers=numbers, by=by)
@@ -39,7 +39,7 @@ def test_summary_per_number_and_sip_code_equals_the_events(loaded, by, field):
 
 
 def test_call_list_is_every_newest_revision_by_start_time(loaded):
-    client, newest = loaded
+    client, newest, _ = loaded
     numbers = busiest(newest, "dest_number", 3)
     query = PerNumberQuery(utc(BASE_MS), utc(BASE_MS + 40 * 86_400_000), numbers=numbers, customers=("acme", "globex"))
     result = client.query(*query.calls_sql())

@@ -1,4 +1,7 @@
+"""A warehouse loaded with known CDRs the way the pipeline sinks them, for report tests."""
+
 import asyncio
+import uuid
 
 import orjson
 import pytest
@@ -22,7 +25,7 @@ class NoChangelog:
 @pytest.fixture(scope="module")
 def loaded(clickhouse, tmp_path_factory):
     """A warehouse holding make_cdrs(4000) as the pipeline sinks them, in batches of 500."""
-    url = parse_warehouse_url("CDRFLOW_CLICKHOUSE", clickhouse.url("breakout_report"))
+    url = parse_warehouse_url("CDRFLOW_CLICKHOUSE", clickhouse.url(f"loaded_{uuid.uuid4().hex[:10]}"))
     client = connect(url)
     migrate(client)
     events = make_cdrs(4000, seed=5, rerate_share=0.2)
@@ -36,6 +39,6 @@ def loaded(clickhouse, tmp_path_factory):
             await state.record(changes)
 
     asyncio.run(load())
-    return client, newest_revisions(events)
+    return client, newest_revisions(events), url
 
 
