@@ -154,6 +154,19 @@ def _int(event: dict, field: str, default: int | None, low: int, high: int, opti
 
 def _micros(value: Any, field: str, text_allowed: bool = False) -> int:
     """A non-negative amount with at most 6 decimal places, in millionths, exactly."""
+    kind = type(value)
+    if kind is int and 0 <= value <= MAX_MICROS // 1_000_000:
+        return value * 1_000_000
+    if kind is float or (kind is str and text_allowed):
+        text = repr(value) if kind is float else value
+        if DECIMAL_TEXT.match(text):  # plain digits: exact integer arithmetic, no Decimal needed
+            whole, _, fraction = text.partition(".")
+            return int(whole) * 1_000_000 + int(fraction.ljust(6, "0") or 0)
+    return _micros_of_anything(value, field, text_allowed)
+
+
+def _micros_of_anything(value: Any, field: str, text_allowed: bool) -> int:
+    """`_micros` for everything off its fast path: exponents, negatives, too many places, wrong types."""
     if isinstance(value, bool) or value is None:
         raise Invalid(f"{field}: expected a number, got {value!r}")
     if isinstance(value, int):

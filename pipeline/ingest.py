@@ -144,7 +144,7 @@ class CdrIngest(Service):
                 cdrs, invalid = parse_message(record.value)
                 for cdr in cdrs:
                     partition = partition_of(cdr.id, partitions)
-                    by_partition.setdefault(partition, []).append(orjson.dumps(cdr, default=tuple))
+                    by_partition.setdefault(partition, []).append(orjson.dumps(tuple(cdr)))
                     oldest_ms[partition] = min(oldest_ms.get(partition, record.timestamp), record.timestamp)
                 valid += len(cdrs)
                 invalid_count += len(invalid)

@@ -103,7 +103,7 @@ class CdrState:
                 if _month(old.start_ms) != _month(cdr.start_ms):
                     changes.moved.append(old._replace(rev=cdr.rev))
             changes.newest.append(cdr)
-            changes.writes.append((id_key(cdr_id), orjson.dumps((offset, old, cdr, day), default=tuple)))
+            changes.writes.append((id_key(cdr_id), orjson.dumps((offset, old and tuple(old), tuple(cdr), day))))
         changes.writes.append((marker_key(partition), b"%d" % offset))
         return changes
 

@@ -106,3 +106,18 @@ def test_no_object_crashes_the_parser(event):
 def test_no_bytes_crash_the_parser(raw):
     cdrs, invalid = parse_message(raw, NOW)
     assert all(i.reason for i in invalid)
+
+
+@given(st.one_of(st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.decimals(allow_nan=False).map(str),
+                 st.from_regex(r"\A[0-9]{1,13}(\.[0-9]{0,7})?\Z")))  # fmt: skip
+@settings(max_examples=400)
+def test_the_fast_amount_path_agrees_with_exact_decimal_arithmetic(value):
+    from pipeline.events import Invalid, _micros, _micros_of_anything
+
+    def outcome(parse):
+        try:
+            return parse(value, "customer_charge", True)
+        except Invalid:
+            return "invalid"
+
+    assert outcome(_micros) == outcome(_micros_of_anything)
