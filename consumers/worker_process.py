@@ -97,6 +97,13 @@ class WorkerProcess:
             time.sleep(0.5)
         raise TimeoutError(f"worker did not catch up: {self.metrics()}\n{self.tail()}")
 
+    def children(self) -> list[int]:
+        """Pids of the worker's child processes (its ingest process)."""
+        if self.process is None:
+            return []
+        tasks = Path(f"/proc/{self.process.pid}/task").glob("*/children")
+        return [int(pid) for children in tasks for pid in children.read_text().split()]
+
     def kill(self) -> None:
         if self.process is None:
             return

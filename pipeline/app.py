@@ -1,6 +1,6 @@
 """The Faust app: `faust -A pipeline.app worker` or `cdrflow worker`.
 
-    input topic ─► CdrIngest (bulk read, validate, DLQ) ─► batch topic (by CDR id)
+    input topic ─► CdrIngest in its own process (bulk read, validate, DLQ) ─► batch topic (by CDR id)
         ─► apply_batches agent: CdrState (dedup and rerates over the `state` table)
         ─► ClickHouseSink (raw CDRs, aggregate deltas) ─► record the batch in the table
 """
@@ -16,7 +16,8 @@ import orjson
 from faust.web import Request, Response, View
 
 from pipeline.changelog import ChangelogWriter
-from pipeline.ingest import OLDEST_INPUT_HEADER, CdrIngest, partition_of
+from pipeline.ingest import OLDEST_INPUT_HEADER, partition_of
+from pipeline.ingest_process import IngestProcess
 from pipeline.metrics import WorkerMetrics
 from pipeline.migrations import migrate
 from pipeline.settings import get_settings
@@ -68,7 +69,7 @@ changelog = app.service(ChangelogWriter(settings, table.changelog_topic.get_topi
 # The memory store's own dict (kept for the store's life; recovery writes into it): plain dict
 # lookups instead of the store's Mapping wrapper, which costs more than the rest of planning.
 cdr_state = CdrState(table.data.data, changelog.write)
-ingest = app.service(CdrIngest(settings, metrics))
+ingest = app.service(IngestProcess(settings, metrics))
 
 
 in_flight: dict[int, asyncio.Future] = {}  # per batch-topic partition: the batch being sunk and recorded
@@ -181,8 +182,8 @@ class Metrics(View):
     async def get(self, request: Request) -> Response:
         metrics.counters["cdrflow_sink_rows_total"] = sink.rows_written
         metrics.counters["cdrflow_sink_failures_total"] = sink.failures
-        input_lag, applying_lag = await ingest.lag(), await batch_lag()
+        input_lag, applying_lag = ingest.lag(), await batch_lag()
         metrics.gauges["cdrflow_lag"] = -1 if min(input_lag, applying_lag) < 0 else input_lag + applying_lag
-        metrics.gauges["cdrflow_input_partitions"] = len(ingest.consumer.assignment()) if ingest.consumer else 0
+        metrics.gauges["cdrflow_input_partitions"] = ingest.partitions
         metrics.gauges["cdrflow_batch_partitions"] = sum(1 for tp in app.consumer.assignment() if tp.topic == batches.get_topic_name())
         return self.text(metrics.render(), content_type="text/plain; version=0.0.4")

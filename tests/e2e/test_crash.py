@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from pathlib import Path
 from decimal import Decimal
 
 import orjson
@@ -18,6 +19,14 @@ from tests.e2e.test_pipeline import produce
 from tests.services import DOCKER
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
+
+
+def assert_gone(pids: list[int], timeout: float = 20) -> None:
+    """A killed worker's children notice and exit: none outlives its worker."""
+    deadline = time.monotonic() + timeout
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        assert time.monotonic() < deadline, f"processes {pids} outlived their killed worker"
+        time.sleep(0.2)
 
 
 def test_totals_survive_three_kill_9s_during_a_200k_replay(settings, tmp_path):
@@ -35,9 +44,12 @@ def test_totals_survive_three_kill_9s_during_a_200k_replay(settings, tmp_path):
             moment = rng.uniform(6.0, 16.0)
             time.sleep(moment)
             kills.append(round(moment, 1))
+            children = worker.children()
             worker.kill()
+            assert_gone(children)
         worker.start()
         seen = worker.wait_until_caught_up(timeout=400)
+        assert worker.children(), "the worker runs its ingest in a child process"
     finally:
         worker.stop()
     assert seen["cdrflow_cdrs_invalid_total"] == 0

@@ -1,0 +1,105 @@
+"""Ingest in a process of its own, so that it runs on another core than the Faust agent.
+
+Parsing and validating every CDR is the one per-CDR Python cost of the pipeline; in the
+worker's process it would share one core (one GIL) with the agent. The worker starts
+
+    python -m pipeline.ingest_process
+
+with its own settings; the child reports its counters, lag and assigned partitions as one JSON
+line on stdout every half second, and stops when its stdin closes, which is also what happens
+when the worker dies (even by kill -9), so it never outlives its worker. A child that dies is
+started again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections import Counter
+
+import orjson
+from mode import Service
+
+from pipeline.ingest import CdrIngest
+from pipeline.metrics import WorkerMetrics
+from pipeline.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+REPORT_SECONDS = 0.5
+COUNTERS = ("cdrflow_messages_total", "cdrflow_cdrs_valid_total", "cdrflow_cdrs_invalid_total")
+
+
+class IngestProcess(Service):
+    def __init__(self, settings: Settings, metrics: WorkerMetrics, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.metrics = metrics
+        self.child: asyncio.subprocess.Process | None = None
+        self.status: dict = {}
+        self.earlier_children: Counter[str] = Counter()
+
+    def lag(self) -> int:
+        """Input messages not forwarded yet on the child's partitions; -1 before it reports any."""
+        return self.status.get("lag", -1)
+
+    @property
+    def partitions(self) -> int:
+        return self.status.get("partitions", 0)
+
+    @Service.task
+    async def _supervise(self) -> None:
+        delay = 1.0
+        while not self.should_stop:
+            self.child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "pipeline.ingest_process", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+            )
+            assert self.child.stdout is not None
+            async for line in self.child.stdout:
+                self.status = orjson.loads(line)
+                for name in COUNTERS:
+                    self.metrics.counters[name] = self.earlier_children[name] + self.status[name]
+                delay = 1.0
+            code = await self.child.wait()
+            for name in COUNTERS:
+                self.earlier_children[name] += self.status.get(name, 0)
+            self.status = {}
+            if not self.should_stop:
+                log.error("ingest process exited with %s; starting it again in %.0f s", code, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    async def on_stop(self) -> None:
+        child = self.child
+        if child is not None and child.returncode is None:
+            assert child.stdin is not None
+            child.stdin.close()  # the child stops on end of input
+            try:
+                await asyncio.wait_for(child.wait(), 30)
+            except asyncio.TimeoutError:
+                child.kill()
+
+
+async def run_child() -> None:
+    metrics = WorkerMetrics()
+    ingest = CdrIngest(get_settings(), metrics)
+    await ingest.start()
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    end_of_input = asyncio.ensure_future(stdin.read())
+    try:
+        while not end_of_input.done():
+            consumer = ingest.consumer
+            status = {name: metrics.counters[name] for name in COUNTERS}
+            status |= {"lag": await ingest.lag(), "partitions": len(consumer.assignment()) if consumer else 0}
+            sys.stdout.buffer.write(orjson.dumps(status) + b"\n")
+            sys.stdout.buffer.flush()
+            await asyncio.wait([end_of_input], timeout=REPORT_SECONDS)
+    finally:
+        await ingest.stop()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
+    asyncio.run(run_child())
