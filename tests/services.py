@@ -35,9 +35,12 @@ def broker_env(port: int, data_dir: Path) -> dict[str, str]:
 
 
 def run_broker(command: str, port: int, data_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BROKER_SCRIPT), command], env=broker_env(port, data_dir), capture_output=True, text=True, check=check, timeout=180
+    done = subprocess.run(
+        [str(BROKER_SCRIPT), command], env=broker_env(port, data_dir), capture_output=True, text=True, timeout=180
     )
+    if check and done.returncode != 0:
+        raise AssertionError(f"broker {command} on port {port} exited {done.returncode}:\n{done.stderr}")
+    return done
 
 
 def start_broker() -> RunningBroker:

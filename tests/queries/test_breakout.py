@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from queries.breakout import BreakoutQuery, ReportError
+from queries.breakout import GROUPS, BreakoutQuery, ReportError
 from queries.metrics import derive
 from tests.cdr_factory import BASE_MS
 
@@ -145,3 +145,14 @@ def test_every_metric_equals_its_definition_over_the_events(loaded):
     some = next(iter(expected.values()))
     assert some["profit"] == some["customer_charge"] - some["provider_charge"] and some["asr"] is not None
     assert some["pdd_out_avg"] is None  # no CDR carries pdd_out_ms: a mean over nothing is null
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_group_splits_the_same_totals(loaded, group):
+    client, newest, _ = loaded
+    query = BreakoutQuery(utc(BASE_MS), utc(BASE_MS + 20 * 86_400_000 + 1), groups=(group,), tz="Asia/Kolkata")
+    rows = report(client, query)
+    everything = truth(newest, query.start, query.end, lambda e: ())[()]
+    assert sum(r["attempts"] for r in rows.values()) == everything["attempts"]
+    assert sum(r["customer_charge"] for r in rows.values()) == everything["customer_charge"]
+    assert len(rows) > 1 or group in ("month", "provider_destination", "switch")  # one value in these CDRs

@@ -1,0 +1,44 @@
+"""Report columns from exact sums: the definitions, rounding and null rules of the reports."""
+
+from decimal import Decimal
+
+from pipeline.aggregates import BREAKOUT_METRICS
+from queries.metrics import derive
+
+
+def sums(**given: int) -> dict[str, int]:
+    return {**dict.fromkeys(BREAKOUT_METRICS, 0), **given}
+
+
+def test_definitions():
+    row = derive(sums(attempts=3, connected=2, duration_us=100_000_001, customer_duration_us=120_000_000,
+                      provider_duration_us=102_000_000, customer_charge_micros=3_000_000, provider_charge_micros=1_000_001,
+                      dtmf=7, dtmf_calls=1, pdd_in_sum=3001, pdd_in_count=2, pdd_out_sum=900, pdd_out_count=1,
+                      short_calls=1))  # fmt: skip
+    assert row == {
+        "attempts": 3, "connected": 2, "duration": Decimal("100.000001"), "customer_duration": Decimal("120.000000"),
+        "provider_duration": Decimal("102.000000"), "customer_charge": Decimal("3.000000"),
+        "provider_charge": Decimal("1.000001"), "profit": Decimal("1.999999"), "profit_percent": Decimal("66.67"),
+        "asr": Decimal("66.67"), "acd": Decimal("50.00"), "dtmf": 7, "dtmf_calls": 1, "dtmf_percent": Decimal("50.00"),
+        "pdd_in_avg": Decimal("1500.50"), "pdd_out_avg": Decimal("900.00"), "short_calls": 1,
+        "provider_cost_per_digit": Decimal("0.142857"), "customer_charge_per_digit": Decimal("0.428571"),
+    }  # fmt: skip
+
+
+def test_ratios_over_nothing_are_null():
+    row = derive(sums(attempts=4))  # no connected call, no charge, no digits, no PDD
+    assert row["asr"] == Decimal("0.00")
+    nulls = ("acd", "profit_percent", "dtmf_percent", "pdd_in_avg", "pdd_out_avg", "provider_cost_per_digit",
+             "customer_charge_per_digit")  # fmt: skip
+    assert [row[name] for name in nulls] == [None] * len(nulls)
+
+
+def test_rounding_is_half_up_to_two_places():
+    assert derive(sums(attempts=8, connected=1))["asr"] == Decimal("12.50")
+    assert derive(sums(attempts=200_000, connected=25))["asr"] == Decimal("0.01")  # 0.0125 rounds up
+    assert derive(sums(attempts=3, connected=1))["asr"] == Decimal("33.33")
+
+
+def test_a_loss_is_a_negative_profit():
+    row = derive(sums(customer_charge_micros=1_000_000, provider_charge_micros=1_500_000))
+    assert (row["profit"], row["profit_percent"]) == (Decimal("-0.500000"), Decimal("-50.00"))
