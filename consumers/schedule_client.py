@@ -50,7 +50,7 @@ def _direct(settings: Settings) -> ScheduleService:
         result = client.query(sql, parameters=parameters)
         return list(result.column_names), result.result_rows
 
-    return ScheduleService(ScheduleRunner(ScheduleStore(client), warehouse, run_query, settings.smtp, settings.mail_from))
+    return ScheduleService(ScheduleRunner(ScheduleStore(lambda: client), warehouse, run_query, settings.smtp, settings.mail_from))
 
 
 async def schedule_command(settings: Settings, action: str, name: str | None = None, fields: dict | None = None) -> object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from clickhouse_connect.driver.client import Client
@@ -15,8 +16,14 @@ STATUS_RANK = "multiIf(schedule_runs.status = 'running', 1, schedule_runs.status
 
 
 class ScheduleStore:
-    def __init__(self, client: Client) -> None:
-        self.client = client
+    """Over the warehouse client `connected()` returns (the worker's own, connected on first use)."""
+
+    def __init__(self, connected: Callable[[], Client]) -> None:
+        self.connected = connected
+
+    @property
+    def client(self) -> Client:
+        return self.connected()
 
     def save(self, schedule: Schedule) -> None:
         row = [getattr(schedule, f) for f in FIELDS]

@@ -19,20 +19,9 @@ def query_warehouse(sql: str, parameters: dict) -> tuple[list[str], list[tuple]]
     return list(result.column_names), result.result_rows
 
 
-class WorkerStore(ScheduleStore):
-    """The store on the worker's own warehouse client, connected on first use (on the warehouse thread)."""
-
-    def __init__(self) -> None:
-        pass
-
-    @property
-    def client(self):  # type: ignore[override]
-        return sink.client
-
-
 @cache
 def schedules() -> ScheduleService:
-    return ScheduleService(ScheduleRunner(WorkerStore(), sink.run, query_warehouse, settings.smtp, settings.mail_from))
+    return ScheduleService(ScheduleRunner(ScheduleStore(lambda: sink.client), sink.run, query_warehouse, settings.smtp, settings.mail_from))
 
 
 @app.timer(interval=SCHEDULE_CHECK_SECONDS, on_leader=True)

@@ -29,7 +29,7 @@ def runner_for(client, port: int, retry_after: float = 30.0) -> ScheduleRunner:
         return list(result.column_names), result.result_rows
 
     smtp = parse_smtp_url("CDRFLOW_SMTP", f"smtp://127.0.0.1:{port}")
-    return ScheduleRunner(ScheduleStore(client), warehouse, run_query, smtp, "reports@localhost", retry_after=retry_after)
+    return ScheduleRunner(ScheduleStore(lambda: client), warehouse, run_query, smtp, "reports@localhost", retry_after=retry_after)
 
 
 def attachment_rows(path) -> list[dict]:
