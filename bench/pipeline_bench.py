@@ -104,7 +104,11 @@ def throughput(worker: WorkerProcess, count: int) -> tuple[float, float]:
             continue
         if first is None and m["cdrflow_messages_total"] > 0:
             first = time.perf_counter()
-        if m["cdrflow_messages_total"] >= count and m["cdrflow_lag"] == 0 and m["cdrflow_batch_partitions"] == PARTITIONS:
+        if (
+            m["cdrflow_messages_total"] >= count
+            and m["cdrflow_lag"] == 0
+            and m["cdrflow_batch_partitions"] == PARTITIONS
+        ):
             done = time.perf_counter()
             break
         time.sleep(0.1)
@@ -138,7 +142,9 @@ def main() -> int:
     finally:
         worker.stop()
     print(f"bench pipeline_throughput: {rate:.0f} CDR/s (baseline {base:.0f} msg/s, ratio {rate / base:.2f})")
-    print(f"bench pipeline_worker_rss: {peak_mb:.0f} MB (peak of the worker and its ingest process, after {len(messages)} CDRs)")
+    print(
+        f"bench pipeline_worker_rss: {peak_mb:.0f} MB (peak of the worker and its ingest process, after {len(messages)} CDRs)"
+    )
 
     worker = WorkerProcess.on_folder(settings, folder)
     try:

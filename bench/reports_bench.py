@@ -79,22 +79,37 @@ def raw_per_number(query: PerNumberQuery) -> tuple[str, dict]:
 
 
 def main() -> int:
-    client = connect(parse_warehouse_url("CDRFLOW_CLICKHOUSE", f"chdb://{tempfile.mkdtemp(prefix='cdrflow-bench-reports-')}"))
+    client = connect(
+        parse_warehouse_url("CDRFLOW_CLICKHOUSE", f"chdb://{tempfile.mkdtemp(prefix='cdrflow-bench-reports-')}")
+    )
     migrate(client)
     started = time.perf_counter()
     span_ms = int((END - START).total_seconds() * 1000)
     for first in range(0, CDRS, BLOCK):
         client.command(
             GENERATE,
-            parameters={"start_ms": int(START.timestamp() * 1000), "span_ms": span_ms, "first": first, "count": min(BLOCK, CDRS - first)},
-            settings={"insert_deduplication_token": f"bench:{first}", "deduplicate_blocks_in_dependent_materialized_views": 1},
+            parameters={
+                "start_ms": int(START.timestamp() * 1000),
+                "span_ms": span_ms,
+                "first": first,
+                "count": min(BLOCK, CDRS - first),
+            },
+            settings={
+                "insert_deduplication_token": f"bench:{first}",
+                "deduplicate_blocks_in_dependent_materialized_views": 1,
+            },
         )
     loaded = time.perf_counter() - started
     client.command("OPTIMIZE TABLE agg_breakout FINAL")
     client.command("OPTIMIZE TABLE agg_number FINAL")
     print(f"bench reports_load: {CDRS / loaded:.0f} CDR/s ({CDRS} CDRs over {DAYS} days into chDB)")
 
-    busiest = [r[0] for r in client.query("SELECT dest_number FROM cdr GROUP BY dest_number ORDER BY count() DESC LIMIT 2").result_rows]
+    busiest = [
+        r[0]
+        for r in client.query(
+            "SELECT dest_number FROM cdr GROUP BY dest_number ORDER BY count() DESC LIMIT 2"
+        ).result_rows
+    ]
     day = END - timedelta(days=7)
     cases = [
         ("breakout_1d", BreakoutQuery(day, day + timedelta(days=1)), raw_breakout),

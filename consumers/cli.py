@@ -168,7 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
-        "migrate", help="apply the ClickHouse schema (idempotent)", description="Apply deploy/clickhouse/*.sql not yet applied."
+        "migrate",
+        help="apply the ClickHouse schema (idempotent)",
+        description="Apply deploy/clickhouse/*.sql not yet applied.",
     ).set_defaults(run=cmd_migrate)
     commands.add_parser(
         "topics",
@@ -237,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Through the running worker's API when one answers on CDRFLOW_WEB_PORT, else on the warehouse.",
     )
     actions = schedule.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = actions.add_parser("add", help="add or replace a schedule", description="Add a schedule, or replace one of the same name.")
+    add = actions.add_parser(
+        "add", help="add or replace a schedule", description="Add a schedule, or replace one of the same name."
+    )
     add.add_argument("--name", required=True)
     add.add_argument("--email", action="append", required=True, help="repeat for many recipients")
     add.add_argument("--every", default="daily", help="hourly, daily, weekly, monthly or a 5-field cron expression")
@@ -250,7 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--format", default="csv", choices=["csv", "xlsx", "html"], help="the attachment")
     add.add_argument("--skip-empty", action="store_true", help="send nothing for a period without rows")
     actions.add_parser("list", help="every schedule", description="Every schedule.")
-    for action, text in (("remove", "remove a schedule"), ("run", "mail the period that just closed, now, unless mailed already")):
+    for action, text in (
+        ("remove", "remove a schedule"),
+        ("run", "mail the period that just closed, now, unless mailed already"),
+    ):
         one = actions.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
         one.add_argument("schedule", metavar="NAME")
     log = actions.add_parser("log", help="the run log, newest first", description="The run log, newest first.")

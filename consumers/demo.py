@@ -24,7 +24,17 @@ from queries.breakout import BreakoutQuery
 from queries.metrics import derive
 
 RATE, SECONDS = 3000, 10
-COLUMNS = ["customer", "provider", "attempts", "connected", "asr", "acd", "customer_charge", "provider_charge", "profit"]
+COLUMNS = [
+    "customer",
+    "provider",
+    "attempts",
+    "connected",
+    "asr",
+    "acd",
+    "customer_charge",
+    "provider_charge",
+    "profit",
+]
 
 
 def step(text: str) -> None:
@@ -69,7 +79,9 @@ def main() -> int:
         )  # fmt: skip
         seen = worker.wait_until_caught_up(RATE * SECONDS, timeout=300)
         p99 = seen['cdrflow_event_to_queryable_seconds{quantile="0.99"}']
-        print(f"applied {seen['cdrflow_cdrs_applied_total']:.0f} CDR revisions; event to queryable p99 {p99 * 1000:.0f} ms")
+        print(
+            f"applied {seen['cdrflow_cdrs_applied_total']:.0f} CDR revisions; event to queryable p99 {p99 * 1000:.0f} ms"
+        )
     finally:
         worker.stop()
 

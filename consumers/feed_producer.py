@@ -12,7 +12,9 @@ from pipeline.settings import Settings
 IN_FLIGHT = 10_000
 
 
-async def send_messages(settings: Settings, messages: Iterable[bytes], progress: Callable[[int], object] = lambda n: None) -> int:
+async def send_messages(
+    settings: Settings, messages: Iterable[bytes], progress: Callable[[int], object] = lambda n: None
+) -> int:
     """Send every message; return how many were acknowledged."""
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers, linger_ms=10, max_batch_size=1 << 20, max_request_size=8 << 20

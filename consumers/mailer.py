@@ -35,7 +35,9 @@ def check_recipients(recipients: list[str]) -> list[str]:
     return recipients
 
 
-def report_message(sender: str, recipients: list[str], subject: str, text: str, html: str, attachment: Attachment) -> EmailMessage:
+def report_message(
+    sender: str, recipients: list[str], subject: str, text: str, html: str, attachment: Attachment
+) -> EmailMessage:
     """The message; header values with line breaks are refused by the email package itself."""
     message = EmailMessage()
     message["From"] = sender
@@ -54,7 +56,9 @@ def report_message(sender: str, recipients: list[str], subject: str, text: str, 
 def open_smtp(smtp: SmtpUrl, timeout: float = 30.0) -> smtplib.SMTP:
     """A connection ready to send: greeted, encrypted when asked, logged in when asked."""
     if smtp.ssl:
-        client: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=timeout, context=ssl.create_default_context())
+        client: smtplib.SMTP = smtplib.SMTP_SSL(
+            smtp.host, smtp.port, timeout=timeout, context=ssl.create_default_context()
+        )
     else:
         client = smtplib.SMTP(smtp.host, smtp.port, timeout=timeout)
     try:

@@ -118,7 +118,10 @@ def report_rows(request: ReportRequest, run_query: RunQuery) -> list[dict]:
             names, result = run_query(*query.calls_sql())
             return [_call(dict(zip(names, row))) for row in result]
         names, result = run_query(*query.summary_sql())
-        return [{"number": v["number"], "sip_code": v["sip_code"], **derive(v)} for v in (dict(zip(names, r)) for r in result)]
+        return [
+            {"number": v["number"], "sip_code": v["sip_code"], **derive(v)}
+            for v in (dict(zip(names, r)) for r in result)
+        ]
     names, result = run_query(*query.sql())
     rows = []
     for values in (dict(zip(names, row)) for row in result):

@@ -37,14 +37,19 @@ def to_json(columns: list[str], rows: list[dict]) -> bytes:
 def to_text_table(columns: list[str], rows: list[dict]) -> str:
     cells = [columns] + [[_cell(row[c]) for c in columns] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-    lines = ["  ".join(cell.rjust(w) if n else cell.ljust(w) for cell, w in zip(line, widths)) for n, line in enumerate(cells)]
+    lines = [
+        "  ".join(cell.rjust(w) if n else cell.ljust(w) for cell, w in zip(line, widths))
+        for n, line in enumerate(cells)
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
 def to_html(columns: list[str], rows: list[dict], title: str, intro: str = "") -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(row[c]))}</td>" for c in columns) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(row[c]))}</td>" for c in columns) + "</tr>" for row in rows
+    )
     paragraph = f"<p>{html.escape(intro)}</p>" if intro else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>"
@@ -58,7 +63,9 @@ def to_xlsx(columns: list[str], rows: list[dict], title: str) -> bytes:
     out = io.BytesIO()
     workbook = xlsxwriter.Workbook(out, {"in_memory": True})
     sheet = workbook.add_worksheet(title[:31].translate(str.maketrans(dict.fromkeys("[]:*?/\\", " "))))
-    bold, six, two = (workbook.add_format(f) for f in ({"bold": True}, {"num_format": "0.000000"}, {"num_format": "0.00"}))
+    bold, six, two = (
+        workbook.add_format(f) for f in ({"bold": True}, {"num_format": "0.000000"}, {"num_format": "0.00"})
+    )
     sheet.write_row(0, 0, columns, bold)
     sheet.freeze_panes(1, 0)
     for r, row in enumerate(rows, start=1):

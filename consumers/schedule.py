@@ -52,7 +52,9 @@ class Schedule:
             try:
                 CronSim(self.every, datetime(2026, 1, 1))
             except CronSimError:
-                raise ReportError(f"every: hourly, daily, weekly, monthly or a 5-field cron expression, not {self.every!r}") from None
+                raise ReportError(
+                    f"every: hourly, daily, weekly, monthly or a 5-field cron expression, not {self.every!r}"
+                ) from None
         start, end = self.period_before(datetime(2026, 1, 15, tzinfo=timezone.utc))
         self.request(start, end)  # the groups, columns and filters make a valid report
 

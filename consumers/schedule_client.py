@@ -50,10 +50,14 @@ def _direct(settings: Settings) -> ScheduleService:
         result = client.query(sql, parameters=parameters)
         return list(result.column_names), result.result_rows
 
-    return ScheduleService(ScheduleRunner(ScheduleStore(lambda: client), warehouse, run_query, settings.smtp, settings.mail_from))
+    return ScheduleService(
+        ScheduleRunner(ScheduleStore(lambda: client), warehouse, run_query, settings.smtp, settings.mail_from)
+    )
 
 
-async def schedule_command(settings: Settings, action: str, name: str | None = None, fields: dict | None = None) -> object:
+async def schedule_command(
+    settings: Settings, action: str, name: str | None = None, fields: dict | None = None
+) -> object:
     """add (fields), list, remove (name), run (name), log (name or every schedule)."""
     one = "/api/schedules/" + urllib.parse.quote(name or "", safe="")
     method, path, body = {
@@ -78,4 +82,3 @@ async def schedule_command(settings: Settings, action: str, name: str | None = N
     if action == "run":
         return await service.run(name or "")
     return await service.log(name)
-

@@ -35,9 +35,13 @@ def report_email(schedule: Schedule, request: ReportRequest, rows: list[dict], s
     start, end = request.query.start, request.query.end
     period = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} ({schedule.tz})"
     totals = {c: sum((r[c] for r in rows), Decimal(0)) for c in HEADLINE if c in request.header}
-    summary = f"{schedule.report.title()} report {period}: {len(rows)} rows; " + ", ".join(f"{c} {v}" for c, v in totals.items())
+    summary = f"{schedule.report.title()} report {period}: {len(rows)} rows; " + ", ".join(
+        f"{c} {v}" for c, v in totals.items()
+    )
     maintype, subtype = FORMATS[schedule.format].split("/")
-    attachment = Attachment(f"{schedule.report}-{start:%Y%m%d%H%M}.{schedule.format}", render(request, rows), maintype, subtype)
+    attachment = Attachment(
+        f"{schedule.report}-{start:%Y%m%d%H%M}.{schedule.format}", render(request, rows), maintype, subtype
+    )
     html = to_html(request.header, rows[:50], f"{schedule.name}: {period}", intro=summary)
     return report_message(sender, list(schedule.email), f"{schedule.name}: {period}", summary, html, attachment)
 
@@ -102,7 +106,7 @@ class ScheduleRunner:
         outcomes = {}
         for schedule in await self.warehouse(self.store.all):
             start, end = schedule.period_before(now)
-            attempts = await self.warehouse(lambda: self.store.attempts(schedule.name, start))
+            attempts = await self.warehouse(lambda name=schedule.name, since=start: self.store.attempts(name, since))
             if any(a["status"] in DONE for a in attempts) or not self.retry_due(attempts):
                 continue
             outcomes[schedule.name] = await self.run(schedule, start, end)

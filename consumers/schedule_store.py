@@ -9,8 +9,31 @@ from clickhouse_connect.driver.client import Client
 
 from consumers.schedule import Schedule
 
-FIELDS = ("name", "email", "report", "every", "tz", "groups", "customers", "providers", "columns", "format", "skip_empty")
-RUN_FIELDS = ("schedule", "period_start", "period_end", "attempt", "status", "started", "finished", "rows", "error", "message_id")
+FIELDS = (
+    "name",
+    "email",
+    "report",
+    "every",
+    "tz",
+    "groups",
+    "customers",
+    "providers",
+    "columns",
+    "format",
+    "skip_empty",
+)
+RUN_FIELDS = (
+    "schedule",
+    "period_start",
+    "period_end",
+    "attempt",
+    "status",
+    "started",
+    "finished",
+    "rows",
+    "error",
+    "message_id",
+)
 DONE = ("sending", "sent", "skipped")
 STATUS_RANK = "multiIf(schedule_runs.status = 'running', 1, schedule_runs.status = 'sending', 2, 3)"  # the order an attempt goes through
 
@@ -56,7 +79,9 @@ class ScheduleStore:
     def log(self, name: str | None = None, limit: int = 100) -> list[dict]:
         """One row per attempt, newest first, with the attempt's latest status."""
         where = "WHERE schedule = {n:String} " if name else ""
-        latest = ", ".join(f"argMax({f}, {STATUS_RANK}) AS {f}" for f in ("status", "finished", "rows", "error", "message_id"))
+        latest = ", ".join(
+            f"argMax({f}, {STATUS_RANK}) AS {f}" for f in ("status", "finished", "rows", "error", "message_id")
+        )
         result = self.client.query(
             f"SELECT schedule, period_start, period_end, attempt, min(started) AS started, {latest} FROM schedule_runs "
             f"{where}GROUP BY schedule, period_start, period_end, attempt ORDER BY started DESC, attempt DESC "

@@ -21,7 +21,9 @@ def query_warehouse(sql: str, parameters: dict) -> tuple[list[str], list[tuple]]
 
 @cache
 def schedules() -> ScheduleService:
-    return ScheduleService(ScheduleRunner(ScheduleStore(lambda: sink.client), sink.run, query_warehouse, settings.smtp, settings.mail_from))
+    return ScheduleService(
+        ScheduleRunner(ScheduleStore(lambda: sink.client), sink.run, query_warehouse, settings.smtp, settings.mail_from)
+    )
 
 
 @app.timer(interval=SCHEDULE_CHECK_SECONDS, on_leader=True)

@@ -52,9 +52,7 @@ class SwitchFeed:
         self.customers = [f"cust-{i:03d}" for i in range(1, shape.customers + 1)]
         self.customer_weights = _zipf_cumulative(shape.customers, 1.1)
         self.providers = [f"carrier-{chr(ord('a') + i % 26)}{i // 26 or ''}" for i in range(shape.providers)]
-        self.route_asr = {
-            (c, p): self.rng.uniform(0.4, 0.6) for c in self.customers for p in self.providers
-        }
+        self.route_asr = {(c, p): self.rng.uniform(0.4, 0.6) for c in self.customers for p in self.providers}
         self.number_ranks = range(shape.numbers)
         self.number_weights = _zipf_cumulative(shape.numbers, 0.9)
         self.sequence = 0
@@ -82,7 +80,9 @@ class SwitchFeed:
             "provider_destination": provider_dest,
             "cli": f"1{rng.randrange(200, 999)}{rng.randrange(10**6):06d}",
             "dest_number": dest_number,
-            "sip_code": 200 if connected else rng.choices([c for c, _ in FAILURES], weights=[w for _, w in FAILURES])[0],
+            "sip_code": 200
+            if connected
+            else rng.choices([c for c, _ in FAILURES], weights=[w for _, w in FAILURES])[0],
             "pdd_in_ms": int(rng.lognormvariate(7.3, 0.5)),
             "switch": rng.choice(SWITCHES),
         }

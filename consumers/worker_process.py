@@ -57,7 +57,9 @@ class WorkerProcess:
             text = response.read().decode()
         return {
             name: float(value)
-            for name, _, value in (line.partition(" ") for line in text.splitlines() if line and not line.startswith("#"))
+            for name, _, value in (
+                line.partition(" ") for line in text.splitlines() if line and not line.startswith("#")
+            )
         }
 
     def _check_running(self) -> None:

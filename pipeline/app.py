@@ -1,8 +1,8 @@
 """The Faust app: `faust -A pipeline.app worker` or `cdrflow worker`.
 
-    input topic ─► CdrIngest in its own process (bulk read, validate, DLQ) ─► batch topic (by CDR id)
-        ─► apply_batches agent: CdrState (dedup and rerates over the `state` table)
-        ─► ClickHouseSink (raw CDRs, aggregate deltas) ─► record the batch in the table
+input topic ─► CdrIngest in its own process (bulk read, validate, DLQ) ─► batch topic (by CDR id)
+    ─► apply_batches agent: CdrState (dedup and rerates over the `state` table)
+    ─► ClickHouseSink (raw CDRs, aggregate deltas) ─► record the batch in the table
 """
 
 from __future__ import annotations
@@ -185,5 +185,7 @@ class Metrics(View):
         input_lag, applying_lag = ingest.lag(), await batch_lag()
         metrics.gauges["cdrflow_lag"] = -1 if min(input_lag, applying_lag) < 0 else input_lag + applying_lag
         metrics.gauges["cdrflow_input_partitions"] = ingest.partitions
-        metrics.gauges["cdrflow_batch_partitions"] = sum(1 for tp in app.consumer.assignment() if tp.topic == batches.get_topic_name())
+        metrics.gauges["cdrflow_batch_partitions"] = sum(
+            1 for tp in app.consumer.assignment() if tp.topic == batches.get_topic_name()
+        )
         return self.text(metrics.render(), content_type="text/plain; version=0.0.4")

@@ -79,7 +79,11 @@ class CdrIngest(Service):
     async def on_start(self) -> None:
         servers = self.settings.bootstrap_servers
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=servers, acks="all", enable_idempotence=True, linger_ms=5, max_request_size=MAX_MESSAGE_BYTES
+            bootstrap_servers=servers,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_request_size=MAX_MESSAGE_BYTES,
         )
         self.consumer = AIOKafkaConsumer(
             self.settings.topic,
@@ -158,7 +162,9 @@ class CdrIngest(Service):
             headers = [(OLDEST_INPUT_HEADER, b"%d" % oldest_ms[partition])]
             for chunk in chunks(rows, ROWS_PER_MESSAGE, MESSAGE_BYTES):
                 value = b"[" + b",".join(chunk) + b"]"
-                sends.append(await self.producer.send(self.settings.batch_topic, value, partition=partition, headers=headers))
+                sends.append(
+                    await self.producer.send(self.settings.batch_topic, value, partition=partition, headers=headers)
+                )
         await asyncio.gather(*sends)
         self.metrics.inc("cdrflow_messages_total", messages)
         self.metrics.inc("cdrflow_cdrs_valid_total", valid)

@@ -52,7 +52,11 @@ class IngestProcess(Service):
         delay = 1.0
         while not self.should_stop:
             self.child = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "pipeline.ingest_process", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+                sys.executable,
+                "-m",
+                "pipeline.ingest_process",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
             )
             assert self.child.stdout is not None
             async for line in self.child.stdout:

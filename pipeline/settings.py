@@ -83,7 +83,9 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> "Settings":
         values = dict(read_env_file(env_file)) if env_file is not None else {}
-        values.update({k: v for k, v in (os.environ if environ is None else environ).items() if k.startswith("CDRFLOW_")})
+        values.update(
+            {k: v for k, v in (os.environ if environ is None else environ).items() if k.startswith("CDRFLOW_")}
+        )
 
         def get(name: str, default: str) -> str:
             return values.get(name, default).strip()
@@ -167,9 +169,7 @@ def parse_warehouse_url(name: str, raw: str) -> WarehouseUrl:
         return WarehouseUrl(interface="chdb", database=DEFAULT_DATABASE, path=path)
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError(
-            f"{name}: expected chdb://PATH or http(s)://user:pass@host:port/database, got {raw!r}"
-        )
+        raise SettingsError(f"{name}: expected chdb://PATH or http(s)://user:pass@host:port/database, got {raw!r}")
     database = parts.path.strip("/") or DEFAULT_DATABASE
     if not DATABASE_NAME.match(database):
         raise SettingsError(f"{name}: {database!r} is not a ClickHouse database name")

@@ -79,7 +79,9 @@ class ClickHouseSink:
 
     def _insert(self, rows: bytes, token: str) -> None:
         settings = {"insert_deduplication_token": token, "deduplicate_blocks_in_dependent_materialized_views": 1}
-        self.client.raw_insert("cdr_changes", CHANGE_COLUMNS, insert_block=rows, settings=settings, fmt="JSONCompactEachRow")
+        self.client.raw_insert(
+            "cdr_changes", CHANGE_COLUMNS, insert_block=rows, settings=settings, fmt="JSONCompactEachRow"
+        )
 
     async def write(self, changes: BatchChanges) -> None:
         if not changes.newest:

@@ -114,7 +114,9 @@ class CdrState:
             table[key] = value
         await self.write_changelog(changes.partition, changes.writes)
 
-    async def forget_before(self, oldest_day: int, partition_of_id: Callable[[bytes], int], slice_size: int = 5000) -> int:
+    async def forget_before(
+        self, oldest_day: int, partition_of_id: Callable[[bytes], int], slice_size: int = 5000
+    ) -> int:
         """Forget the ids last changed before `oldest_day`; returns how many were forgotten.
 
         Run it between batches, never while a planned batch waits to be recorded."""

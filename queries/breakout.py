@@ -88,7 +88,9 @@ class BreakoutQuery:
         dims = ", ".join(DIMENSIONS)
         aggregated = f"SELECT bucket AS t, {dims}, {', '.join(BREAKOUT_METRICS)} FROM agg_breakout WHERE {WHOLE_BUCKETS}{filters}"
         vector = ", ".join(f"{expr} AS {name}" for expr, name in zip(RAW_VECTOR, BREAKOUT_METRICS))
-        edges = f"SELECT toDateTime(start_time, 'UTC') AS t, {dims}, {vector} FROM cdr FINAL WHERE ({RAW_EDGES}){filters}"
+        edges = (
+            f"SELECT toDateTime(start_time, 'UTC') AS t, {dims}, {vector} FROM cdr FINAL WHERE ({RAW_EDGES}){filters}"
+        )
         group_exprs = [f"toUnixTimestamp({TIME_GROUPS[g]}) AS {g}" if g in TIME_GROUPS else g for g in self.groups]
         sums = ", ".join(f"sum({name}) AS {name}" for name in BREAKOUT_METRICS)
         select = ", ".join([*group_exprs, sums])

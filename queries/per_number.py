@@ -62,7 +62,9 @@ class PerNumberQuery:
         if self.start >= self.end:
             raise ReportError("from must be before to")
         if self.end > months_later(self.start, MAX_MONTHS):
-            raise ReportError(f"the range is longer than {MAX_MONTHS} months; Per Number looks at most {MAX_MONTHS} months at once")
+            raise ReportError(
+                f"the range is longer than {MAX_MONTHS} months; Per Number looks at most {MAX_MONTHS} months at once"
+            )
 
     @property
     def column(self) -> str:
@@ -82,7 +84,8 @@ class PerNumberQuery:
         """Rows of number, sip_code and SUMMARY_SUMS."""
         aggregated = (
             f"SELECT number, sip_code, {', '.join(SUMMARY_SUMS)} FROM agg_number "
-            f"WHERE kind = {{kind:String}} AND number IN {{numbers:Array(String)}} AND {WHOLE_BUCKETS}" + self._customer_filter()
+            f"WHERE kind = {{kind:String}} AND number IN {{numbers:Array(String)}} AND {WHOLE_BUCKETS}"
+            + self._customer_filter()
         )
         raw = ", ".join(f"{expr} AS {name}" for name, expr in RAW_SUMS.items())
         edges = (
@@ -99,8 +102,8 @@ class PerNumberQuery:
             f"SELECT {', '.join(CALL_COLUMNS)} FROM cdr FINAL "
             f"WHERE {self.column} IN {{numbers:Array(String)}}"
             " AND start_time >= fromUnixTimestamp64Milli({left_start:Int64}, 'UTC')"
-            " AND start_time < fromUnixTimestamp64Milli({right_end:Int64}, 'UTC')" + self._customer_filter()
+            " AND start_time < fromUnixTimestamp64Milli({right_end:Int64}, 'UTC')"
+            + self._customer_filter()
             + " ORDER BY start_time, id"
         )
         return sql, self._params()
-

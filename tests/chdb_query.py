@@ -1,6 +1,6 @@
 """Run one query on a chDB folder in a process of its own (chDB: one folder per process).
 
-    python -m tests.chdb_query PATH "SQL"  -> JSON rows on stdout
+python -m tests.chdb_query PATH "SQL"  -> JSON rows on stdout
 """
 
 import subprocess

@@ -40,5 +40,3 @@ def loaded(clickhouse, tmp_path_factory):
 
     asyncio.run(load())
     return client, newest_revisions(events), url
-
-

@@ -16,7 +16,9 @@ def env_for(settings) -> dict[str, str]:
 
 
 async def topic_values(settings, count: int) -> list[bytes]:
-    consumer = AIOKafkaConsumer(settings.topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        settings.topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest"
+    )
     await consumer.start()
     values: list[bytes] = []
     try:

@@ -16,7 +16,12 @@ ROWS = [{"customer": "o'neil & sons", "attempts": 3, "asr": None}]
 def message(recipients=("billing@example.com",), subject="Daily breakout"):
     csv = to_csv(["customer", "attempts", "asr"], ROWS)
     return report_message(
-        "reports@localhost", list(recipients), subject, "3 attempts", "<p>3 attempts</p>", Attachment("breakout.csv", csv, "text", "csv")
+        "reports@localhost",
+        list(recipients),
+        subject,
+        "3 attempts",
+        "<p>3 attempts</p>",
+        Attachment("breakout.csv", csv, "text", "csv"),
     )
 
 

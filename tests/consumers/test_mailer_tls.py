@@ -36,7 +36,9 @@ def certificate(tmp_path, monkeypatch):
     )  # fmt: skip
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
@@ -63,9 +65,17 @@ def test_mail_goes_out_encrypted_and_logged_in(certificate, tmp_path, mode):
     controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=only_reports_user, **tls)
     controller.start()
     try:
-        url = f"smtp://reports:s3cret@127.0.0.1:{port}?starttls=1" if mode == "starttls" else f"smtps://reports:s3cret@127.0.0.1:{port}"
+        url = (
+            f"smtp://reports:s3cret@127.0.0.1:{port}?starttls=1"
+            if mode == "starttls"
+            else f"smtps://reports:s3cret@127.0.0.1:{port}"
+        )
         send(parse_smtp_url("CDRFLOW_SMTP", url), message())
-        wrong = f"smtp://reports:nope@127.0.0.1:{port}?starttls=1" if mode == "starttls" else f"smtps://reports:nope@127.0.0.1:{port}"
+        wrong = (
+            f"smtp://reports:nope@127.0.0.1:{port}?starttls=1"
+            if mode == "starttls"
+            else f"smtps://reports:nope@127.0.0.1:{port}"
+        )
         with pytest.raises(Exception, match="535|Authentication"):
             send(parse_smtp_url("CDRFLOW_SMTP", wrong), message())
     finally:

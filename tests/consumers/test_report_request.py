@@ -47,7 +47,9 @@ def test_customer_names_with_quotes_reach_clickhouse_as_parameters_only():
 
 
 def test_rows_carry_groups_then_metrics_and_render_in_every_format():
-    request = parse_report("breakout", {**DAY, "group": ["day"], "columns": ["attempts,asr,customer_charge"], "tz": ["Asia/Kolkata"]})
+    request = parse_report(
+        "breakout", {**DAY, "group": ["day"], "columns": ["attempts,asr,customer_charge"], "tz": ["Asia/Kolkata"]}
+    )
     sums = dict.fromkeys(["attempts", "connected", "duration_us", "customer_duration_us", "provider_duration_us",
                           "customer_charge_micros", "provider_charge_micros", "dtmf", "dtmf_calls", "pdd_in_sum",
                           "pdd_in_count", "pdd_out_sum", "pdd_out_count", "short_calls"], 0)  # fmt: skip
@@ -57,7 +59,9 @@ def test_rows_carry_groups_then_metrics_and_render_in_every_format():
     assert orjson.loads(render(request, rows)) == [
         {"day": "2026-11-01T00:00:00+05:30", "attempts": 4, "asr": 25.0, "customer_charge": "1.500001"}
     ]
-    assert render(parse_report("breakout", {**DAY, "format": ["csv"], "group": ["day"], "columns": ["attempts"]}), rows).startswith(b"day,attempts\r\n")
+    assert render(
+        parse_report("breakout", {**DAY, "format": ["csv"], "group": ["day"], "columns": ["attempts"]}), rows
+    ).startswith(b"day,attempts\r\n")
 
 
 def test_dtmf_defaults_to_day_and_provider_with_cost_per_digit():
@@ -65,8 +69,17 @@ def test_dtmf_defaults_to_day_and_provider_with_cost_per_digit():
     assert request.query.groups == ("day", "provider")
     assert request.header == ["day", "provider", "dtmf", "dtmf_calls", "connected", "customer_charge",
                               "provider_charge", "provider_cost_per_digit", "customer_charge_per_digit"]  # fmt: skip
-    rows = report_rows(request, lambda sql, params: (["day", "provider", "dtmf", "provider_charge_micros"], [(1_793_491_200, "tata", 3, 1_000_000), (1_793_491_200, "bics", 0, 5)]))
-    assert [(r["provider_cost_per_digit"], r["customer_charge_per_digit"]) for r in rows] == [(Decimal("0.333333"), Decimal("0.000000")), (None, None)]
+    rows = report_rows(
+        request,
+        lambda sql, params: (
+            ["day", "provider", "dtmf", "provider_charge_micros"],
+            [(1_793_491_200, "tata", 3, 1_000_000), (1_793_491_200, "bics", 0, 5)],
+        ),
+    )
+    assert [(r["provider_cost_per_digit"], r["customer_charge_per_digit"]) for r in rows] == [
+        (Decimal("0.333333"), Decimal("0.000000")),
+        (None, None),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -74,7 +87,10 @@ def test_dtmf_defaults_to_day_and_provider_with_cost_per_digit():
     [
         ({**DAY, "number": ["44 77"]}, "number: not a dialled number: '44 77'"),
         (DAY, "number: at least one number is required"),
-        ({"from": ["2026-01-01T00:00:00Z"], "to": ["2026-07-01T00:00:01Z"], "number": ["4477"]}, "longer than 6 months"),
+        (
+            {"from": ["2026-01-01T00:00:00Z"], "to": ["2026-07-01T00:00:01Z"], "number": ["4477"]},
+            "longer than 6 months",
+        ),
         ({**DAY, "number": ["4477"], "by": ["ani"]}, "by: must be dest or cli"),
         ({**DAY, "number": ["4477"], "group": ["day"]}, "unknown parameter 'group' for the per-number report"),
     ],
@@ -85,7 +101,9 @@ def test_per_number_requests_are_checked(params, message):
 
 
 def test_six_months_exactly_is_allowed():
-    request = parse_report("per-number", {"from": ["2026-08-31T00:00:00Z"], "to": ["2027-02-28T00:00:00Z"], "number": ["4477"]})
+    request = parse_report(
+        "per-number", {"from": ["2026-08-31T00:00:00Z"], "to": ["2027-02-28T00:00:00Z"], "number": ["4477"]}
+    )
     assert request.header == ["number", "sip_code", "attempts", "connected", "duration", "acd", "customer_charge",
                               "provider_charge", "pdd_in_avg", "pdd_out_avg"]  # fmt: skip
 
@@ -95,7 +113,9 @@ def test_xlsx_holds_the_header_and_the_exact_values(tmp_path):
 
     import openpyxl
 
-    request = parse_report("breakout", {**DAY, "group": ["customer"], "columns": ["attempts,asr,customer_charge"], "format": ["xlsx"]})
+    request = parse_report(
+        "breakout", {**DAY, "group": ["customer"], "columns": ["attempts,asr,customer_charge"], "format": ["xlsx"]}
+    )
     rows = [{"customer": "o'neil & sons", "attempts": 3, "asr": Decimal("66.67"), "customer_charge": Decimal("1.500001")},
             {"customer": "acme", "attempts": 0, "asr": None, "customer_charge": Decimal("0.000000")}]  # fmt: skip
     sheet = openpyxl.load_workbook(io.BytesIO(render(request, rows))).active

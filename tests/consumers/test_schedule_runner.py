@@ -29,7 +29,9 @@ def runner_for(client, port: int, retry_after: float = 30.0) -> ScheduleRunner:
         return list(result.column_names), result.result_rows
 
     smtp = parse_smtp_url("CDRFLOW_SMTP", f"smtp://127.0.0.1:{port}")
-    return ScheduleRunner(ScheduleStore(lambda: client), warehouse, run_query, smtp, "reports@localhost", retry_after=retry_after)
+    return ScheduleRunner(
+        ScheduleStore(lambda: client), warehouse, run_query, smtp, "reports@localhost", retry_after=retry_after
+    )
 
 
 def attachment_rows(path) -> list[dict]:
@@ -48,7 +50,9 @@ def fresh(loaded, tmp_path):
 
 def test_a_period_is_mailed_once_with_the_report_attached(loaded, tmp_path):
     client = fresh(loaded, tmp_path)
-    schedule = Schedule("daily-acme", ("billing@example.com",), every="daily", customers=("acme",), groups=("customer", "provider"))
+    schedule = Schedule(
+        "daily-acme", ("billing@example.com",), every="daily", customers=("acme",), groups=("customer", "provider")
+    )
     with MailCatcher(tmp_path / "outbox") as catcher:
         runner = runner_for(client, catcher.port)
         runner.store.save(schedule)

@@ -1,7 +1,6 @@
 """deploy/kafka/broker: start, status, stop and restart of the project's own Kafka broker."""
 
 import asyncio
-import os
 import socket
 import time
 from pathlib import Path
@@ -113,5 +112,3 @@ def test_start_status_stop_and_restart_keep_data(tmp_path):
 def test_unknown_command_is_a_usage_error(tmp_path):
     done = run_broker("restart-everything", free_port_pair(), tmp_path, check=False)
     assert done.returncode == 2 and "usage" in done.stderr
-
-

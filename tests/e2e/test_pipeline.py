@@ -42,7 +42,9 @@ async def produce(settings, messages: list[bytes]) -> None:
 
 
 async def dead_letters(settings, count: int) -> list:
-    consumer = AIOKafkaConsumer(settings.dlq_topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        settings.dlq_topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         found = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import urllib.error
@@ -37,7 +36,10 @@ def get(worker: WorkerProcess, params: dict, token: str | None = TOKEN, kind: st
 
 
 def by_customer(rows: list[dict]) -> dict:
-    return {r["customer"]: (r["attempts"], r["connected"], Decimal(r["customer_charge"]), Decimal(r["provider_charge"])) for r in rows}
+    return {
+        r["customer"]: (r["attempts"], r["connected"], Decimal(r["customer_charge"]), Decimal(r["provider_charge"]))
+        for r in rows
+    }
 
 
 def report_command(worker: WorkerProcess, tmp_path, kind: str, *args: str) -> subprocess.CompletedProcess:
@@ -81,11 +83,15 @@ def test_breakout_over_http_and_the_command_line_with_and_without_a_worker(setti
         assert status == 400 and orjson.loads(body) == {"error": "number: at least one number is required"}
         status, body = get(worker, {**RANGE, "group": "provider"}, kind="dtmf")
         dtmf = orjson.loads(body)
-        assert status == 200 and sum(r["dtmf"] for r in dtmf) == sum(e.get("dtmf", 0) for e in newest_revisions(events).values())
+        assert status == 200 and sum(r["dtmf"] for r in dtmf) == sum(
+            e.get("dtmf", 0) for e in newest_revisions(events).values()
+        )
     finally:
         worker.stop()
 
-    direct = report_command(worker, tmp_path, "breakout", "--group", "customer", "--format", "csv", "--output", str(tmp_path / "b.csv"))
+    direct = report_command(
+        worker, tmp_path, "breakout", "--group", "customer", "--format", "csv", "--output", str(tmp_path / "b.csv")
+    )
     assert direct.returncode == 0, direct.stderr
     lines = (tmp_path / "b.csv").read_text().splitlines()
     assert lines[0].startswith("customer,attempts,connected") and len(lines) == 1 + len(truth_by_customer(events))

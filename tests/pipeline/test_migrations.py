@@ -38,7 +38,10 @@ def test_a_half_applied_migration_is_completed(warehouse_url):
     first = load_migrations()[0]
     client.command(first.statements()[0])  # applied, but not recorded (a crash in between)
     assert first.name in migrate(client)
-    assert client.command("SELECT count() FROM schema_migrations WHERE name = {n:String}", parameters={"n": first.name}) == 1
+    assert (
+        client.command("SELECT count() FROM schema_migrations WHERE name = {n:String}", parameters={"n": first.name})
+        == 1
+    )
 
 
 def test_raw_cdrs_keep_the_newest_revision(warehouse_url):
@@ -59,7 +62,11 @@ def test_a_rerate_moved_to_another_month_leaves_only_its_new_row(warehouse_url):
     october, september = datetime(2026, 10, 5, tzinfo=timezone.utc), datetime(2026, 9, 1, tzinfo=timezone.utc)
     client.insert("cdr", [["a", 0, october, "acme", "4477", 200, 0]], column_names=columns)
     # what the sink writes for rev 1 moved to September: the new row, and a tombstone in October
-    client.insert("cdr", [["a", 1, september, "acme", "4477", 200, 0], ["a", 1, october, "acme", "4477", 200, 1]], column_names=columns)
+    client.insert(
+        "cdr",
+        [["a", 1, september, "acme", "4477", 200, 0], ["a", 1, october, "acme", "4477", 200, 1]],
+        column_names=columns,
+    )
     newest = "SELECT id, rev, toMonth(start_time) FROM cdr FINAL"
     assert client.query(newest).result_rows == [("a", 1, 9)]
     assert client.query(newest + " WHERE toMonth(start_time) = 10").result_rows == []
@@ -81,8 +88,12 @@ def test_migrate_command_on_a_fresh_chdb_folder(tmp_path):
 def test_migrate_command_names_a_bad_setting(tmp_path):
     env = {**os.environ, "CDRFLOW_CLICKHOUSE": "mysql://nope"}
     done = subprocess.run(
-        [sys.executable, "-m", "consumers.cli", "migrate"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "consumers.cli", "migrate"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 78
     assert "CDRFLOW_CLICKHOUSE" in done.stderr
-

@@ -70,7 +70,7 @@ async def test_a_failure_after_connecting_is_retried_on_the_same_batch(warehouse
     outage = Outage(warehouse_url)
     outage.down = False
     sink = ClickHouseSink(outage.connect, max_backoff=0.2)
-    sink.client  # connected while ClickHouse was up
+    assert sink.client is not None  # connected while ClickHouse was up
     outage.down = True
     writing = asyncio.ensure_future(sink.write(batch(0, ["a"])))
     await asyncio.sleep(0.6)

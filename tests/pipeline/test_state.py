@@ -8,7 +8,9 @@ from pipeline.state import CdrState
 NOW = 1_795_000_000_000
 
 
-def cdr(id: str, rev: int = 0, charge: str = "1.000000", start: int = 1_788_220_800_000, customer: str = "acme") -> list:
+def cdr(
+    id: str, rev: int = 0, charge: str = "1.000000", start: int = 1_788_220_800_000, customer: str = "acme"
+) -> list:
     event = {"id": id, "rev": rev, "start_time": start, "customer": customer, "dest_number": "4477",
              "cli": "1555", "sip_code": 200, "duration": 10, "customer_charge": charge}  # fmt: skip
     [parsed], _ = parse_message(__import__("orjson").dumps(event), NOW)

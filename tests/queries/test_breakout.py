@@ -92,7 +92,9 @@ def test_filters_keep_only_the_named_customers_and_providers(loaded):
     query = BreakoutQuery(utc(BASE_MS), utc(BASE_MS + 50 * 86_400_000), groups=("customer",),
                           customers=("o'neil & sons", "ÅSA-tel"), providers=("tata",))  # fmt: skip
     rows = report(client, query)
-    expected = truth(newest, query.start, query.end, lambda e: (e["customer"],) if e.get("provider") == "tata" else None)
+    expected = truth(
+        newest, query.start, query.end, lambda e: (e["customer"],) if e.get("provider") == "tata" else None
+    )
     expected.pop(None, None)
     expected = {k: v for k, v in expected.items() if k[0] in query.customers}
     assert picked(rows) == expected
