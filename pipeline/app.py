@@ -109,12 +109,23 @@ async def sink_and_record(changes: BatchChanges, headers: dict[str, bytes]) -> N
     metrics.inc("cdrflow_cdrs_applied_total", len(changes.newest))
 
 
+async def finish_batches_in_flight() -> None:
+    while in_flight:
+        await in_flight.popitem()[1]
+
+
+@app.on_partitions_revoked.connect
+async def record_before_handing_over(sender, revoked, **kwargs) -> None:
+    """A batch being sunk is recorded, and its changelog sent, before another worker takes its partition."""
+    await finish_batches_in_flight()
+    await changelog.flush()
+
+
 async def forget_old_ids() -> None:
     """Keep the dedup state bounded: forget ids not changed for CDRFLOW_DEDUP_DAYS (between batches)."""
     global forget_due_at
     forget_due_at = time.monotonic() + FORGET_EVERY_SECONDS
-    while in_flight:
-        await in_flight.popitem()[1]
+    await finish_batches_in_flight()
     forgotten = await cdr_state.forget_before(today() - settings.dedup_days, id_partition)
     metrics.inc("cdrflow_ids_forgotten_total", forgotten)
 

@@ -35,6 +35,10 @@ class ChangelogWriter(Service):
         if self.producer is not None:
             await self.producer.stop()
 
+    async def flush(self) -> None:
+        if self.producer is not None:
+            await self.producer.flush()
+
     async def write(self, partition: int, entries: list[Entry]) -> None:
         """Append `entries` in order to `partition` of the changelog."""
         producer = self.producer
