@@ -16,12 +16,11 @@ from pathlib import Path
 
 from consumers.mail_catcher import MailCatcher
 from consumers.mailer import Attachment, report_message, send
+from consumers.report_request import parse_report, query_runner, report_rows
 from consumers.report_table import to_csv, to_html, to_text_table
 from consumers.worker_process import WorkerProcess, free_port
 from pipeline.settings import Settings, parse_smtp_url
 from pipeline.warehouse import connect
-from queries.breakout import BreakoutQuery
-from queries.metrics import derive
 
 RATE, SECONDS = 3000, 10
 COLUMNS = [
@@ -42,13 +41,10 @@ def step(text: str) -> None:
 
 
 def breakout_rows(settings: Settings, start: datetime, end: datetime) -> list[dict]:
-    query = BreakoutQuery(start, end, groups=("customer", "provider"))
-    sql, params = query.sql()
-    result = connect(settings.clickhouse).query(sql, parameters=params)
-    rows = []
-    for values in (dict(zip(result.column_names, row)) for row in result.result_rows):
-        rows.append({"customer": values["customer"], "provider": values["provider"], **derive(values)})
-    return sorted(rows, key=lambda r: -r["attempts"])
+    """The breakout by customer and provider, busiest first."""
+    request = parse_report("breakout", {"from": [start.isoformat()], "to": [end.isoformat()]})
+    client = connect(settings.clickhouse)
+    return sorted(report_rows(request, query_runner(lambda: client)), key=lambda r: -r["attempts"])
 
 
 def main() -> int:

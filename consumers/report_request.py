@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from clickhouse_connect.driver.client import Client
+
 from consumers import report_table
 from queries.breakout import BreakoutQuery, ReportError
 from queries.metrics import COLUMNS, DTMF_COLUMNS, NUMBER_COLUMNS, derive
@@ -27,6 +29,16 @@ KINDS = ("breakout", "dtmf", "per-number")
 GROUPED = {"from", "to", "customer", "provider", "group", "columns", "tz", "format"}
 PER_NUMBER = {"from", "to", "number", "by", "calls", "customer", "columns", "format"}
 RunQuery = Callable[[str, dict], tuple[list[str], list[tuple]]]
+
+
+def query_runner(connected: Callable[[], Client]) -> RunQuery:
+    """A RunQuery over the warehouse client `connected()` returns (the worker's own, or a fresh one)."""
+
+    def run_query(sql: str, parameters: dict) -> tuple[list[str], list[tuple]]:
+        result = connected().query(sql, parameters=parameters)
+        return list(result.column_names), result.result_rows
+
+    return run_query
 
 
 @dataclass(frozen=True)

@@ -6,38 +6,18 @@ worker's API; when none answers, it works on the warehouse itself.
 
 from __future__ import annotations
 
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import orjson
 
+from consumers.report_request import query_runner
 from consumers.schedule_runner import ScheduleRunner
 from consumers.schedule_service import ScheduleService
 from consumers.schedule_store import ScheduleStore
+from consumers.worker_api import ask_worker
 from pipeline.settings import Settings
 from pipeline.warehouse import connect
 from queries.breakout import ReportError
-
-NO_WORKER = object()
-
-
-def _api(settings: Settings, method: str, path: str, body: object = None) -> object:
-    url = f"http://127.0.0.1:{settings.web_port}{path}"
-    headers = {"Content-Type": "application/json"}
-    if settings.api_token:
-        headers["Authorization"] = f"Bearer {settings.api_token}"
-    data = None if body is None else orjson.dumps(body)
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=300) as response:
-            return orjson.loads(response.read())
-    except urllib.error.HTTPError as error:
-        if error.code in (400, 404):
-            raise ReportError(orjson.loads(error.read())["error"]) from None
-        raise
-    except urllib.error.URLError:
-        return NO_WORKER
 
 
 def _direct(settings: Settings) -> ScheduleService:
@@ -46,13 +26,10 @@ def _direct(settings: Settings) -> ScheduleService:
     async def warehouse(work):
         return work()
 
-    def run_query(sql: str, parameters: dict) -> tuple[list[str], list[tuple]]:
-        result = client.query(sql, parameters=parameters)
-        return list(result.column_names), result.result_rows
-
-    return ScheduleService(
-        ScheduleRunner(ScheduleStore(lambda: client), warehouse, run_query, settings.smtp, settings.mail_from)
+    runner = ScheduleRunner(
+        ScheduleStore(lambda: client), warehouse, query_runner(lambda: client), settings.smtp, settings.mail_from
     )
+    return ScheduleService(runner)
 
 
 async def schedule_command(
@@ -67,9 +44,9 @@ async def schedule_command(
         "run": ("POST", one + "/run", None),
         "log": ("GET", one + "/log" if name else "/api/schedule-runs", None),
     }[action]
-    answer = _api(settings, method, path, body)
-    if answer is not NO_WORKER:
-        return answer
+    answer = ask_worker(settings, method, path, body)
+    if answer is not None:
+        return orjson.loads(answer)
     service = _direct(settings)
     if action == "add":
         return await service.add(fields or {})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from functools import cache
 
+from consumers.report_request import query_runner
 from consumers.schedule_runner import ScheduleRunner
 from consumers.schedule_service import ScheduleService
 from consumers.schedule_store import ScheduleStore
@@ -14,9 +15,7 @@ from pipeline.app import app, settings, sink
 SCHEDULE_CHECK_SECONDS = 30.0
 
 
-def query_warehouse(sql: str, parameters: dict) -> tuple[list[str], list[tuple]]:
-    result = sink.client.query(sql, parameters=parameters)
-    return list(result.column_names), result.result_rows
+query_warehouse = query_runner(lambda: sink.client)  # on the warehouse thread, through sink.run
 
 
 @cache

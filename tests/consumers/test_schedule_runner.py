@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from email import policy
 
 from consumers.mail_catcher import MailCatcher
-from consumers.report_request import report_rows
+from consumers.report_request import query_runner, report_rows
 from consumers.schedule import Schedule
 from consumers.schedule_runner import ScheduleRunner
 from consumers.schedule_store import ScheduleStore
@@ -24,13 +24,14 @@ def runner_for(client, port: int, retry_after: float = 30.0) -> ScheduleRunner:
     async def warehouse(work):
         return work()
 
-    def run_query(sql, params):
-        result = client.query(sql, parameters=params)
-        return list(result.column_names), result.result_rows
-
     smtp = parse_smtp_url("CDRFLOW_SMTP", f"smtp://127.0.0.1:{port}")
     return ScheduleRunner(
-        ScheduleStore(lambda: client), warehouse, run_query, smtp, "reports@localhost", retry_after=retry_after
+        ScheduleStore(lambda: client),
+        warehouse,
+        query_runner(lambda: client),
+        smtp,
+        "reports@localhost",
+        retry_after=retry_after,
     )
 
 
