@@ -61,6 +61,10 @@ class ScheduleRunner:
         attempts = await self.warehouse(lambda: self.store.attempts(schedule.name, start))
         if any(a["status"] in DONE for a in attempts):
             return "done"
+        return await self._attempt(schedule, start, end, attempts)
+
+    async def _attempt(self, schedule: Schedule, start: datetime, end: datetime, attempts: list[dict]) -> str:
+        """A new attempt at a period that is not done, after the `attempts` already logged for it."""
         run = {"schedule": schedule.name, "period_start": start, "period_end": end, "rows": 0, "error": "",
                "message_id": "", "attempt": max((a["attempt"] for a in attempts), default=0) + 1,
                "started": datetime.now(timezone.utc), "finished": None}  # fmt: skip
@@ -109,5 +113,5 @@ class ScheduleRunner:
             attempts = await self.warehouse(lambda name=schedule.name, since=start: self.store.attempts(name, since))
             if any(a["status"] in DONE for a in attempts) or not self.retry_due(attempts):
                 continue
-            outcomes[schedule.name] = await self.run(schedule, start, end)
+            outcomes[schedule.name] = await self._attempt(schedule, start, end, attempts)
         return outcomes
