@@ -73,23 +73,15 @@ async def baseline(settings: Settings, count: int) -> float:
     return seen / (time.perf_counter() - started)
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(worker: WorkerProcess) -> float:
     """Peak resident memory of the worker process and its children (the ingest process), in MB."""
-    pids = [pid] + [int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat") if _parent(stat) == pid]
-    return sum(int(_status(p)["VmHWM"].split()[0]) for p in pids) / 1024
+    pids = [worker.process.pid, *worker.children()]
+    return sum(_peak_kb(pid) for pid in pids) / 1024
 
 
-def _parent(stat: Path) -> int | None:
-    """The parent pid in /proc/PID/stat: the second field after the parenthesised command."""
-    try:
-        return int(stat.read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _status(pid: int) -> dict[str, str]:
-    text = Path(f"/proc/{pid}/status").read_text()
-    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+def _peak_kb(pid: int) -> int:
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(status["VmHWM"].split()[0])
 
 
 def throughput(worker: WorkerProcess, count: int) -> tuple[float, float]:
@@ -112,7 +104,7 @@ def throughput(worker: WorkerProcess, count: int) -> tuple[float, float]:
             done = time.perf_counter()
             break
         time.sleep(0.1)
-    return count / (done - first), rss_mb(worker.process.pid)
+    return count / (done - first), rss_mb(worker)
 
 
 async def paced(settings: Settings, feed: SwitchFeed, rate: int, seconds: int) -> None:

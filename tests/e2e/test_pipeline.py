@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
+from consumers.feed_producer import send_messages
 from consumers.worker_process import WorkerProcess
 from pipeline.topics import ensure_topics
 from tests.cdr_factory import make_cdrs, newest_revisions, truth_by_customer
@@ -28,17 +29,6 @@ INVALID = [
 ]
 EXPECTED_REASON_FIELDS = ["not JSON", "customer_charge", "sip_code", "start_time", "64 KiB", "element 1: dest_number"]
 BAD_ELEMENT = {"id": "arr-bad", "start_time": 1788220800000, "customer": "acme", "dest_number": "44x", "sip_code": 200}
-
-
-async def produce(settings, messages: list[bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=20, max_request_size=2**21)
-    await producer.start()
-    try:
-        for value in messages:
-            await producer.send(settings.topic, value)
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 async def dead_letters(settings, count: int) -> list:
@@ -66,7 +56,7 @@ def test_totals_equal_the_newest_revision_of_every_cdr_and_bad_input_is_dead_let
     array = orjson.dumps([good[0], BAD_ELEMENT, good[1]])
     messages = [orjson.dumps(e) for e in good] + INVALID + [array]
     asyncio.run(ensure_topics(settings))
-    asyncio.run(produce(settings, messages))
+    asyncio.run(send_messages(settings, messages))
 
     worker = WorkerProcess.on_folder(settings, tmp_path)
     worker.start()
