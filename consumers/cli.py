@@ -129,7 +129,7 @@ def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "add":
         fields = {
             "name": args.name, "email": args.email, "report": args.report, "every": args.every, "tz": args.tz,
-            "groups": args.group.split(",") if args.group else [], "customers": args.customer,
+            "group": args.group.split(",") if args.group else [], "customers": args.customer,
             "providers": args.provider, "columns": args.columns.split(",") if args.columns else [],
             "format": args.format, "skip_empty": args.skip_empty,
         }  # fmt: skip

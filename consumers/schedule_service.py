@@ -14,12 +14,13 @@ from consumers.schedule_runner import ScheduleRunner
 from consumers.schedule_store import ScheduleStore
 from queries.breakout import ReportError
 
-LIST_FIELDS = {"email", "groups", "customers", "providers", "columns"}
+LIST_FIELDS = {"email", "group", "customers", "providers", "columns"}
 TEXT_FIELDS = {"name", "every", "report", "tz", "format"}
 
 
 def schedule_from(fields: Mapping[str, object]) -> Schedule:
-    """A schedule from JSON-like fields: lists for the many-valued ones, `skip_empty` a boolean."""
+    """A schedule from JSON-like fields named as in the reports contract: lists for the many-valued
+    ones (`group` lists the row groups in order), `skip_empty` a boolean."""
     unknown = sorted(set(fields) - LIST_FIELDS - TEXT_FIELDS - {"skip_empty"})
     if unknown:
         raise ReportError(f"unknown field {unknown[0]!r}")
@@ -28,7 +29,7 @@ def schedule_from(fields: Mapping[str, object]) -> Schedule:
         if name in LIST_FIELDS:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ReportError(f"{name}: a list of strings")
-            values[name] = tuple(value)
+            values["groups" if name == "group" else name] = tuple(value)
         elif name in TEXT_FIELDS:
             if not isinstance(value, str):
                 raise ReportError(f"{name}: a string")
@@ -45,7 +46,7 @@ def schedule_from(fields: Mapping[str, object]) -> Schedule:
 def schedule_fields(schedule: Schedule) -> dict[str, object]:
     return {
         "name": schedule.name, "email": list(schedule.email), "report": schedule.report, "every": schedule.every,
-        "tz": schedule.tz, "groups": list(schedule.groups), "customers": list(schedule.customers),
+        "tz": schedule.tz, "group": list(schedule.groups), "customers": list(schedule.customers),
         "providers": list(schedule.providers), "columns": list(schedule.columns), "format": schedule.format,
         "skip_empty": schedule.skip_empty,
     }  # fmt: skip
