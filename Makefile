@@ -23,7 +23,7 @@ endef
 .PHONY: help setup test test-docker demo bench clean
 
 help:
-	@echo "make setup        create .venv with cdrflow installed (editable) and resolve the Kafka broker"
+	@echo "make setup        create .venv with cdrflow installed (editable), resolve the Kafka broker, install the console's libraries"
 	@echo "make test         install what is missing, start the services, run every test, stop them"
 	@echo "make demo         run the pipeline on synthetic CDRs and mail one report (see README)"
 	@echo "make bench        the benchmarks in bench/, one line per figure (BENCH_SCALE=0.2 for a quick look)"
@@ -44,11 +44,21 @@ $(STAMPS)/kafka: deploy/kafka/pom.xml | $(STAMPS)/system
 	deploy/kafka/broker resolve
 	@touch $@
 
-setup: $(STAMPS)/venv $(STAMPS)/kafka
+# The report console's grid and chart libraries, from the npm registry (served by the worker).
+$(STAMPS)/console: consumers/console/package.json consumers/console/package-lock.json | $(STAMPS)/system
+	cd consumers/console && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Debian's Chromium, for the console's browser tests.
+$(STAMPS)/browser: | $(STAMPS)/system
+	@deploy/install-system-packages --browser
+	@touch $@
+
+setup: $(STAMPS)/venv $(STAMPS)/kafka $(STAMPS)/console
 
 # The broker lives only as long as the run; its data goes to a fresh temporary folder.
-test: setup
-	$(call with_broker,CDRFLOW_TEST_BROKER=$$broker $(BIN)/python -m pytest $(PYTEST_ARGS),$(TEST_KAFKA_PORT))
+test: setup $(STAMPS)/browser
+	$(call with_broker,CDRFLOW_TEST_BROKER=$$broker CDRFLOW_TEST_CHROMIUM=/usr/bin/chromium $(BIN)/python -m pytest $(PYTEST_ARGS),$(TEST_KAFKA_PORT))
 
 demo: setup
 	$(call with_broker,CDRFLOW_BROKER=$$broker $(BIN)/python -m consumers.demo,$(DEMO_KAFKA_PORT))
@@ -62,4 +72,4 @@ test-docker: setup
 	CDRFLOW_TEST_DOCKER=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) $(STAMPS) var deploy/kafka/lib
+	rm -rf $(VENV) $(STAMPS) var deploy/kafka/lib consumers/console/node_modules

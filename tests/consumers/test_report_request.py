@@ -15,6 +15,11 @@ def test_defaults_are_customer_provider_groups_every_column_and_json():
     assert request.header[:4] == ["customer", "provider", "attempts", "connected"]
 
 
+def test_an_empty_group_asks_for_the_totals_alone():
+    request = parse_report("breakout", {**DAY, "group": [""]})
+    assert request.query.groups == () and request.header[0] == "attempts"
+
+
 @pytest.mark.parametrize(
     "extra,message",
     [

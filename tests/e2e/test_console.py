@@ -1,0 +1,233 @@
+"""The report console in headless Chromium against a worker on real data: the page at `/` asks
+for the API token once, filters by customer, pivots, searches numbers and manages schedules.
+Each test saves a screenshot of its tab under var/screenshots/ for a person to look at."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+
+from consumers.feed_producer import send_messages
+from consumers.switch_feed import FeedShape, SwitchFeed
+from consumers.worker_process import WorkerProcess, free_port
+from pipeline.settings import Settings
+from pipeline.topics import ensure_topics
+from tests.cdr_factory import newest_revisions
+from tests.services import DOCKER, RunningBroker
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
+
+# `make test` names the browser, so there a missing one fails instead of skipping.
+CHROMIUM = os.environ.get("CDRFLOW_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+TOKEN = "console-s3cret"
+NOV_1_MS = 1_793_491_200_000  # 2026-11-01T00:00:00Z
+DAYS = "from=2026-11-01&to=2026-11-07&tz=UTC"  # every CDR below starts in these seven days
+
+
+@pytest.fixture(scope="module")
+def events() -> list[dict]:
+    return list(
+        SwitchFeed(FeedShape(customers=8, providers=4, numbers=300, seed=3)).events(NOV_1_MS, 6000, 7 * 86_400_000)
+    )
+
+
+@pytest.fixture(scope="module")
+def worker(kafka: RunningBroker, events, tmp_path_factory) -> Iterator[WorkerProcess]:
+    folder = tmp_path_factory.mktemp("console")
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    settings = Settings.from_env(
+        {"CDRFLOW_BROKER": kafka.url, "CDRFLOW_TOPIC": f"{prefix}.cdr.rated", "CDRFLOW_DATA_DIR": str(folder / "var"),
+         "CDRFLOW_CLICKHOUSE": f"chdb://{folder / 'clickhouse'}", "CDRFLOW_PARTITIONS": "4",
+         "CDRFLOW_APP_ID": f"{prefix}-cdrflow"},
+        env_file=None,
+    )  # fmt: skip
+    asyncio.run(ensure_topics(settings))
+    asyncio.run(send_messages(settings, [orjson.dumps(e) for e in events]))
+    worker = WorkerProcess.on_folder(settings, folder)
+    worker.env["CDRFLOW_API_TOKEN"] = TOKEN
+    worker.env["CDRFLOW_SMTP"] = f"smtp://127.0.0.1:{free_port()}"  # nobody listens: a run now fails
+    worker.start()
+    try:
+        worker.wait_until_caught_up(len(events))
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not Path(CHROMIUM).exists():
+        if "CDRFLOW_TEST_CHROMIUM" in os.environ:
+            pytest.fail(f"no Chromium at {CHROMIUM}")
+        pytest.skip(f"no Chromium at {CHROMIUM} (make test installs it)")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(worker, browser):  # the worker first: its setup runs asyncio, which Playwright's loop would refuse
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.base = f"http://127.0.0.1:{worker.port}"
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def open_console(page, query: str) -> None:
+    """Opens the console and answers its one question for the API token."""
+    page.goto(f"{page.base}/?{query}")
+    page.fill("#token-dialog input[name=token]", TOKEN)
+    page.click("#token-dialog button[type=submit]")
+    settled(page)
+
+
+def settled(page) -> None:
+    page.wait_for_selector("body:not(.busy)", timeout=60_000)
+    assert "error" not in (page.get_attribute("#status", "class") or ""), page.inner_text("#status")
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def total_cell(page, tab: str, field: str) -> str:
+    return page.inner_text(f"#tab-{tab} .tabulator-calcs-bottom .tabulator-cell[tabulator-field={field}]").strip()
+
+
+def grid_data(page, selector: str) -> list[dict]:
+    return page.evaluate(f"document.querySelector({selector!r}).tabulator.getData('active')")
+
+
+def test_filtering_by_a_customer_shows_its_totals(page, events):
+    newest = [e for e in newest_revisions(events).values() if e["customer"] == "cust-002"]
+    open_console(page, DAYS)
+    page.click("#customers summary")
+    page.check("#customers input[value=cust-002]")
+    page.click("#refresh")
+    settled(page)
+
+    assert {row["_label"] for row in grid_data(page, "#tab-breakout .grid")} == {"cust-002"}
+    assert total_cell(page, "breakout", "attempts") == str(len(newest))
+    assert total_cell(page, "breakout", "connected") == str(sum(200 <= e["sip_code"] < 300 for e in newest))
+    charge = sum(Decimal(e.get("customer_charge", "0")) for e in newest)
+    assert total_cell(page, "breakout", "customer_charge") == f"{charge:.6f}"
+    assert "customer=cust-002" in page.url  # the view can be shared
+    page.click("#customers summary")
+    screenshot(page, "breakout")
+
+
+def test_a_column_filter_narrows_the_rows_and_their_totals(page, events):
+    open_console(page, f"{DAYS}&breakout_group=customer")
+    attempts = {row["_label"]: row["attempts"] for row in grid_data(page, "#tab-breakout .grid")}
+    header = page.locator("#tab-breakout .tabulator-col[tabulator-field=attempts] .number-filter")
+    header.locator("select").select_option(">=")
+    header.locator("input").first.fill("1000")
+    page.wait_for_timeout(500)
+
+    shown = grid_data(page, "#tab-breakout .grid")
+    assert sorted(r["_label"] for r in shown) == sorted(c for c, n in attempts.items() if n >= 1000)
+    assert total_cell(page, "breakout", "attempts") == str(sum(n for n in attempts.values() if n >= 1000))
+    assert total_cell(page, "breakout", "_label") == "Total (filtered)"
+
+
+def test_a_second_row_group_pivots_with_drill_down(page, events):
+    newest = newest_revisions(events).values()
+    routes = sorted({e["provider_destination"] for e in newest if e["provider"] == "carrier-b"})
+    open_console(page, f"{DAYS}&breakout_group=provider")
+    page.select_option("#tab-breakout .add-group", "provider_destination")
+    settled(page)
+
+    assert [c.strip() for c in page.locator("#tab-breakout .chip span").all_inner_texts()] == [
+        "provider", "provider_destination"
+    ]  # fmt: skip
+    providers = grid_data(page, "#tab-breakout .grid")
+    assert sorted(p["_label"] for p in providers) == sorted({e["provider"] for e in newest})
+    row = page.locator("#tab-breakout .tabulator-row", has_text="carrier-b").first
+    row.locator(".tabulator-data-tree-control").click()
+    for route in routes:
+        assert page.locator("#tab-breakout .tabulator-row", has_text=route).count() >= 1
+    carrier_b = next(p for p in providers if p["_label"] == "carrier-b")
+    assert sorted(child["_label"] for child in carrier_b["_children"]) == routes
+    assert sum(child["attempts"] for child in carrier_b["_children"]) == carrier_b["attempts"]
+
+    row.locator(".tabulator-cell[tabulator-field=attempts]").click()  # select the row: the chart follows it
+    page.wait_for_function("document.querySelector('#tab-breakout .chart-note').textContent.startsWith('1 selected')")
+    assert "breakout_group=provider%2Cprovider_destination" in page.url
+    screenshot(page, "breakout-pivot")
+
+    page.reload()  # the URL brings the same view back, and the token is not asked again
+    settled(page)
+    assert not page.is_visible("#token-dialog")
+    assert len(page.locator("#tab-breakout .chip").all()) == 2
+
+
+def test_dtmf_tab_counts_digits_per_day_and_provider(page, events):
+    newest = newest_revisions(events).values()
+    open_console(page, f"{DAYS}&tab=dtmf")
+    assert total_cell(page, "dtmf", "dtmf") == str(sum(e.get("dtmf", 0) for e in newest))
+    assert page.locator("#tab-dtmf .chip span").all_inner_texts() == ["day", "provider"]
+    screenshot(page, "dtmf")
+
+
+def test_per_number_searches_two_numbers(page, events):
+    newest = newest_revisions(events).values()
+    numbers = sorted({e["dest_number"] for e in newest if e["sip_code"] == 200})[:2]
+    open_console(page, f"{DAYS}&tab=per-number")
+    page.fill("#numbers", "\n".join(numbers))
+    page.click("#tab-per-number button[type=submit]")
+    settled(page)
+
+    summary = grid_data(page, "#tab-per-number .summary")
+    assert {r["number"] for r in summary} == set(numbers)
+    calls = grid_data(page, "#tab-per-number .calls")
+    assert sorted(c["id"] for c in calls) == sorted(e["id"] for e in newest if e["dest_number"] in numbers)
+    assert sum(r["attempts"] for r in summary) == len(calls)
+    assert "6 months" in page.inner_text("#tab-per-number .hint")
+    screenshot(page, "per-number")
+
+
+def test_a_schedule_made_in_the_form_is_listed_run_and_deleted(page):
+    open_console(page, "tab=schedules")
+    form = page.locator("#tab-schedules .schedule-form")
+    form.locator("input[name=name]").fill("daily-cust-001")
+    form.locator("input[name=email]").fill("noc@example.com, billing@example.com")
+    form.locator("input[name=customers]").fill("cust-001")
+    form.locator("select[name=format]").select_option("xlsx")
+    form.locator("button[type=submit]").click()
+    page.wait_for_function("document.querySelector('#status').textContent.includes('added')")
+    settled(page)
+
+    listed = grid_data(page, "#tab-schedules .schedules")
+    assert [(s["name"], s["email"], s["customers"], s["format"]) for s in listed] == [
+        ("daily-cust-001", ["noc@example.com", "billing@example.com"], ["cust-001"], "xlsx")
+    ]  # fmt: skip
+    page.locator("#tab-schedules .schedules button", has_text="Run now").click()
+    page.wait_for_selector("#tab-schedules .runs .tabulator-row.failed", timeout=60_000)
+    runs = grid_data(page, "#tab-schedules .runs")
+    assert runs[0]["schedule"] == "daily-cust-001" and runs[0]["status"] == "failed" and runs[0]["error"]
+    screenshot(page, "schedules")
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator("#tab-schedules .schedules button", has_text="Delete").click()
+    page.wait_for_function("document.querySelector('#status').textContent.includes('deleted')")
+    settled(page)
+    assert grid_data(page, "#tab-schedules .schedules") == []
