@@ -149,6 +149,21 @@ def test_a_column_filter_narrows_the_rows_and_their_totals(page, events):
     assert total_cell(page, "breakout", "_label") == "Total (filtered)"
 
 
+def test_hidden_columns_stay_out_of_the_export(page, events):
+    open_console(page, f"{DAYS}&breakout_group=customer")
+    page.click("#tab-breakout .chooser summary")
+    page.uncheck("#tab-breakout .chooser input[value=dtmf]")
+    assert not page.is_visible("#tab-breakout .tabulator-col[tabulator-field=dtmf]")
+    assert "breakout_hide=dtmf" in page.url
+    page.click("#tab-breakout .chooser summary")
+    with page.expect_download() as download:
+        page.click("#tab-breakout .export[data-format=csv]")
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0].startswith("customer,attempts,connected,") and ",dtmf," not in lines[0]
+    customers = {e["customer"] for e in newest_revisions(events).values()}
+    assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(customers)
+
+
 def test_a_second_row_group_pivots_with_drill_down(page, events):
     newest = newest_revisions(events).values()
     routes = sorted({e["provider_destination"] for e in newest if e["provider"] == "carrier-b"})
@@ -231,3 +246,18 @@ def test_a_schedule_made_in_the_form_is_listed_run_and_deleted(page):
     page.wait_for_function("document.querySelector('#status').textContent.includes('deleted')")
     settled(page)
     assert grid_data(page, "#tab-schedules .schedules") == []
+
+
+@pytest.mark.parametrize(
+    "day,zone,start",
+    [
+        ("2026-11-01", "Asia/Kathmandu", "2026-11-01T00:00:00+05:45"),
+        ("2026-11-01", "Asia/Kolkata", "2026-11-01T00:00:00+05:30"),
+        ("2026-03-08", "America/New_York", "2026-03-08T00:00:00-05:00"),  # the day clocks go forward
+        ("2026-03-09", "America/New_York", "2026-03-09T00:00:00-04:00"),
+        ("2026-11-01", "America/St_Johns", "2026-11-01T00:00:00-02:30"),
+    ],
+)
+def test_a_chosen_day_begins_at_local_midnight_in_the_chosen_zone(page, day, zone, start):
+    open_console(page, DAYS)
+    assert page.evaluate(f"startOfDay({day!r}, {zone!r})") == start
