@@ -8,6 +8,7 @@ input topic ─► CdrIngest in its own process (bulk read, validate, DLQ) ─�
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 
@@ -27,6 +28,10 @@ from pipeline.topics import ensure_topics
 from pipeline.warehouse import connect
 
 log = logging.getLogger(__name__)
+# Each batch allocates tens of thousands of short-lived rows; with Python's default thresholds the
+# collector ran a full collection every few batches (measured: 3 s of a 400k-CDR run, a quarter of
+# the agent's time). Collect young objects less often; start-up objects are frozen in on_started.
+gc.set_threshold(50_000, 20, 20)
 FORGET_EVERY_SECONDS = 3600.0
 settings = get_settings()
 metrics = WorkerMetrics()
@@ -34,6 +39,10 @@ metrics = WorkerMetrics()
 
 
 class CdrflowApp(faust.App):
+    async def on_started(self) -> None:
+        await super().on_started()
+        gc.freeze()  # what start-up built lives as long as the worker: no collection needs to scan it
+
     async def on_first_start(self) -> None:
         await super().on_first_start()
         await ensure_topics(settings)

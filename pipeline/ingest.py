@@ -28,12 +28,13 @@ from pipeline.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_RECORDS = 5000
-ROWS_PER_MESSAGE = 10_000
-MESSAGE_BYTES = 4 * 1024 * 1024  # a batch message ends at whichever bound comes first
+ROWS_PER_MESSAGE = 30_000
+MESSAGE_BYTES = 7 * 1024 * 1024  # a batch message ends at whichever bound comes first
 # Forward when this many input messages are pending, or when the oldest has waited LINGER_SECONDS:
-# every batch message costs the agent one insert per ClickHouse table, so a trickle of CDRs is
-# gathered for a moment rather than forwarded as many tiny batches.
-FLUSH_RECORDS = 40_000
+# every batch message costs the agent one insert, and every insert new parts that ClickHouse merges
+# later, so a trickle of CDRs is gathered for a moment and a flood goes in large batches (up to
+# 30k CDRs per partition: 51k -> 60-78k CDR/s on the benchmark against 10k).
+FLUSH_RECORDS = 120_000
 LINGER_SECONDS = 0.25
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 OLDEST_INPUT_HEADER = "cdrflow-oldest-input-ms"  # Kafka timestamp of the oldest input message in a batch

@@ -1,8 +1,8 @@
 """The ClickHouse sink: one insert per applied batch, retried until stored.
 
 A batch becomes signed CDR revisions in `cdr_changes` (+1 newest, -1 replaced, 0 a moved
-revision's tombstone); ClickHouse's materialized views store the raw rows and add the
-aggregates. The insert carries the batch's deduplication token (partition:offset), so a batch
+revision's tombstone), with times and amounts the exact integers validation made of them;
+ClickHouse's materialized views store the raw rows and add the aggregates. The insert carries the batch's deduplication token (partition:offset), so a batch
 written twice after a crash is dropped by every view's table and never counts twice.
 While ClickHouse fails, `write` keeps retrying with backoff and does not return: the agent
 stops taking batches (backpressure) and nothing is dropped or buffered beyond one batch.
@@ -24,36 +24,17 @@ from pipeline.state import BatchChanges
 
 log = logging.getLogger(__name__)
 
-CHANGE_COLUMNS = [
-    "sign", "id", "rev", "start_time", "customer", "provider", "customer_destination", "provider_destination", "cli",
-    "dest_number", "sip_code", "duration", "customer_duration", "provider_duration", "customer_charge",
-    "provider_charge", "dtmf", "pdd_in_ms", "pdd_out_ms", "switch",
-]  # fmt: skip
+CHANGE_COLUMNS = ["sign", *Cdr._fields]  # cdr_changes, in Cdr's order: a batch's rows go in as they are
 NEWEST, REPLACED, TOMBSTONE = 1, -1, 0
 
 
-def decimal6(micros: int) -> str:
-    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+def change_columns(changes: BatchChanges) -> bytes:
+    """The batch as JSONCompactColumns of `cdr_changes`: one array per column, the signs first.
 
-
-def change_row(sign: int, cdr: Cdr) -> bytes:
-    return orjson.dumps(
-        (
-            sign, cdr.id, cdr.rev, f"{cdr.start_ms // 1000}.{cdr.start_ms % 1000:03d}", cdr.customer, cdr.provider,
-            cdr.customer_destination, cdr.provider_destination, cdr.cli, cdr.dest_number, cdr.sip_code,
-            decimal6(cdr.duration_us), decimal6(cdr.customer_duration_us), decimal6(cdr.provider_duration_us),
-            decimal6(cdr.customer_charge_micros), decimal6(cdr.provider_charge_micros), cdr.dtmf,
-            cdr.pdd_in_ms, cdr.pdd_out_ms, cdr.switch,
-        )
-    )  # fmt: skip
-
-
-def change_rows(changes: BatchChanges) -> bytes:
-    """The batch as JSONCompactEachRow rows of `cdr_changes`."""
-    rows = [change_row(NEWEST, c) for c in changes.newest]
-    rows += [change_row(REPLACED, c) for c in changes.replaced]
-    rows += [change_row(TOMBSTONE, c) for c in changes.moved]
-    return b"\n".join(rows)
+    Transposing the rows and encoding the arrays once costs a fraction of encoding every row."""
+    rows = [*changes.newest, *changes.replaced, *changes.moved]
+    signs = [NEWEST] * len(changes.newest) + [REPLACED] * len(changes.replaced) + [TOMBSTONE] * len(changes.moved)
+    return orjson.dumps([signs, *zip(*rows)])
 
 
 class ClickHouseSink:
@@ -80,13 +61,13 @@ class ClickHouseSink:
     def _insert(self, rows: bytes, token: str) -> None:
         settings = {"insert_deduplication_token": token, "deduplicate_blocks_in_dependent_materialized_views": 1}
         self.client.raw_insert(
-            "cdr_changes", CHANGE_COLUMNS, insert_block=rows, settings=settings, fmt="JSONCompactEachRow"
+            "cdr_changes", CHANGE_COLUMNS, insert_block=rows, settings=settings, fmt="JSONCompactColumns"
         )
 
     async def write(self, changes: BatchChanges) -> None:
         if not changes.newest:
             return
-        rows, token = change_rows(changes), f"{changes.partition}:{changes.offset}"
+        rows, token = change_columns(changes), f"{changes.partition}:{changes.offset}"
         delay = 0.1
         while True:
             try:

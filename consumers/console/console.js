@@ -318,7 +318,7 @@ function numberFilter(wanted, value) {
 // A metric column; with `totals` (rows -> totals by column) it has a totals row.
 function metricColumn(field, totals = null) {
   const column = {
-    title: field, field, hozAlign: "right", headerHozAlign: "right", sorter: "number",
+    title: field, field, hozAlign: "right", headerHozAlign: "right", sorter: "number", minWidth: 120,
     headerFilter: numberFilterEditor, headerFilterFunc: numberFilter, headerFilterLiveFilter: false,
     headerFilterEmptyCheck: (value) => !value || value.first === "",
     formatter: (cell) => cell.getValue() ?? "—",

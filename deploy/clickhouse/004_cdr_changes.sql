@@ -5,13 +5,15 @@
 -- materialized views below fill `cdr`, `agg_breakout` and `agg_number` from each insert, and
 -- with the batch's deduplication token (deduplicate_blocks_in_dependent_materialized_views)
 -- a replayed batch is dropped by every one of them.
+-- The pipeline sends what it validated as is: times in epoch milliseconds, durations and money
+-- in integer millionths (exact); the view to `cdr` turns them into DateTime64 and Decimal.
 -- The metric expressions match queries/breakout.py RAW_VECTOR, which reads range edges from `cdr`.
 CREATE TABLE IF NOT EXISTS cdr_changes
 (
     sign Int8,
     id String,
     rev UInt32,
-    start_time DateTime64(3, 'UTC'),
+    start_ms Int64,
     customer String,
     provider String,
     customer_destination String,
@@ -19,11 +21,11 @@ CREATE TABLE IF NOT EXISTS cdr_changes
     cli String,
     dest_number String,
     sip_code UInt16,
-    duration Decimal(18, 6),
-    customer_duration Decimal(18, 6),
-    provider_duration Decimal(18, 6),
-    customer_charge Decimal(18, 6),
-    provider_charge Decimal(18, 6),
+    duration_us Int64,
+    customer_duration_us Int64,
+    provider_duration_us Int64,
+    customer_charge_micros Int64,
+    provider_charge_micros Int64,
     dtmf UInt32,
     pdd_in_ms Nullable(UInt32),
     pdd_out_ms Nullable(UInt32),
@@ -32,41 +34,46 @@ CREATE TABLE IF NOT EXISTS cdr_changes
 ENGINE = Null;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS cdr_changes_to_cdr TO cdr AS
-SELECT id, rev, start_time, customer, provider, customer_destination, provider_destination, cli, dest_number,
-       sip_code, duration, customer_duration, provider_duration, customer_charge, provider_charge, dtmf,
-       pdd_in_ms, pdd_out_ms, switch, toUInt8(sign = 0) AS is_deleted
+SELECT id, rev, fromUnixTimestamp64Milli(start_ms, 'UTC') AS start_time, customer, provider, customer_destination,
+       provider_destination, cli, dest_number, sip_code,
+       CAST(toDecimal128(duration_us, 6) / 1000000 AS Decimal(18, 6)) AS duration,
+       CAST(toDecimal128(customer_duration_us, 6) / 1000000 AS Decimal(18, 6)) AS customer_duration,
+       CAST(toDecimal128(provider_duration_us, 6) / 1000000 AS Decimal(18, 6)) AS provider_duration,
+       CAST(toDecimal128(customer_charge_micros, 6) / 1000000 AS Decimal(18, 6)) AS customer_charge,
+       CAST(toDecimal128(provider_charge_micros, 6) / 1000000 AS Decimal(18, 6)) AS provider_charge,
+       dtmf, pdd_in_ms, pdd_out_ms, switch, toUInt8(sign = 0) AS is_deleted
 FROM cdr_changes
 WHERE sign >= 0;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS cdr_changes_to_agg_breakout TO agg_breakout AS
-SELECT toDateTime(toStartOfFifteenMinutes(start_time), 'UTC') AS bucket,
+SELECT toDateTime(toStartOfFifteenMinutes(fromUnixTimestamp64Milli(start_ms, 'UTC')), 'UTC') AS bucket,
        customer, provider, customer_destination, provider_destination, switch,
        sum(sign) AS attempts,
        sum(sign * (sip_code BETWEEN 200 AND 299)) AS connected,
-       sum(sign * toInt64(duration * 1000000)) AS duration_us,
-       sum(sign * toInt64(customer_duration * 1000000)) AS customer_duration_us,
-       sum(sign * toInt64(provider_duration * 1000000)) AS provider_duration_us,
-       sum(sign * toInt64(customer_charge * 1000000)) AS customer_charge_micros,
-       sum(sign * toInt64(provider_charge * 1000000)) AS provider_charge_micros,
+       sum(sign * cdr_changes.duration_us) AS duration_us,
+       sum(sign * cdr_changes.customer_duration_us) AS customer_duration_us,
+       sum(sign * cdr_changes.provider_duration_us) AS provider_duration_us,
+       sum(sign * cdr_changes.customer_charge_micros) AS customer_charge_micros,
+       sum(sign * cdr_changes.provider_charge_micros) AS provider_charge_micros,
        sum(sign * toInt64(dtmf)) AS dtmf,
        sum(sign * (sip_code BETWEEN 200 AND 299 AND cdr_changes.dtmf > 0)) AS dtmf_calls,
        sum(sign * toInt64(ifNull(pdd_in_ms, 0))) AS pdd_in_sum,
        sum(sign * isNotNull(pdd_in_ms)) AS pdd_in_count,
        sum(sign * toInt64(ifNull(pdd_out_ms, 0))) AS pdd_out_sum,
        sum(sign * isNotNull(pdd_out_ms)) AS pdd_out_count,
-       sum(sign * (sip_code BETWEEN 200 AND 299 AND duration < 6)) AS short_calls
+       sum(sign * (sip_code BETWEEN 200 AND 299 AND cdr_changes.duration_us < 6000000)) AS short_calls
 FROM cdr_changes
 WHERE sign != 0
 GROUP BY bucket, customer, provider, customer_destination, provider_destination, switch;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS cdr_changes_to_agg_number TO agg_number AS
 SELECT numbered.1 AS kind, numbered.2 AS number,
-       toDateTime(toStartOfFifteenMinutes(start_time), 'UTC') AS bucket, sip_code, customer,
+       toDateTime(toStartOfFifteenMinutes(fromUnixTimestamp64Milli(start_ms, 'UTC')), 'UTC') AS bucket, sip_code, customer,
        sum(sign) AS attempts,
        sum(sign * (sip_code BETWEEN 200 AND 299)) AS connected,
-       sum(sign * toInt64(duration * 1000000)) AS duration_us,
-       sum(sign * toInt64(customer_charge * 1000000)) AS customer_charge_micros,
-       sum(sign * toInt64(provider_charge * 1000000)) AS provider_charge_micros,
+       sum(sign * cdr_changes.duration_us) AS duration_us,
+       sum(sign * cdr_changes.customer_charge_micros) AS customer_charge_micros,
+       sum(sign * cdr_changes.provider_charge_micros) AS provider_charge_micros,
        sum(sign * toInt64(ifNull(pdd_in_ms, 0))) AS pdd_in_sum,
        sum(sign * isNotNull(pdd_in_ms)) AS pdd_in_count,
        sum(sign * toInt64(ifNull(pdd_out_ms, 0))) AS pdd_out_sum,
