@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         "generate",
         help="feed the input topic with a realistic synthetic switch feed",
         description="Send RATE CDRs per second for SECONDS seconds (start times now): heavy-tailed customers and "
-        "numbers, ASR 40-60 %% per route, 486/487/503/404 failures, DTMF on IVR numbers, rerates and resends.",
+        "numbers, ASR 40-60 % per route, 486/487/503/404 failures, DTMF on IVR numbers, rerates and resends.",
     )
     generate.add_argument("--rate", type=_positive, default=1000, help="CDRs per second (default 1000)")
     generate.add_argument("--seconds", type=_positive, default=10, help="how long (default 10)")

@@ -350,6 +350,7 @@ function grid(node, options) {
 class GroupedReport {
   constructor(section) {
     this.section = section;
+    section.prepend($("#report-toolbar").content.cloneNode(true));
     this.kind = section.dataset.kind;
     this.defaults = section.dataset.groups.split(",");
     this.groups = [...this.defaults];
