@@ -490,7 +490,7 @@ class GroupedReport {
   }
 }
 
-// ASR and ACD per time bucket for the selected rows (or all traffic when none is selected).
+// ASR and ACD per time bucket for the selected rows (or all the filters select when no row is).
 class TrendChart {
   constructor(section, report) {
     this.report = report;
@@ -531,7 +531,7 @@ class TrendChart {
     const series = [];
     if (!selected.length) {
       const rows = await api("/api/reports/breakout", { params: { ...base, group: bucket } });
-      series.push({ label: "all traffic", points: rows });
+      series.push({ label: "all rows", points: rows });
     } else {
       const levels = [...new Set(selected.map((row) => row._level))];
       const byLevel = new Map(await Promise.all(levels.map(async (level) => {
@@ -557,7 +557,7 @@ class TrendChart {
     this.chart.data.labels = labels.map((l) => l.slice(0, bucket === "hour" ? 16 : 10).replace("T", " "));
     this.chart.data.datasets = datasets;
     this.chart.update();
-    this.note.textContent = selected.length ? `${selected.length} selected row(s), by ${bucket}` : `all traffic, by ${bucket}; select rows to compare them`;
+    this.note.textContent = selected.length ? `${selected.length} selected row(s), by ${bucket}` : `all rows, by ${bucket}; select rows to compare them`;
   }
 }
 
