@@ -66,11 +66,8 @@ app = CdrflowApp(
     stream_wait_empty=False,
     producer_max_request_size=8 * 1024 * 1024,
     origin="pipeline.app",
-    autodiscover=[
-        "consumers.api",
-        "consumers.scheduler",
-        "consumers.web_console",
-    ],  # the API, scheduler and console live with the consumers
+    # The reports API, the scheduler and the report console live with the consumers.
+    autodiscover=["consumers.api", "consumers.scheduler", "consumers.web_console"],
     consumer_max_fetch_size=8 * 1024 * 1024,
 )
 batches = app.topic(settings.batch_topic, key_serializer="raw", value_serializer="raw", partitions=settings.partitions)

@@ -2,8 +2,9 @@
 
 A batch becomes signed CDR revisions in `cdr_changes` (+1 newest, -1 replaced, 0 a moved
 revision's tombstone), with times and amounts the exact integers validation made of them;
-ClickHouse's materialized views store the raw rows and add the aggregates. The insert carries the batch's deduplication token (partition:offset), so a batch
-written twice after a crash is dropped by every view's table and never counts twice.
+ClickHouse's materialized views store the raw rows and add the aggregates. The insert carries
+the batch's deduplication token (partition:offset), so a batch written twice after a crash is
+dropped by every view's table and never counts twice.
 While ClickHouse fails, `write` keeps retrying with backoff and does not return: the agent
 stops taking batches (backpressure) and nothing is dropped or buffered beyond one batch.
 """
