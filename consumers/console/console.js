@@ -455,7 +455,7 @@ class GroupedReport {
     const columns = [...rowColumn, ...this.columns.map((field) => ({
       ...metricColumn(field, totals), visible: !this.hidden.has(field),
     }))];
-    this.table = null;
+    this.table = null; // the old grid is gone: while the new one builds, its totals are the query's
     this.table = await grid($(".grid", this.section), {
       data: rows, columns, dataTree: true, dataTreeStartExpanded: false, dataTreeChildIndent: 18,
       selectableRows: this.chart ? true : false,
