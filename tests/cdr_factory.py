@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import defaultdict
 from decimal import Decimal
+
+import orjson
+
+from consumers.feed_producer import send_messages
+from pipeline.settings import Settings
+from pipeline.topics import ensure_topics
 
 CUSTOMERS = ["acme", "globex", "initech", "umbrella", "o'neil & sons", "ÅSA-tel"]
 PROVIDERS = ["tata", "bics", "idt", ""]
@@ -61,3 +68,9 @@ def truth_by_customer(events: list[dict]) -> dict[str, tuple[int, int, Decimal, 
         row[2] += Decimal(str(event.get("customer_charge", 0)))
         row[3] += Decimal(str(event.get("provider_charge", 0)))
     return {k: tuple(v) for k, v in totals.items()}
+
+
+def publish(settings: Settings, events: list[dict]) -> None:
+    """Create the pipeline's topics if missing and send every event to the input topic, one message each."""
+    asyncio.run(ensure_topics(settings))
+    asyncio.run(send_messages(settings, [orjson.dumps(e) for e in events]))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from pipeline.settings import Settings, WarehouseUrl, parse_warehouse_url
-from tests.services import RunningBroker, RunningClickHouse, start_broker, start_clickhouse
+from tests.services import RunningBroker, RunningClickHouse, pipeline_settings, start_broker, start_clickhouse
 from tests.warehouse_data import loaded  # noqa: F401  (a fixture for report tests)
 
 
@@ -41,14 +41,4 @@ def topic_prefix() -> str:
 @pytest.fixture
 def settings(kafka: RunningBroker, topic_prefix: str, tmp_path) -> Settings:
     """Settings for this test: the session's broker, topics of its own."""
-    return Settings.from_env(
-        {
-            "CDRFLOW_BROKER": kafka.url,
-            "CDRFLOW_TOPIC": f"{topic_prefix}.cdr.rated",
-            "CDRFLOW_DATA_DIR": str(tmp_path / "var"),
-            "CDRFLOW_CLICKHOUSE": f"chdb://{tmp_path / 'clickhouse'}",
-            "CDRFLOW_PARTITIONS": "4",
-            "CDRFLOW_APP_ID": f"{topic_prefix}-cdrflow",
-        },
-        env_file=None,
-    )
+    return pipeline_settings(kafka.url, topic_prefix, tmp_path)

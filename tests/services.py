@@ -15,6 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 BROKER_SCRIPT = ROOT / "deploy" / "kafka" / "broker"
 DOCKER = os.environ.get("CDRFLOW_TEST_DOCKER") == "1"
@@ -28,6 +30,21 @@ class RunningBroker:
     @property
     def url(self) -> str:
         return f"kafka://{self.bootstrap}"
+
+
+def pipeline_settings(broker_url: str, prefix: str, folder: Path) -> Settings:
+    """Settings for one test's pipeline: topics and app id named by `prefix`, state and chDB under `folder`."""
+    return Settings.from_env(
+        {
+            "CDRFLOW_BROKER": broker_url,
+            "CDRFLOW_TOPIC": f"{prefix}.cdr.rated",
+            "CDRFLOW_DATA_DIR": str(folder / "var"),
+            "CDRFLOW_CLICKHOUSE": f"chdb://{folder / 'clickhouse'}",
+            "CDRFLOW_PARTITIONS": "4",
+            "CDRFLOW_APP_ID": f"{prefix}-cdrflow",
+        },
+        env_file=None,
+    )
 
 
 def broker_env(port: int, data_dir: Path) -> dict[str, str]:

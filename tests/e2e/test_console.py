@@ -4,23 +4,18 @@ Each test saves a screenshot of its tab under var/screenshots/ for a person to l
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import orjson
 import pytest
 
-from consumers.feed_producer import send_messages
 from consumers.switch_feed import FeedShape, SwitchFeed
 from consumers.worker_process import WorkerProcess, free_port
-from pipeline.settings import Settings
-from pipeline.topics import ensure_topics
-from tests.cdr_factory import newest_revisions
-from tests.services import DOCKER, RunningBroker
+from tests.cdr_factory import newest_revisions, publish
+from tests.services import DOCKER, RunningBroker, pipeline_settings
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
@@ -47,15 +42,8 @@ def events() -> list[dict]:
 @pytest.fixture(scope="module")
 def worker(kafka: RunningBroker, events, tmp_path_factory) -> Iterator[WorkerProcess]:
     folder = tmp_path_factory.mktemp("console")
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    settings = Settings.from_env(
-        {"CDRFLOW_BROKER": kafka.url, "CDRFLOW_TOPIC": f"{prefix}.cdr.rated", "CDRFLOW_DATA_DIR": str(folder / "var"),
-         "CDRFLOW_CLICKHOUSE": f"chdb://{folder / 'clickhouse'}", "CDRFLOW_PARTITIONS": "4",
-         "CDRFLOW_APP_ID": f"{prefix}-cdrflow"},
-        env_file=None,
-    )  # fmt: skip
-    asyncio.run(ensure_topics(settings))
-    asyncio.run(send_messages(settings, [orjson.dumps(e) for e in events]))
+    settings = pipeline_settings(kafka.url, f"t{uuid.uuid4().hex[:10]}", folder)
+    publish(settings, events)
     worker = WorkerProcess.on_folder(settings, folder)
     worker.env["CDRFLOW_API_TOKEN"] = TOKEN
     worker.env["CDRFLOW_SMTP"] = f"smtp://127.0.0.1:{free_port()}"  # nobody listens: a run now fails

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from decimal import Decimal
 from pathlib import Path
 
-import orjson
 import pytest
 
-from consumers.feed_producer import send_messages
 from consumers.worker_process import WorkerProcess
-from pipeline.topics import ensure_topics
-from tests.cdr_factory import make_cdrs, truth_by_customer
+from tests.cdr_factory import make_cdrs, publish, truth_by_customer
 from tests.chdb_query import query_chdb
 from tests.services import DOCKER
 
@@ -32,8 +28,7 @@ def assert_gone(pids: list[int], timeout: float = 20) -> None:
 def test_totals_survive_three_kill_9s_during_a_200k_replay(settings, tmp_path):
     events = make_cdrs(200_000, seed=23, rerate_share=0.05)
     events += events[::50]  # resends
-    asyncio.run(ensure_topics(settings))
-    asyncio.run(send_messages(settings, [orjson.dumps(e) for e in events]))
+    publish(settings, events)
 
     rng = random.Random()
     worker = WorkerProcess.on_folder(settings, tmp_path)

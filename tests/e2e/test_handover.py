@@ -18,8 +18,7 @@ import pytest
 
 from consumers.feed_producer import send_messages
 from consumers.worker_process import WorkerProcess
-from pipeline.topics import ensure_topics
-from tests.cdr_factory import make_cdrs, truth_by_customer
+from tests.cdr_factory import make_cdrs, publish, truth_by_customer
 from tests.chdb_query import query_chdb
 from tests.services import DOCKER
 
@@ -93,13 +92,12 @@ def test_partitions_handed_between_two_workers_count_every_cdr_once(settings, tm
     first = make_cdrs(20_000, seed=61, rerate_share=0.1)
     second = make_cdrs(20_000, seed=62, rerate_share=0.1) + rerated(first, 20, "7.000000")
     third = make_cdrs(10_000, seed=63) + rerated(second, 15, "3.500000") + first[::40]  # and resends
-    asyncio.run(ensure_topics(settings))
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     a = WorkerProcess.on_folder(settings, tmp_path / "a")
     b = WorkerProcess.on_folder(settings, tmp_path / "b")
     try:
-        asyncio.run(send_messages(settings, [orjson.dumps(e) for e in first]))
+        publish(settings, first)
         a.start()
         a.wait_until_caught_up(len(first), partitions=PARTITIONS)
 

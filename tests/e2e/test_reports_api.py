@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import urllib.error
@@ -13,10 +12,8 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from consumers.feed_producer import send_messages
 from consumers.worker_process import WorkerProcess
-from pipeline.topics import ensure_topics
-from tests.cdr_factory import make_cdrs, newest_revisions, truth_by_customer
+from tests.cdr_factory import make_cdrs, newest_revisions, publish, truth_by_customer
 from tests.services import DOCKER
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
@@ -52,8 +49,7 @@ def report_command(worker: WorkerProcess, tmp_path, kind: str, *args: str) -> su
 
 def test_breakout_over_http_and_the_command_line_with_and_without_a_worker(settings, tmp_path):
     events = make_cdrs(2000, seed=31)
-    asyncio.run(ensure_topics(settings))
-    asyncio.run(send_messages(settings, [orjson.dumps(e) for e in events]))
+    publish(settings, events)
     worker = WorkerProcess.on_folder(settings, tmp_path)
     worker.env["CDRFLOW_API_TOKEN"] = TOKEN
     worker.start()

@@ -3,19 +3,15 @@ scheduler to a real SMTP server once, logged; managed on the warehouse when no w
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import time
 
-import orjson
 import pytest
 
 from consumers.mail_catcher import MailCatcher
-from consumers.feed_producer import send_messages
 from consumers.worker_process import WorkerProcess
-from pipeline.topics import ensure_topics
-from tests.cdr_factory import make_cdrs
+from tests.cdr_factory import make_cdrs, publish
 from tests.services import DOCKER
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
@@ -30,8 +26,7 @@ def schedule(worker: WorkerProcess, tmp_path, *args: str) -> subprocess.Complete
 
 def test_the_leader_mails_a_schedule_once_and_the_log_shows_it(settings, tmp_path):
     events = make_cdrs(1500, seed=41)
-    asyncio.run(ensure_topics(settings))
-    asyncio.run(send_messages(settings, [orjson.dumps(e) for e in events]))
+    publish(settings, events)
     worker = WorkerProcess.on_folder(settings, tmp_path)
     with MailCatcher(tmp_path / "outbox") as catcher:
         worker.env["CDRFLOW_SMTP"] = f"smtp://127.0.0.1:{catcher.port}"
