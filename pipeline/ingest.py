@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from mode import Service
 
 from pipeline.events import InvalidEvent, parse_message
@@ -109,6 +110,8 @@ class CdrIngest(Service):
         assignment = list(consumer.assignment()) if consumer is not None else []
         if consumer is None or not assignment:
             return -1
+        for tp in set(self.positions) - set(assignment):  # read from the committed offset if it comes back
+            del self.positions[tp]
         ends = await consumer.end_offsets(assignment)
         lag = 0
         for tp in assignment:
@@ -131,10 +134,25 @@ class CdrIngest(Service):
                 count += len(tp_records)
             if count and (count >= FLUSH_RECORDS or time.monotonic() - first_at >= LINGER_SECONDS):
                 await self.forward(pending)
-                offsets = {tp: rs[-1].offset + 1 for tp, rs in pending.items()}
-                await self.consumer.commit(offsets)
-                self.positions.update(offsets)
+                await self.commit({tp: rs[-1].offset + 1 for tp, rs in pending.items()})
                 pending, count = {}, 0
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit the forwarded offsets of the partitions still assigned here.
+
+        A partition taken by another worker while its records were forwarded is read again by
+        its new owner from the last committed offset: those CDRs reach the batch topic twice,
+        and the state counts them once, as any duplicate."""
+        assert self.consumer is not None
+        assigned = self.consumer.assignment()
+        mine = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        self.positions.update(mine)
+        if not mine:
+            return
+        try:
+            await self.consumer.commit(mine)
+        except (CommitFailedError, IllegalStateError) as error:
+            log.warning("input offsets not committed, the partitions moved: %s", error)
 
     async def forward(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         assert self.producer is not None

@@ -1,4 +1,11 @@
-from pipeline.ingest import chunks, partition_of
+import asyncio
+
+from aiokafka import TopicPartition
+from aiokafka.errors import CommitFailedError
+
+from pipeline.ingest import CdrIngest, chunks, partition_of
+from pipeline.metrics import WorkerMetrics
+from pipeline.settings import Settings
 
 
 def test_batch_messages_end_at_the_row_or_the_byte_bound():
@@ -13,3 +20,39 @@ def test_an_id_keeps_its_partition_across_processes_and_releases():
     # The state of an id lives in its partition: changing this function would strand it.
     assert (partition_of("call-42", 8), partition_of("ÅSA-7", 12)) == (2, 8)
     assert len({partition_of(f"call-{i}", 8) for i in range(200)}) == 8
+
+
+class MovingConsumer:
+    """A consumer whose group moved partition 1 away, and whose commits fail when `moving`."""
+
+    def __init__(self, moving: bool) -> None:
+        self.moving = moving
+        self.committed: list[dict] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition("cdr", 0)}
+
+    async def commit(self, offsets: dict) -> None:
+        if self.moving:
+            raise CommitFailedError("the group is rebalancing")
+        self.committed.append(offsets)
+
+
+def ingest_over(consumer: MovingConsumer) -> CdrIngest:
+    ingest = CdrIngest(Settings.from_env({}, env_file=None), WorkerMetrics())
+    ingest.consumer = consumer  # type: ignore[assignment]
+    return ingest
+
+
+def test_offsets_of_partitions_that_moved_away_are_left_to_their_new_owner():
+    consumer = MovingConsumer(moving=False)
+    ingest = ingest_over(consumer)
+    asyncio.run(ingest.commit({TopicPartition("cdr", 0): 10, TopicPartition("cdr", 1): 7}))
+    assert consumer.committed == [{TopicPartition("cdr", 0): 10}]
+    assert ingest.positions == {TopicPartition("cdr", 0): 10}
+
+
+def test_a_commit_refused_by_a_rebalance_does_not_stop_the_ingest():
+    ingest = ingest_over(MovingConsumer(moving=True))
+    asyncio.run(ingest.commit({TopicPartition("cdr", 0): 10}))
+    assert ingest.positions == {TopicPartition("cdr", 0): 10}
