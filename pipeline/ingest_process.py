@@ -7,8 +7,8 @@ worker's process it would share one core (one GIL) with the agent. The worker st
 
 with its own settings; the child reports its counters, lag and assigned partitions as one JSON
 line on stdout every half second, and stops when its stdin closes, which is also what happens
-when the worker dies (even by kill -9), so it never outlives its worker. A child that dies is
-started again.
+when the worker dies (even by kill -9), so it never outlives its worker. A child whose ingest
+crashes exits with 1; a child that exits or dies is started again.
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ class IngestProcess(Service):
                 child.kill()
 
 
-async def run_child() -> None:
+async def run_child() -> int:
+    """Ingest until the worker closes stdin (0), or until the ingest crashes (1: the worker starts another)."""
     metrics = WorkerMetrics()
     ingest = CdrIngest(get_settings(), metrics)
     await ingest.start()
@@ -93,7 +94,7 @@ async def run_child() -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     end_of_input = asyncio.ensure_future(stdin.read())
     try:
-        while not end_of_input.done():
+        while not end_of_input.done() and not ingest.crashed:
             consumer = ingest.consumer
             status = {name: metrics.counters[name] for name in COUNTERS}
             status |= {"lag": await ingest.lag(), "partitions": len(consumer.assignment()) if consumer else 0}
@@ -102,8 +103,9 @@ async def run_child() -> None:
             await asyncio.wait([end_of_input], timeout=REPORT_SECONDS)
     finally:
         await ingest.stop()
+    return 1 if ingest.crashed else 0
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
-    asyncio.run(run_child())
+    sys.exit(asyncio.run(run_child()))
