@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from mode import Service
 
-from pipeline.events import InvalidEvent, parse_message
+from pipeline.events import Cdr, InvalidEvent, parse_message
 from pipeline.metrics import WorkerMetrics
 from pipeline.settings import Settings
 
@@ -45,16 +45,25 @@ def partition_of(cdr_id: str, partitions: int) -> int:
     return zlib.crc32(cdr_id.encode()) % partitions
 
 
-def chunks(rows: list[bytes], max_rows: int, max_bytes: int) -> Iterator[list[bytes]]:
-    """`rows` in order, cut into runs of at most `max_rows` rows and about `max_bytes` bytes."""
-    start, size = 0, 0
-    for end, row in enumerate(rows):
-        if end > start and (end - start == max_rows or size + len(row) > max_bytes):
-            yield rows[start:end]
-            start, size = end, 0
-        size += len(row) + 1
-    if start < len(rows):
-        yield rows[start:]
+def encoded_batches(cdrs: list[Cdr], max_rows: int, max_bytes: int) -> Iterator[bytes]:
+    """`cdrs` in order as JSON arrays of rows, each of at most `max_rows` rows and `max_bytes` bytes.
+
+    A run of rows is encoded at once: orjson leaves every output in a buffer of at least 4 KiB, so
+    encoding row by row cost a page of fresh memory per CDR (measured: most of the ingest's page
+    faults). A run over `max_bytes` is cut into as many equal runs as its size asks for, and encoded
+    again; a single row travels alone whatever its size."""
+    for start in range(0, len(cdrs), max_rows):
+        yield from _within(cdrs[start : start + max_rows], max_bytes)
+
+
+def _within(cdrs: list[Cdr], max_bytes: int) -> Iterator[bytes]:
+    encoded = orjson.dumps(cdrs, default=tuple)
+    if len(encoded) <= max_bytes or len(cdrs) == 1:
+        yield encoded
+        return
+    size = -(-len(cdrs) // (len(encoded) // max_bytes + 1))
+    for start in range(0, len(cdrs), size):
+        yield from _within(cdrs[start : start + size], max_bytes)
 
 
 def dlq_headers(record: ConsumerRecord, invalid: InvalidEvent) -> list[tuple[str, bytes]]:
@@ -157,7 +166,7 @@ class CdrIngest(Service):
     async def forward(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         assert self.producer is not None
         partitions = self.settings.partitions
-        by_partition: dict[int, list[bytes]] = {}
+        by_partition: dict[int, list[Cdr]] = {}
         oldest_ms: dict[int, int] = {}
         sends = []
         messages = valid = invalid_count = 0
@@ -167,7 +176,7 @@ class CdrIngest(Service):
                 cdrs, invalid = parse_message(record.value)
                 for cdr in cdrs:
                     partition = partition_of(cdr.id, partitions)
-                    by_partition.setdefault(partition, []).append(orjson.dumps(tuple(cdr)))
+                    by_partition.setdefault(partition, []).append(cdr)
                     oldest_ms[partition] = min(oldest_ms.get(partition, record.timestamp), record.timestamp)
                 valid += len(cdrs)
                 invalid_count += len(invalid)
@@ -177,10 +186,9 @@ class CdrIngest(Service):
                             self.settings.dlq_topic, bad.raw, key=record.key, headers=dlq_headers(record, bad)
                         )
                     )
-        for partition, rows in by_partition.items():
+        for partition, batch in by_partition.items():
             headers = [(OLDEST_INPUT_HEADER, b"%d" % oldest_ms[partition])]
-            for chunk in chunks(rows, ROWS_PER_MESSAGE, MESSAGE_BYTES):
-                value = b"[" + b",".join(chunk) + b"]"
+            for value in encoded_batches(batch, ROWS_PER_MESSAGE, MESSAGE_BYTES):
                 sends.append(
                     await self.producer.send(self.settings.batch_topic, value, partition=partition, headers=headers)
                 )

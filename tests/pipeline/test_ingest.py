@@ -1,19 +1,33 @@
 import asyncio
 
+import orjson
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
 
-from pipeline.ingest import CdrIngest, chunks, partition_of
+from pipeline.events import Cdr
+from pipeline.ingest import CdrIngest, encoded_batches, partition_of
 from pipeline.metrics import WorkerMetrics
 from pipeline.settings import Settings
 
 
+def cdr(number: int, cli: str = "") -> Cdr:
+    return Cdr(
+        f"call-{number}", 0, 1_700_000_000_000, "acme", "", "", "", cli, "442071", 200, 0, 0, 0, 0, 0, 0, None, None, ""
+    )
+
+
 def test_batch_messages_end_at_the_row_or_the_byte_bound():
-    rows = [b"x" * 10] * 25
-    assert [len(c) for c in chunks(rows, 10, 10_000)] == [10, 10, 5]
-    assert [len(c) for c in chunks(rows, 100, 50)] == [4] * 6 + [1]
-    assert [len(c) for c in chunks([b"y" * 500, b"z"], 100, 50)] == [1, 1]  # an oversized row travels alone
-    assert b"".join(b"".join(c) for c in chunks(rows, 7, 33)) == b"".join(rows)
+    cdrs = [cdr(n) for n in range(25)]
+    row_bytes = len(orjson.dumps([cdrs[0]], default=tuple))
+    assert [len(orjson.loads(m)) for m in encoded_batches(cdrs, 10, 1 << 20)] == [10, 10, 5]
+    by_bytes = list(encoded_batches(cdrs, 100, 4 * row_bytes))
+    assert all(len(m) <= 4 * row_bytes for m in by_bytes) and len(by_bytes) >= 7
+    assert [row for m in by_bytes for row in orjson.loads(m)] == [list(c) for c in cdrs]
+
+
+def test_an_oversized_cdr_travels_alone():
+    large, small = cdr(1, cli="1" * 500), cdr(2)
+    assert [len(orjson.loads(m)) for m in encoded_batches([large, small], 100, 300)] == [1, 1]
 
 
 def test_an_id_keeps_its_partition_across_processes_and_releases():
