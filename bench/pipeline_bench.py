@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import orjson
@@ -46,8 +47,8 @@ def bench_settings(broker: str, folder: Path) -> Settings:
     )
 
 
-async def baseline(settings: Settings, count: int) -> float:
-    """Messages/s of a plain getmany + orjson + dict aggregation loop over the input topic."""
+async def baseline(settings: Settings, count: int) -> tuple[float, float]:
+    """Messages/s of a plain getmany + orjson + dict aggregation loop over the input topic, and its CPU µs per message."""
     consumer = AIOKafkaConsumer(
         settings.topic, bootstrap_servers=settings.bootstrap_servers, group_id=f"{settings.app_id}-baseline",
         auto_offset_reset="earliest", enable_auto_commit=False, max_partition_fetch_bytes=4 << 20,
@@ -60,7 +61,7 @@ async def baseline(settings: Settings, count: int) -> float:
         while seen < count:
             batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
             if started is None and batch:
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
             for records in batch.values():
                 for record in records:
                     cdr = orjson.loads(record.value)
@@ -68,9 +69,49 @@ async def baseline(settings: Settings, count: int) -> float:
                     row[0] += 1
                     row[1] += cdr.get("duration", 0)
                 seen += len(records)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     finally:
         await consumer.stop()
-    return seen / (time.perf_counter() - started)
+    return seen / elapsed, cpu / seen * 1e6
+
+
+@dataclass
+class CpuSeconds:
+    """CPU time used so far by each process of the pipeline (user + system)."""
+
+    ingest: float
+    worker: float
+    merges: float  # ClickHouse's background merge threads, inside the worker
+    broker: float
+
+    @classmethod
+    def read(cls, worker: WorkerProcess, broker_pid: int | None) -> CpuSeconds:
+        merges = sum(
+            _cpu(task)
+            for task in Path(f"/proc/{worker.process.pid}/task").glob("*")
+            if _comm(task).startswith("MergeMutate")
+        )
+        broker = _cpu(Path(f"/proc/{broker_pid}")) if broker_pid else 0.0
+        ingest = sum(_cpu(Path(f"/proc/{pid}")) for pid in worker.children())
+        return cls(ingest, _cpu(Path(f"/proc/{worker.process.pid}")), merges, broker)
+
+    def __sub__(self, other: CpuSeconds) -> CpuSeconds:
+        return CpuSeconds(*(a - b for a, b in zip(astuple(self), astuple(other))))
+
+
+def _cpu(proc: Path) -> float:
+    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _comm(proc: Path) -> str:
+    return (proc / "comm").read_text().strip()
+
+
+def broker_pid() -> int | None:
+    """The pid of the broker `make bench` started (deploy/kafka/broker writes it to its data folder)."""
+    pid_file = Path(os.environ.get("KAFKA_DATA_DIR", "/nonexistent")) / "broker.pid"
+    return int(pid_file.read_text()) if pid_file.exists() else None
 
 
 def rss_mb(worker: WorkerProcess) -> float:
@@ -84,16 +125,19 @@ def _peak_kb(pid: int) -> int:
     return int(status["VmHWM"].split()[0])
 
 
-def throughput(worker: WorkerProcess, count: int) -> tuple[float, float]:
-    """Sustained CDR/s over `count` input messages, and peak RSS in MB.
+def throughput(worker: WorkerProcess, count: int) -> tuple[float, float, CpuSeconds]:
+    """Sustained CDR/s over `count` input messages, peak RSS in MB, and CPU µs per CDR.
 
     Counted from the first batch applied to the last: the CDRs that became newest in between
     (resends and late lower revisions, a few percent, are not counted: conservative), over that
     time. Start-up, group joins and the first fill of the pipeline stay out of the figure, and so
-    does the wait for the lag to read 0 (the ingest process reports it once a second)."""
+    does the wait for the lag to read 0 (the ingest process reports it once a second). CPU per
+    CDR is over the same span, except the ingest process's: it reads ahead, so its whole run
+    over all `count` messages."""
     worker.start()
-    first: tuple[float, float] | None = None
-    last: tuple[float, float] = (0.0, 0.0)
+    broker = broker_pid()
+    first: tuple[float, float, CpuSeconds] | None = None
+    last: tuple[float, float, CpuSeconds | None] = (0.0, 0.0, None)
     while True:
         try:
             m = worker.metrics()
@@ -101,15 +145,18 @@ def throughput(worker: WorkerProcess, count: int) -> tuple[float, float]:
             time.sleep(0.1)
             continue
         now, applied = time.perf_counter(), m["cdrflow_cdrs_applied_total"]
-        if first is None and applied > 0:
-            first = (now, applied)
         if applied != last[1]:
-            last = (now, applied)
+            last = (now, applied, CpuSeconds.read(worker, broker))
+            first = first or last
         if m["cdrflow_messages_total"] >= count and m["cdrflow_lag"] == 0:
             break
         time.sleep(0.1)
-    (started, applied_first), (ended, applied_last) = first, last
-    return (applied_last - applied_first) / (ended - started), rss_mb(worker)
+    (started, applied_first, cpu_first), (ended, applied_last, cpu_last) = first, last
+    cdrs = applied_last - applied_first
+    per_cdr = CpuSeconds(*(seconds / cdrs * 1e6 for seconds in astuple(cpu_last - cpu_first)))
+    # The ingest process reads ahead of the first batch applied: its whole run over every message.
+    per_cdr.ingest = cpu_last.ingest / count * 1e6
+    return cdrs / (ended - started), rss_mb(worker), per_cdr
 
 
 async def paced(settings: Settings, feed: SwitchFeed, rate: int, seconds: int) -> None:
@@ -132,13 +179,18 @@ def main() -> int:
     messages = [orjson.dumps(e) for e in feed.events(start_ms, THROUGHPUT_CDRS, 86_400_000)]
     asyncio.run(send_messages(settings, messages))
 
-    base = asyncio.run(baseline(settings, len(messages)))
+    base, base_cpu = asyncio.run(baseline(settings, len(messages)))
     worker = WorkerProcess.on_folder(settings, folder)
     try:
-        rate, peak_mb = throughput(worker, len(messages))
+        rate, peak_mb, cpu = throughput(worker, len(messages))
     finally:
         worker.stop()
     print(f"bench pipeline_throughput: {rate:.0f} CDR/s (baseline {base:.0f} msg/s, ratio {rate / base:.2f})")
+    print(
+        f"bench pipeline_cpu_per_cdr: {cpu.ingest + cpu.worker + cpu.broker:.1f} us (ingest process {cpu.ingest:.1f}, "
+        f"worker {cpu.worker:.1f} of which ClickHouse merges {cpu.merges:.1f}, broker {cpu.broker:.1f}; "
+        f"baseline {base_cpu:.1f} us per message)"
+    )
     print(
         f"bench pipeline_worker_rss: {peak_mb:.0f} MB (peak of the worker and its ingest process, after {len(messages)} CDRs)"
     )
