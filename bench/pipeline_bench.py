@@ -131,7 +131,7 @@ def throughput(worker: WorkerProcess, count: int) -> tuple[float, float, CpuSeco
     Counted from the first batch applied to the last: the CDRs that became newest in between
     (resends and late lower revisions, a few percent, are not counted: conservative), over that
     time. Start-up, group joins and the first fill of the pipeline stay out of the figure, and so
-    does the wait for the lag to read 0 (the ingest process reports it once a second). CPU per
+    does the wait for the lag to read 0 (the ingest process reports it every half second). CPU per
     CDR is over the same span, except the ingest process's: it reads ahead, so its whole run
     over all `count` messages."""
     worker.start()

@@ -21,6 +21,7 @@ from collections import Counter
 import orjson
 from mode import Service
 
+from pipeline.collector import collect_less_often, freeze_start_up
 from pipeline.ingest import CdrIngest
 from pipeline.metrics import WorkerMetrics
 from pipeline.settings import Settings, get_settings
@@ -86,9 +87,11 @@ class IngestProcess(Service):
 
 async def run_child() -> int:
     """Ingest until the worker closes stdin (0), or until the ingest crashes (1: the worker starts another)."""
+    collect_less_often()
     metrics = WorkerMetrics()
     ingest = CdrIngest(get_settings(), metrics)
     await ingest.start()
+    freeze_start_up()
     loop = asyncio.get_running_loop()
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
