@@ -1,4 +1,5 @@
 import asyncio
+import tracemalloc
 
 import pytest
 
@@ -110,3 +111,16 @@ def test_ids_not_changed_for_the_dedup_window_are_forgotten_everywhere():
     assert sorted(state.table) == [b"d|kept", b"m|0"]
     assert changelog[-1] == (3, b"d|old", None)  # a tombstone, so recovery forgets it too
     assert apply(state, 0, 2, [cdr("kept", 1)]).newest == []
+
+
+def test_an_id_costs_the_table_about_its_entry_not_an_encoder_buffer():
+    state = CdrState({}, Changelog())
+    rows = [cdr(f"call-{n}") for n in range(2000)]
+    tracemalloc.start()
+    try:
+        apply(state, 0, 0, rows)
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    entry_bytes = sum(len(value) for value in state.table.values())
+    assert held < 3 * entry_bytes  # orjson's own output buffers alone would hold over 4 KiB per id
