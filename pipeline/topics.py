@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -50,20 +51,36 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
         created = []
         for spec in specs:
             if spec.name in existing:
-                if spec.exact_partitions and existing[spec.name] != spec.partitions:
-                    raise TopicMismatch(
-                        f"topic {spec.name} has {existing[spec.name]} partitions, the worker needs "
-                        f"{spec.partitions} (CDRFLOW_PARTITIONS); delete it or set CDRFLOW_PARTITIONS"
-                    )
+                check_partitions(spec, existing[spec.name])
                 continue
             try:
                 await admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)])
                 created.append(spec.name)
             except TopicAlreadyExistsError:
-                pass
+                # Created meanwhile by another worker, or created so recently that the metadata
+                # answered above did not list it yet: it is checked as any existing topic.
+                check_partitions(spec, await settled_partition_count(admin, spec.name))
         return created
     finally:
         await admin.close()
+
+
+def check_partitions(spec: TopicSpec, partitions: int) -> None:
+    if spec.exact_partitions and partitions != spec.partitions:
+        raise TopicMismatch(
+            f"topic {spec.name} has {partitions} partitions, the worker needs "
+            f"{spec.partitions} (CDRFLOW_PARTITIONS); delete it or set CDRFLOW_PARTITIONS"
+        )
+
+
+async def settled_partition_count(admin: AIOKafkaAdminClient, name: str, attempts: int = 50) -> int:
+    """The partition count of a topic the broker says exists, once its metadata lists it."""
+    for _ in range(attempts):
+        counts = await partition_counts(admin, [name])
+        if name in counts:
+            return counts[name]
+        await asyncio.sleep(0.1)
+    raise TopicMismatch(f"topic {name} exists but its metadata did not appear within {attempts / 10:.0f} s")
 
 
 async def partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
