@@ -2,7 +2,7 @@
 
 With the default thresholds every 700 new container objects start a collection, and the older
 generations are scanned again and again while a batch of tens of thousands of rows is alive
-(measured: a quarter of the agent's time, and half of the ingest process's validation time).
+(measured: a quarter of the agent's time, and an eighth of the ingest process's forwarding).
 Young objects are collected less often, and what start-up built is frozen out of every scan.
 """
 

@@ -49,9 +49,9 @@ def encoded_batches(cdrs: list[Cdr], max_rows: int, max_bytes: int) -> Iterator[
     """`cdrs` in order as JSON arrays of rows, each of at most `max_rows` rows and `max_bytes` bytes.
 
     A run of rows is encoded at once: orjson leaves every output in a buffer of at least 4 KiB, so
-    encoding row by row cost a page of fresh memory per CDR (measured: most of the ingest's page
-    faults). A run over `max_bytes` is cut into as many equal runs as its size asks for, and encoded
-    again; a single row travels alone whatever its size."""
+    rows encoded one by one held 4 KiB per CDR until their message was sent (about 500 MB for a
+    flush of 120k CDRs). A run over `max_bytes` is cut into as many equal runs as its size asks for,
+    and encoded again; a single row travels alone whatever its size."""
     for start in range(0, len(cdrs), max_rows):
         yield from _within(cdrs[start : start + max_rows], max_bytes)
 
