@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from pipeline.settings import Settings
 
@@ -53,13 +53,16 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
             if spec.name in existing:
                 check_partitions(spec, existing[spec.name])
                 continue
-            try:
-                await admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)])
+            response = await admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)])
+            [(_name, code, *message)] = response.topic_errors  # the admin client answers errors, it raises none
+            if code == 0:
                 created.append(spec.name)
-            except TopicAlreadyExistsError:
+            elif code == TopicAlreadyExistsError.errno:
                 # Created meanwhile by another worker, or created so recently that the metadata
                 # answered above did not list it yet: it is checked as any existing topic.
                 check_partitions(spec, await settled_partition_count(admin, spec.name))
+            else:
+                raise for_code(code)(f"creating topic {spec.name}: {message[0] if message else ''}")
         return created
     finally:
         await admin.close()

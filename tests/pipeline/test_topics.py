@@ -5,6 +5,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.admin.new_topic import NewTopic
 
+from pipeline import topics
 from pipeline.topics import TopicMismatch, ensure_topics, partition_counts
 
 
@@ -62,6 +63,18 @@ async def test_an_input_topic_may_have_any_partition_count(settings, admin):
 
 async def test_an_internal_topic_with_other_partitions_is_refused(settings, admin):
     await admin.create_topics([NewTopic(settings.batch_topic, 2, 1)])
+    with pytest.raises(TopicMismatch, match="CDRFLOW_PARTITIONS"):
+        await ensure_topics(settings)
+
+
+async def test_a_topic_missing_from_stale_metadata_is_still_checked(settings, admin, monkeypatch):
+    await admin.create_topics([NewTopic(settings.batch_topic, 2, 1)])
+    listed = topics.partition_counts
+
+    async def not_listed_at_first(client, names):
+        return {} if len(names) > 1 else await listed(client, names)
+
+    monkeypatch.setattr(topics, "partition_counts", not_listed_at_first)
     with pytest.raises(TopicMismatch, match="CDRFLOW_PARTITIONS"):
         await ensure_topics(settings)
 
