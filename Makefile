@@ -9,6 +9,8 @@ STAMPS := .stamps
 TEST_KAFKA_PORT ?= 19092
 DEMO_KAFKA_PORT ?= 19192
 BENCH_KAFKA_PORT ?= 19292
+RUN_KAFKA_PORT ?= 9092
+RUN_DIR ?= var
 
 # Run $(1) with a broker of its own on port $(2), data in a fresh temporary folder, stopped after.
 define with_broker
@@ -20,12 +22,13 @@ define with_broker
 	$(1)
 endef
 
-.PHONY: help setup test test-docker demo bench clean
+.PHONY: help setup test test-docker demo run bench clean
 
 help:
 	@echo "make setup        create .venv with cdrflow installed (editable), resolve the Kafka broker, install the console's libraries"
 	@echo "make test         install what is missing, start the services, run every test, stop them"
 	@echo "make demo         run the pipeline on synthetic CDRs and mail one report (see README)"
+	@echo "make run          keep a broker, a worker and a paced synthetic feed running; the console at :6066; Ctrl-C stops all"
 	@echo "make bench        the benchmarks in bench/, one line per figure (BENCH_SCALE=0.2 for a quick look)"
 	@echo "make test-docker  the integration tests against Docker images (needs a Docker engine)"
 
@@ -45,8 +48,8 @@ $(STAMPS)/kafka: deploy/kafka/pom.xml | $(STAMPS)/system
 	@touch $@
 
 # The report console's grid and chart libraries, from the npm registry (served by the worker).
-$(STAMPS)/console: consumers/console/package.json consumers/console/package-lock.json | $(STAMPS)/system
-	cd consumers/console && npm ci --no-audit --no-fund --loglevel=error
+$(STAMPS)/console: consumers/web/static/package.json consumers/web/static/package-lock.json | $(STAMPS)/system
+	cd consumers/web/static && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # Debian's Chromium, for the console's browser tests.
@@ -63,6 +66,14 @@ test: setup $(STAMPS)/browser
 demo: setup
 	$(call with_broker,CDRFLOW_BROKER=$$broker $(BIN)/python -m consumers.demo,$(DEMO_KAFKA_PORT))
 
+# The broker keeps its data beside the warehouse (RUN_DIR/kafka), so topics, state and warehouse
+# stay one whole across runs; it is stopped on exit, Ctrl-C included.
+run: setup
+	@export KAFKA_PORT=$(RUN_KAFKA_PORT) KAFKA_DATA_DIR=$(abspath $(RUN_DIR))/kafka; \
+	trap 'deploy/kafka/broker stop >/dev/null' EXIT; \
+	started=$$(deploy/kafka/broker start) || exit 1; \
+	CDRFLOW_BROKER=kafka://$${started#bootstrap=} $(BIN)/python -m consumers.demo --run --folder $(RUN_DIR)
+
 bench: setup
 	$(call with_broker,CDRFLOW_BENCH_BROKER=$$broker $(BIN)/python -m bench.pipeline_bench && $(BIN)/python -m bench.warehouse_bench && $(BIN)/python -m bench.reports_bench,$(BENCH_KAFKA_PORT))
 
@@ -72,4 +83,4 @@ test-docker: setup
 	CDRFLOW_TEST_DOCKER=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) $(STAMPS) var deploy/kafka/lib consumers/console/node_modules
+	rm -rf $(VENV) $(STAMPS) var deploy/kafka/lib consumers/web/static/node_modules

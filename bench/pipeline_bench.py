@@ -19,11 +19,11 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from consumers.feed_producer import send_messages
-from consumers.switch_feed import FeedShape, SwitchFeed
+from consumers.feed.producer import send_messages
+from consumers.feed.switch import FeedShape, SwitchFeed
 from pipeline.settings import Settings
 from pipeline.topics import ensure_topics
-from consumers.worker_process import WorkerProcess
+from consumers.worker import WorkerProcess
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 THROUGHPUT_CDRS = int(400_000 * SCALE)

@@ -19,7 +19,7 @@ import time
 
 import orjson
 
-from consumers.switch_feed import FeedShape, SwitchFeed
+from consumers.feed.switch import FeedShape, SwitchFeed
 from pipeline.collector import collect_less_often, freeze_start_up
 from pipeline.events import parse_message
 from pipeline.ingest import ROWS_PER_MESSAGE

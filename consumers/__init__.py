@@ -1,1 +1,1 @@
-"""What people use: the command line, the HTTP API, the report scheduler and mailer."""
+"""What people use: web (API, console), reports, schedules, mail, feed; the command line, the worker, the demo."""

@@ -11,12 +11,15 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 
 import orjson
 
 from aiokafka.errors import KafkaError
-from clickhouse_connect.driver.exceptions import OperationalError
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+
+from consumers.worker import WarehouseNotReady
 
 from pipeline.settings import Settings, SettingsError, get_settings
 
@@ -57,35 +60,26 @@ def _progress_bar(total: int, unit: str):
 
 
 def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
-    from consumers.switch_feed import FeedShape, SwitchFeed
+    from consumers.feed.producer import send_paced
+    from consumers.feed.switch import FeedShape, SwitchFeed
 
     feed = SwitchFeed(FeedShape(customers=args.customers, providers=args.providers, seed=args.seed))
-    start_ms = int(time.time() * 1000)
     with _progress_bar(args.rate * args.seconds, "CDR") as bar:
-        if args.out is not None:
-            with args.out.open("wb") as out:
-                for second in range(args.seconds):
-                    for event in feed.events(start_ms + second * 1000, args.rate, 1000):
-                        out.write(orjson.dumps(event) + b"\n")
-                    bar.update(args.rate)
+        if args.out is None:
+            asyncio.run(send_paced(settings, feed, args.rate, args.seconds, bar.update))
             return 0
-        asyncio.run(_generate_paced(settings, feed, args.rate, args.seconds, start_ms, bar.update))
+        start_ms = int(time.time() * 1000)
+        with args.out.open("wb") as out:
+            for second in range(args.seconds):
+                for event in feed.events(start_ms + second * 1000, args.rate, 1000):
+                    out.write(orjson.dumps(event) + b"\n")
+                bar.update(args.rate)
     return 0
 
 
-async def _generate_paced(settings: Settings, feed, rate: int, seconds: int, start_ms: int, progress) -> None:
-    from consumers.feed_producer import send_messages
-
-    started = time.monotonic()
-    for second in range(seconds):
-        now_ms = start_ms + second * 1000
-        await send_messages(settings, (orjson.dumps(e) for e in feed.events(now_ms, rate, 1000)), progress)
-        await asyncio.sleep(max(0.0, started + second + 1 - time.monotonic()))
-
-
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
-    from consumers.cdr_files import count_records, file_messages
-    from consumers.feed_producer import send_messages
+    from consumers.feed.files import count_records, file_messages
+    from consumers.feed.producer import send_messages
 
     if not args.file.is_file():
         print(f"cdrflow: replay: no such file: {args.file}", file=sys.stderr)
@@ -97,18 +91,20 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
-    from consumers.report_client import answer_report
+    from consumers.reports.client import answer_report
+    from consumers.reports.dates import resolve_range
     from queries.breakout import ReportError
 
-    options = {
-        "from": [args.start], "to": [args.end], "customer": args.customer, "format": [args.format],
-        "columns": [args.columns] if args.columns else [],
-    }  # fmt: skip
-    if args.report == "per-number":
-        options |= {"number": args.number, "by": [args.by], "calls": ["true"] if args.calls else []}
-    else:
-        options |= {"provider": args.provider, "group": [args.group] if args.group else [], "tz": [args.tz]}
     try:
+        start, end = resolve_range(args.start, args.end, args.tz)
+        options = {
+            "from": [start], "to": [end], "customer": args.customer, "format": [args.format],
+            "columns": [args.columns] if args.columns else [],
+        }  # fmt: skip
+        if args.report == "per-number":
+            options |= {"number": args.number, "by": [args.by], "calls": ["true"] if args.calls else []}
+        else:
+            options |= {"provider": args.provider, "group": [args.group] if args.group else [], "tz": [args.tz]}
         body = answer_report(settings, args.report, {name: values for name, values in options.items() if values})
     except ReportError as error:
         print(f"cdrflow: report: {error}", file=sys.stderr)
@@ -121,8 +117,8 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
-    from consumers.report_table import to_text_table
-    from consumers.schedule_client import schedule_command
+    from consumers.reports.table import to_text_table
+    from consumers.schedules.client import schedule_command
     from queries.breakout import ReportError
 
     fields = None
@@ -150,9 +146,17 @@ def _shown(value: object) -> object:
     return ",".join(value) if isinstance(value, list) else value
 
 
+DATES_HELP = (
+    "Dates: --from and --to take an RFC 3339 time (2026-11-01T00:00:00Z), a local date in --tz (2026-11-25) "
+    "or today, yesterday, this-month, last-month. A date or word is the whole local period: --to includes it, "
+    "and without --to the report covers the --from period."
+)
+
+
 def _report_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--from", dest="start", required=True, help="RFC 3339, inclusive")
-    parser.add_argument("--to", dest="end", required=True, help="RFC 3339, exclusive")
+    parser.add_argument("--from", dest="start", required=True, help="RFC 3339 time (inclusive), date or word")
+    parser.add_argument("--to", dest="end", help="RFC 3339 time (exclusive), or a date or word (included)")
+    parser.add_argument("--tz", default="UTC", help="IANA time zone of dates, words and day/hour/week/month groups")
     parser.add_argument("--customer", action="append", default=[], help="repeat for many")
     parser.add_argument("--columns", help="comma list of columns (default all)")
     parser.add_argument("--format", default="table", choices=["json", "csv", "xlsx", "html", "table"])
@@ -166,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Real-time, billing-accurate reports over rated CDRs. Settings come from CDRFLOW_* "
         "variables and ./.env (see README).",
     )
+    parser.add_argument("--version", action="version", version=f"cdrflow {version('cdrflow')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
         "migrate",
@@ -189,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
         "generate",
         help="feed the input topic with a realistic synthetic switch feed",
         description="Send RATE CDRs per second for SECONDS seconds (start times now): heavy-tailed customers and "
-        "numbers, ASR 40-60 % per route, 486/487/503/404 failures, DTMF on IVR numbers, rerates and resends.",
+        "numbers, each customer calling mostly one or two home markets, every number in its destination's range, "
+        "ASR 40-60 % per route, 486/487/503/404 failures, DTMF on IVR numbers, rerates and resends.",
     )
     generate.add_argument("--rate", type=_positive, default=1000, help="CDRs per second (default 1000)")
     generate.add_argument("--seconds", type=_positive, default=10, help="how long (default 10)")
@@ -218,15 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("breakout", "metrics grouped by customer, provider, destinations, switch and time", "customer,provider"),
         ("dtmf", "DTMF digits, calls and cost per digit", "day,provider"),
     ):
-        grouped = reports.add_parser(name, help=text, description=text)
+        grouped = reports.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}. {DATES_HELP}")
         _report_options(grouped)
         grouped.add_argument("--provider", action="append", default=[], help="repeat for many")
         grouped.add_argument("--group", help=f"comma list of groups in pivot order (default {default_group})")
-        grouped.add_argument("--tz", default="UTC", help="IANA time zone of day/hour/week/month groups")
     per_number = reports.add_parser(
         "per-number",
         help="summary per number and SIP code, or the call list, over at most 6 months",
-        description="Numbers matched on the dialled number (dest) or the calling number (cli).",
+        description=f"Numbers matched on the dialled number (dest) or the calling number (cli). {DATES_HELP}",
     )
     _report_options(per_number)
     per_number.add_argument("--number", action="append", required=True, help="repeat for many")
@@ -283,9 +288,19 @@ def main(argv: list[str] | None = None) -> int:
     run: Callable[[Settings, argparse.Namespace], int] = args.run
     try:
         return run(settings, args)
+    except WarehouseNotReady as error:
+        print(f"cdrflow: {error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except (OSError, KafkaError, OperationalError) as error:
         print(f"cdrflow: service unavailable: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    except DatabaseError as error:
+        print(f"cdrflow: the warehouse refused: {_first_line(error)}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+
+
+def _first_line(error: Exception) -> str:
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,20 @@
-"""`make demo`: the whole pipeline on a synthetic switch feed, a breakout report, one report email.
+"""`make demo` and `make run`: cdrflow on a synthetic switch feed, on this machine.
 
-Expects a running broker (CDRFLOW_BROKER; `make demo` starts one on a free port and stops it).
-Keeps the warehouse under ./var/clickhouse and the delivered mail under ./var/outbox/.
+`make demo` (`python -m consumers.demo`): the whole pipeline on ten seconds of feed, a breakout
+report, one report email; ends by itself. `make run` (`python -m consumers.demo --run`): a
+worker and a paced feed (with a day of yesterday's calls on a new topic, so reports have a
+past) that keep running, the console's URL and commands to try; Ctrl-C stops them.
+
+Both expect a running broker (CDRFLOW_BROKER; make starts one and stops it after). The
+warehouse lives under ./var/clickhouse, the delivered mail under ./var/outbox/.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,15 +22,21 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from consumers.mail_catcher import MailCatcher
-from consumers.mailer import Attachment, report_message, send
-from consumers.report_request import parse_report, query_runner, report_rows
-from consumers.report_table import to_csv, to_html, to_text_table
-from consumers.worker_process import WorkerProcess, free_port
+import orjson
+
+from consumers.feed.producer import send_messages, send_paced
+from consumers.feed.switch import FeedShape, SwitchFeed
+from consumers.mail.catcher import MailCatcher
+from consumers.mail.smtp import Attachment, report_message, send
+from consumers.reports.request import parse_report, query_runner, report_rows
+from consumers.reports.table import to_csv, to_html, to_text_table
+from consumers.worker import WorkerProcess, free_port
 from pipeline.settings import Settings, parse_smtp_url
+from pipeline.topics import ensure_topics
 from pipeline.warehouse import connect
 
 RATE, SECONDS = 3000, 10
+RUN_RATE, YESTERDAY_CDRS = 300, 50_000
 COLUMNS = [
     "customer",
     "provider",
@@ -47,7 +61,7 @@ def breakout_rows(settings: Settings, start: datetime, end: datetime) -> list[di
     return sorted(report_rows(request, query_runner(lambda: client)), key=lambda r: -r["attempts"])
 
 
-def main() -> int:
+def demo() -> int:
     var = Path("var").resolve()
     run = uuid.uuid4().hex[:6]
     env = {
@@ -104,6 +118,80 @@ def main() -> int:
             time.sleep(0.1)
     print(f"saved {catcher.handler.saved[0]}")
     return 0
+
+
+def run(folder: Path, rate: int) -> int:
+    """A worker and a paced feed until Ctrl-C; the warehouse and state under `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {
+        "CDRFLOW_WEB_PORT": "6066",
+        "CDRFLOW_CLICKHOUSE": f"chdb://{folder / 'clickhouse'}",
+        "CDRFLOW_DATA_DIR": str(folder),
+        **{name: value for name, value in os.environ.items() if name.startswith("CDRFLOW_")},
+    }
+    settings = Settings.from_env(env, env_file=None)
+    created = asyncio.run(ensure_topics(settings))
+    worker = WorkerProcess(env, folder)
+    step(f"worker: cdrflow worker  (log: {worker.log})")
+    worker.start()
+    try:
+        worker.wait_until_healthy(timeout=180)
+        feed = SwitchFeed(FeedShape(seed=int(time.time())))
+        if settings.topic in created:
+            asyncio.run(send_yesterday(settings, feed))
+        print_try_it(settings, rate)
+        asyncio.run(feed_until_stopped(settings, feed, rate))
+        step("stopping the worker")
+    except KeyboardInterrupt:  # before the feed started
+        step("stopping the worker")
+    finally:
+        worker.stop()
+    print("stopped: nothing of cdrflow is left running", flush=True)
+    return 0
+
+
+async def feed_until_stopped(settings: Settings, feed: SwitchFeed, rate: int) -> None:
+    """The paced feed until SIGINT (Ctrl-C) or SIGTERM; the second being sent is finished first."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await send_paced(settings, feed, rate, None, stop=stop)
+
+
+async def send_yesterday(settings: Settings, feed: SwitchFeed) -> None:
+    today_ms = int(time.time() // 86400 * 86400 * 1000)
+    step(f"feed: {YESTERDAY_CDRS} CDRs of yesterday (UTC), so that reports have a past")
+    events = feed.events(today_ms - 86_400_000, YESTERDAY_CDRS, 86_400_000)
+    await send_messages(settings, (orjson.dumps(event) for event in events))
+
+
+def print_try_it(settings: Settings, rate: int) -> None:
+    env = "" if settings.web_port == 6066 else f"CDRFLOW_WEB_PORT={settings.web_port} "
+    today = datetime.now(timezone.utc).date()
+    step(f"running: the console is at http://127.0.0.1:{settings.web_port}/  (Ctrl-C stops everything)")
+    print(
+        f"""feed: {rate} CDRs a second, with rerates and resends, into {settings.topic}
+
+try, in another terminal:
+  {env}.venv/bin/cdrflow report breakout --from today --group customer --format table
+  {env}.venv/bin/cdrflow report breakout --from yesterday --group provider,provider_destination
+  {env}.venv/bin/cdrflow report dtmf --from yesterday --to today
+  {env}.venv/bin/cdrflow schedule add --name daily-noc --email noc@localhost --every daily
+  curl http://127.0.0.1:{settings.web_port}/api/health
+  curl 'http://127.0.0.1:{settings.web_port}/api/reports/breakout?from={today}T00:00:00Z&to={today + timedelta(days=1)}T00:00:00Z&group=customer'
+""",
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m consumers.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", action="store_true", help="keep a worker and a paced feed running until Ctrl-C")
+    parser.add_argument("--folder", type=Path, default=Path("var"), help="warehouse and state (with --run)")
+    parser.add_argument("--rate", type=int, default=RUN_RATE, help="CDRs per second (with --run)")
+    args = parser.parse_args(argv)
+    return run(args.folder.resolve(), args.rate) if args.run else demo()
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ app = CdrflowApp(
     producer_max_request_size=8 * 1024 * 1024,
     origin="pipeline.app",
     # The reports API, the scheduler and the report console live with the consumers.
-    autodiscover=["consumers.api", "consumers.scheduler", "consumers.web_console"],
+    autodiscover=["consumers.web.api", "consumers.schedules.timer", "consumers.web.console"],
     consumer_max_fetch_size=8 * 1024 * 1024,
 )
 batches = app.topic(settings.batch_topic, key_serializer="raw", value_serializer="raw", partitions=settings.partitions)

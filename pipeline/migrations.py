@@ -59,6 +59,14 @@ def applied_migrations(client: Client) -> dict[str, str]:
     return dict(rows)
 
 
+def pending_migrations(client: Client, schema_dir: Path = SCHEMA_DIR) -> list[str]:
+    """The migrations not applied yet, without writing anything (for commands that only read)."""
+    done = set()
+    if client.command("EXISTS TABLE schema_migrations"):
+        done = {row[0] for row in client.query("SELECT DISTINCT name FROM schema_migrations").result_rows}
+    return [m.name for m in load_migrations(schema_dir) if m.name not in done]
+
+
 def migrate(client: Client, schema_dir: Path = SCHEMA_DIR) -> list[str]:
     """Apply what is not applied yet; returns the names applied now."""
     done = applied_migrations(client)

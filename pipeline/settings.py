@@ -36,6 +36,13 @@ class WarehouseUrl:
     username: str = "default"
     password: str = ""
 
+    @property
+    def display(self) -> str:
+        """Where it is, as a person reads it (no password)."""
+        if self.interface == "chdb":
+            return f"chdb://{self.path}"
+        return f"{self.interface}://{self.host}:{self.port}/{self.database}"
+
 
 @dataclass(frozen=True)
 class SmtpUrl:

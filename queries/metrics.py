@@ -12,10 +12,10 @@ from pipeline.aggregates import BREAKOUT_METRICS as SUM_NAMES
 
 TWO_PLACES = Decimal("0.01")
 SIX_PLACES = Decimal("0.000001")
-COLUMNS = (
-    "attempts", "connected", "duration", "customer_duration", "provider_duration", "customer_charge",
-    "provider_charge", "profit", "profit_percent", "asr", "acd", "dtmf", "dtmf_calls", "dtmf_percent",
-    "pdd_in_avg", "pdd_out_avg", "short_calls",
+COLUMNS = (  # in the order a carrier reads a route: traffic, quality, minutes, money, then the rest
+    "attempts", "connected", "asr", "acd", "duration", "customer_duration", "provider_duration", "customer_charge",
+    "provider_charge", "profit", "profit_percent", "pdd_in_avg", "pdd_out_avg", "short_calls", "dtmf",
+    "dtmf_calls", "dtmf_percent",
 )  # fmt: skip
 DTMF_COLUMNS = (
     "dtmf", "dtmf_calls", "connected", "customer_charge", "provider_charge", "provider_cost_per_digit",

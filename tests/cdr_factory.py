@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import orjson
 
-from consumers.feed_producer import send_messages
+from consumers.feed.producer import send_messages
 from pipeline.settings import Settings
 from pipeline.topics import ensure_topics
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from consumers.switch_feed import FeedShape, SwitchFeed
-from consumers.worker_process import WorkerProcess, free_port
+from consumers.feed.switch import FeedShape, SwitchFeed
+from consumers.worker import WorkerProcess, free_port
 from tests.cdr_factory import newest_revisions, publish
 from tests.services import DOCKER, RunningBroker, pipeline_settings
 
@@ -118,6 +118,10 @@ def test_filtering_by_a_customer_shows_its_totals(page, events):
     assert total_cell(page, "breakout", "connected") == str(sum(200 <= e["sip_code"] < 300 for e in newest))
     charge = sum(Decimal(e.get("customer_charge", "0")) for e in newest)
     assert total_cell(page, "breakout", "customer_charge") == f"{charge:.6f}"
+    seconds = sum(Decimal(str(e.get("duration", 0))) for e in newest)
+    assert total_cell(page, "breakout", "duration") == f"{seconds / 60:.2f}"  # minutes, two decimals
+    duration_title = "#tab-breakout .tabulator-col[tabulator-field=duration] .tabulator-col-title"
+    assert page.inner_text(duration_title).strip() == "duration (min)"
     assert "customer=cust-002" in page.url  # the view can be shared
     page.click("#customers summary")
     screenshot(page, "breakout")
@@ -147,9 +151,14 @@ def test_hidden_columns_stay_out_of_the_export(page, events):
     with page.expect_download() as download:
         page.click("#tab-breakout .export[data-format=csv]")
     lines = Path(download.value.path()).read_text().splitlines()
-    assert lines[0].startswith("customer,attempts,connected,") and ",dtmf," not in lines[0]
-    customers = {e["customer"] for e in newest_revisions(events).values()}
-    assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(customers)
+    header = lines[0].split(",")
+    assert header[:6] == ["customer", "attempts", "connected", "asr", "acd", "duration"] and "dtmf" not in header
+    newest = newest_revisions(events).values()
+    exported = {cells[0]: cells[header.index("duration")] for cells in (line.split(",") for line in lines[1:])}
+    assert exported == {  # the exact seconds of the API, not the minutes on screen
+        customer: f"{sum(Decimal(str(e.get('duration', 0))) for e in newest if e['customer'] == customer):.6f}"
+        for customer in {e["customer"] for e in newest}
+    }
 
 
 def test_a_second_row_group_pivots_with_drill_down(page, events):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from consumers.worker_process import WorkerProcess
+from consumers.worker import WorkerProcess
 from tests.cdr_factory import make_cdrs, publish, truth_by_customer
 from tests.chdb_query import query_chdb
 from tests.services import DOCKER

@@ -16,8 +16,8 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from consumers.feed_producer import send_messages
-from consumers.worker_process import WorkerProcess
+from consumers.feed.producer import send_messages
+from consumers.worker import WorkerProcess
 from tests.cdr_factory import make_cdrs, publish, truth_by_customer
 from tests.chdb_query import query_chdb
 from tests.services import DOCKER

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from consumers.feed_producer import send_messages
-from consumers.worker_process import WorkerProcess
+from consumers.feed.producer import send_messages
+from consumers.worker import WorkerProcess
 from pipeline.topics import ensure_topics
 from tests.cdr_factory import make_cdrs, newest_revisions, truth_by_customer
 from tests.chdb_query import query_chdb

@@ -12,7 +12,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from consumers.worker_process import WorkerProcess
+from consumers.worker import WorkerProcess
 from tests.cdr_factory import make_cdrs, newest_revisions, publish, truth_by_customer
 from tests.services import DOCKER
 
@@ -39,10 +39,10 @@ def by_customer(rows: list[dict]) -> dict:
     }
 
 
-def report_command(worker: WorkerProcess, tmp_path, kind: str, *args: str) -> subprocess.CompletedProcess:
+def report_command(worker: WorkerProcess, tmp_path, kind: str, *args: str, dates=RANGE) -> subprocess.CompletedProcess:
     env = {**worker.env, "CDRFLOW_API_TOKEN": TOKEN}
     return subprocess.run(
-        [sys.executable, "-m", "consumers.cli", "report", kind, "--from", RANGE["from"], "--to", RANGE["to"], *args],
+        [sys.executable, "-m", "consumers.cli", "report", kind, "--from", dates["from"], "--to", dates["to"], *args],
         env=env, cwd=tmp_path, capture_output=True, timeout=120,
     )  # fmt: skip
 
@@ -91,5 +91,9 @@ def test_breakout_over_http_and_the_command_line_with_and_without_a_worker(setti
     assert direct.returncode == 0, direct.stderr
     lines = (tmp_path / "b.csv").read_text().splitlines()
     assert lines[0].startswith("customer,attempts,connected") and len(lines) == 1 + len(truth_by_customer(events))
+    local_days = {"from": "2026-07-01", "to": "2026-11-30"}  # the same range as whole days, the 30th included
+    by_days = report_command(worker, tmp_path, "breakout", "--group", "customer", "--format", "json", dates=local_days)
+    assert by_days.returncode == 0, by_days.stderr
+    assert by_customer(orjson.loads(by_days.stdout)) == truth_by_customer(events)
     bad = report_command(worker, tmp_path, "breakout", "--group", "planet")
     assert bad.returncode == 2 and b"unknown group 'planet'" in bad.stderr

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from consumers.mail_catcher import MailCatcher
-from consumers.worker_process import WorkerProcess
+from consumers.mail.catcher import MailCatcher
+from consumers.worker import WorkerProcess
 from tests.cdr_factory import make_cdrs, publish
 from tests.services import DOCKER
 

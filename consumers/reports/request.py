@@ -1,0 +1,162 @@
+"""Report requests as the command line and the HTTP API take them, and their answers.
+
+Both front ends hand over the same name -> values mapping (repeated names for many values,
+comma lists for `group` and `columns`), so a request means the same thing wherever it is made.
+Every error is a `ReportError` whose message names the offending parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from clickhouse_connect.driver.client import Client
+
+from consumers.reports import table as report_table
+from queries.breakout import BreakoutQuery, ReportError
+from queries.metrics import COLUMNS, DTMF_COLUMNS, NUMBER_COLUMNS, derive
+from queries.per_number import CALL_COLUMNS, PerNumberQuery
+
+FORMATS = {
+    "json": "application/json",
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "html": "text/html",
+    "table": "text/plain",
+}
+KINDS = ("breakout", "dtmf", "per-number")
+GROUPED = {"from", "to", "customer", "provider", "group", "columns", "tz", "format"}
+PER_NUMBER = {"from", "to", "number", "by", "calls", "customer", "columns", "format"}
+RunQuery = Callable[[str, dict], tuple[list[str], list[tuple]]]
+
+
+def query_runner(connected: Callable[[], Client]) -> RunQuery:
+    """A RunQuery over the warehouse client `connected()` returns (the worker's own, or a fresh one)."""
+
+    def run_query(sql: str, parameters: dict) -> tuple[list[str], list[tuple]]:
+        result = connected().query(sql, parameters=parameters)
+        return list(result.column_names), result.result_rows
+
+    return run_query
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    kind: str
+    query: BreakoutQuery | PerNumberQuery
+    columns: tuple[str, ...]
+    format: str
+    calls: bool = False
+
+    @property
+    def header(self) -> list[str]:
+        if isinstance(self.query, BreakoutQuery):
+            return [*self.query.groups, *self.columns]
+        return list(CALL_COLUMNS) if self.calls else ["number", "sip_code", *self.columns]
+
+    @property
+    def title(self) -> str:
+        return f"{self.kind} {self.query.start.isoformat()} .. {self.query.end.isoformat()}"
+
+
+def _one(params: Mapping[str, Sequence[str]], name: str, default: str | None = None) -> str:
+    values = params.get(name) or ([] if default is None else [default])
+    if not values:
+        raise ReportError(f"{name}: required")
+    if len(values) > 1:
+        raise ReportError(f"{name}: given more than once")
+    return values[0]
+
+
+def _moment(params: Mapping[str, Sequence[str]], name: str) -> datetime:
+    text = _one(params, name)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ReportError(f"{name}: not an RFC 3339 time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise ReportError(f"{name}: needs a UTC offset (e.g. Z or +05:30): {text!r}")
+    return moment
+
+
+def _list(params: Mapping[str, Sequence[str]], name: str, default: str) -> tuple[str, ...]:
+    text = _one(params, name, default)
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _columns(params: Mapping[str, Sequence[str]], allowed: Sequence[str]) -> tuple[str, ...]:
+    columns = _list(params, "columns", ",".join(allowed))
+    bad = [c for c in columns if c not in allowed]
+    if bad:
+        raise ReportError(f"columns: unknown column {bad[0]!r}; columns are {', '.join(allowed)}")
+    return columns
+
+
+def parse_report(kind: str, params: Mapping[str, Sequence[str]]) -> ReportRequest:
+    if kind not in KINDS:
+        raise ReportError(f"unknown report {kind!r}; reports are {', '.join(KINDS)}")
+    known = PER_NUMBER if kind == "per-number" else GROUPED
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ReportError(f"unknown parameter {unknown[0]!r} for the {kind} report")
+    output = _one(params, "format", "json")
+    if output not in FORMATS:
+        raise ReportError(f"format: unknown format {output!r}; formats are {', '.join(FORMATS)}")
+    if kind == "per-number":
+        calls = _one(params, "calls", "false").lower()
+        if calls not in ("true", "false", "1", "0"):
+            raise ReportError(f"calls: true or false, not {calls!r}")
+        query = PerNumberQuery(
+            _moment(params, "from"), _moment(params, "to"), numbers=tuple(params.get("number", ())),
+            by=_one(params, "by", "dest"), customers=tuple(params.get("customer", ())),
+        )  # fmt: skip
+        return ReportRequest(kind, query, _columns(params, NUMBER_COLUMNS), output, calls in ("true", "1"))
+    allowed = DTMF_COLUMNS if kind == "dtmf" else COLUMNS
+    query = BreakoutQuery(
+        _moment(params, "from"), _moment(params, "to"),
+        groups=_list(params, "group", "day,provider" if kind == "dtmf" else "customer,provider"),
+        customers=tuple(params.get("customer", ())), providers=tuple(params.get("provider", ())),
+        tz=_one(params, "tz", "UTC"),
+    )  # fmt: skip
+    return ReportRequest(kind, query, _columns(params, allowed), output)
+
+
+def report_rows(request: ReportRequest, run_query: RunQuery) -> list[dict]:
+    """The report's rows: group cells as shown, then the metric columns (or the call list)."""
+    query = request.query
+    if isinstance(query, PerNumberQuery):
+        if request.calls:
+            names, result = run_query(*query.calls_sql())
+            return [_call(dict(zip(names, row))) for row in result]
+        names, result = run_query(*query.summary_sql())
+        return [
+            {"number": v["number"], "sip_code": v["sip_code"], **derive(v)}
+            for v in (dict(zip(names, r)) for r in result)
+        ]
+    names, result = run_query(*query.sql())
+    rows = []
+    for values in (dict(zip(names, row)) for row in result):
+        groups = {g: query.group_value(g, values[g]) for g in query.groups}
+        rows.append({**groups, **derive(values)})
+    return rows
+
+
+def _call(values: dict) -> dict:
+    start = values["start_time"]
+    if isinstance(start, datetime):
+        start = start.replace(tzinfo=start.tzinfo or timezone.utc).isoformat(timespec="milliseconds")
+    return {**values, "start_time": start}
+
+
+def render(request: ReportRequest, rows: list[dict]) -> bytes:
+    header = request.header
+    if request.format == "json":
+        return report_table.to_json(header, rows)
+    if request.format == "csv":
+        return report_table.to_csv(header, rows)
+    if request.format == "xlsx":
+        return report_table.to_xlsx(header, rows, request.title)
+    if request.format == "html":
+        return report_table.to_html(header, rows, request.title).encode()
+    return (report_table.to_text_table(header, rows) + "\n").encode()

@@ -1,0 +1,85 @@
+"""What `cdrflow schedule` and /api/schedules do, over a warehouse reached through `warehouse`.
+
+The worker runs these on its warehouse thread (chDB is its own); the command line runs them on
+the warehouse directly when no worker answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+from consumers.schedules.schedule import Schedule
+from consumers.schedules.runner import ScheduleRunner
+from consumers.schedules.store import ScheduleStore
+from queries.breakout import ReportError
+
+LIST_FIELDS = {"email", "group", "customers", "providers", "columns"}
+TEXT_FIELDS = {"name", "every", "report", "tz", "format"}
+
+
+def schedule_from(fields: Mapping[str, object]) -> Schedule:
+    """A schedule from JSON-like fields named as in the reports contract: lists for the many-valued
+    ones (`group` lists the row groups in order), `skip_empty` a boolean."""
+    unknown = sorted(set(fields) - LIST_FIELDS - TEXT_FIELDS - {"skip_empty"})
+    if unknown:
+        raise ReportError(f"unknown field {unknown[0]!r}")
+    values: dict[str, object] = {}
+    for name, value in fields.items():
+        if name in LIST_FIELDS:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ReportError(f"{name}: a list of strings")
+            values["groups" if name == "group" else name] = tuple(value)
+        elif name in TEXT_FIELDS:
+            if not isinstance(value, str):
+                raise ReportError(f"{name}: a string")
+            values[name] = value
+        elif not isinstance(value, bool):
+            raise ReportError("skip_empty: true or false")
+        else:
+            values[name] = value
+    if "name" not in values or "email" not in values:
+        raise ReportError("name and email are required")
+    return Schedule(**values)  # type: ignore[arg-type]
+
+
+def schedule_fields(schedule: Schedule) -> dict[str, object]:
+    return {
+        "name": schedule.name, "email": list(schedule.email), "report": schedule.report, "every": schedule.every,
+        "tz": schedule.tz, "group": list(schedule.groups), "customers": list(schedule.customers),
+        "providers": list(schedule.providers), "columns": list(schedule.columns), "format": schedule.format,
+        "skip_empty": schedule.skip_empty,
+    }  # fmt: skip
+
+
+def run_fields(run: dict) -> dict[str, object]:
+    return {k: v.replace(tzinfo=timezone.utc).isoformat() if isinstance(v, datetime) else v for k, v in run.items()}
+
+
+class ScheduleService:
+    def __init__(self, runner: ScheduleRunner) -> None:
+        self.runner = runner
+        self.store: ScheduleStore = runner.store
+
+    async def add(self, fields: Mapping[str, object]) -> dict:
+        schedule = schedule_from(fields)
+        await self.runner.warehouse(lambda: self.store.save(schedule))
+        return schedule_fields(schedule)
+
+    async def list(self) -> list[dict]:
+        return [schedule_fields(s) for s in await self.runner.warehouse(self.store.all)]
+
+    async def remove(self, name: str) -> bool:
+        return await self.runner.warehouse(lambda: self.store.remove(name))
+
+    async def run(self, name: str) -> dict:
+        """The latest closed period of `name`, now (unless it was mailed already)."""
+        schedule = await self.runner.warehouse(lambda: self.store.get(name))
+        if schedule is None:
+            raise ReportError(f"no schedule named {name!r}")
+        start, end = schedule.period_before(datetime.now(timezone.utc))
+        outcome = await self.runner.run(schedule, start, end)
+        return {"schedule": name, "period_start": start.isoformat(), "period_end": end.isoformat(), "outcome": outcome}
+
+    async def log(self, name: str | None = None) -> list[dict]:
+        return [run_fields(r) for r in await self.runner.warehouse(lambda: self.store.log(name))]

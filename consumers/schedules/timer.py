@@ -1,0 +1,30 @@
+"""The report scheduler: on the leader worker only, every SCHEDULE_CHECK_SECONDS, mails each
+schedule's period that just closed (at most once, see consumers.schedules.runner)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from functools import cache
+
+from consumers.reports.request import query_runner
+from consumers.schedules.runner import ScheduleRunner
+from consumers.schedules.service import ScheduleService
+from consumers.schedules.store import ScheduleStore
+from pipeline.app import app, settings, sink
+
+SCHEDULE_CHECK_SECONDS = 30.0
+
+
+query_warehouse = query_runner(lambda: sink.client)  # on the warehouse thread, through sink.run
+
+
+@cache
+def schedules() -> ScheduleService:
+    return ScheduleService(
+        ScheduleRunner(ScheduleStore(lambda: sink.client), sink.run, query_warehouse, settings.smtp, settings.mail_from)
+    )
+
+
+@app.timer(interval=SCHEDULE_CHECK_SECONDS, on_leader=True)
+async def run_due_schedules() -> None:
+    await schedules().runner.tick(datetime.now(timezone.utc))

@@ -1,0 +1,132 @@
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from consumers.reports.request import parse_report, render, report_rows
+from queries.breakout import ReportError
+
+DAY = {"from": ["2026-11-01T00:00:00Z"], "to": ["2026-11-02T00:00:00+05:30"]}
+
+
+def test_defaults_are_customer_provider_groups_every_column_and_json():
+    request = parse_report("breakout", DAY)
+    assert request.query.groups == ("customer", "provider") and request.format == "json"
+    assert request.header[:4] == ["customer", "provider", "attempts", "connected"]
+
+
+def test_an_empty_group_asks_for_the_totals_alone():
+    request = parse_report("breakout", {**DAY, "group": [""]})
+    assert request.query.groups == () and request.header[0] == "attempts"
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        ({"group": ["customer;DROP TABLE cdr"]}, "unknown group"),
+        ({"columns": ["attempts,1; DROP TABLE cdr"]}, "unknown column '1; DROP TABLE cdr'"),
+        ({"format": ["pdf"]}, "unknown format"),
+        ({"tz": ["Europe/Atlantis"]}, "unknown time zone"),
+        ({"limit": ["5"]}, "unknown parameter 'limit' for the breakout report"),
+        ({"from": ["yesterday"]}, "from: not an RFC 3339 time"),
+        ({"from": ["2026-11-01T00:00:00"]}, "from: needs a UTC offset"),
+        ({"to": ["2026-10-01T00:00:00Z"]}, "from must be before to"),
+        ({"tz": ["UTC", "Asia/Kolkata"]}, "tz: given more than once"),
+    ],
+)
+def test_bad_requests_name_what_is_wrong(extra, message):
+    with pytest.raises(ReportError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_report("breakout", {**DAY, **extra})
+
+
+def test_missing_range_is_refused():
+    with pytest.raises(ReportError, match="from: required"):
+        parse_report("breakout", {"to": DAY["to"]})
+
+
+def test_customer_names_with_quotes_reach_clickhouse_as_parameters_only():
+    name = "o'neil\"; DROP TABLE cdr; --"
+    request = parse_report("breakout", {**DAY, "customer": [name]})
+    sql, params = request.query.sql()
+    assert name not in sql and params["customers"] == [name]
+
+
+def test_rows_carry_groups_then_metrics_and_render_in_every_format():
+    request = parse_report(
+        "breakout", {**DAY, "group": ["day"], "columns": ["attempts,asr,customer_charge"], "tz": ["Asia/Kolkata"]}
+    )
+    sums = dict.fromkeys(["attempts", "connected", "duration_us", "customer_duration_us", "provider_duration_us",
+                          "customer_charge_micros", "provider_charge_micros", "dtmf", "dtmf_calls", "pdd_in_sum",
+                          "pdd_in_count", "pdd_out_sum", "pdd_out_count", "short_calls"], 0)  # fmt: skip
+    sums.update(attempts=4, connected=1, customer_charge_micros=1_500_001)
+    names = ["day", *sums]
+    rows = report_rows(request, lambda sql, params: (names, [(1_793_471_400, *sums.values())]))
+    assert orjson.loads(render(request, rows)) == [
+        {"day": "2026-11-01T00:00:00+05:30", "attempts": 4, "asr": 25.0, "customer_charge": "1.500001"}
+    ]
+    assert render(
+        parse_report("breakout", {**DAY, "format": ["csv"], "group": ["day"], "columns": ["attempts"]}), rows
+    ).startswith(b"day,attempts\r\n")
+
+
+def test_dtmf_defaults_to_day_and_provider_with_cost_per_digit():
+    request = parse_report("dtmf", DAY)
+    assert request.query.groups == ("day", "provider")
+    assert request.header == ["day", "provider", "dtmf", "dtmf_calls", "connected", "customer_charge",
+                              "provider_charge", "provider_cost_per_digit", "customer_charge_per_digit"]  # fmt: skip
+    rows = report_rows(
+        request,
+        lambda sql, params: (
+            ["day", "provider", "dtmf", "provider_charge_micros"],
+            [(1_793_491_200, "tata", 3, 1_000_000), (1_793_491_200, "bics", 0, 5)],
+        ),
+    )
+    assert [(r["provider_cost_per_digit"], r["customer_charge_per_digit"]) for r in rows] == [
+        (Decimal("0.333333"), Decimal("0.000000")),
+        (None, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    "params,message",
+    [
+        ({**DAY, "number": ["44 77"]}, "number: not a dialled number: '44 77'"),
+        (DAY, "number: at least one number is required"),
+        (
+            {"from": ["2026-01-01T00:00:00Z"], "to": ["2026-07-01T00:00:01Z"], "number": ["4477"]},
+            "longer than 6 months",
+        ),
+        ({**DAY, "number": ["4477"], "by": ["ani"]}, "by: must be dest or cli"),
+        ({**DAY, "number": ["4477"], "group": ["day"]}, "unknown parameter 'group' for the per-number report"),
+    ],
+)
+def test_per_number_requests_are_checked(params, message):
+    with pytest.raises(ReportError, match=message):
+        parse_report("per-number", params)
+
+
+def test_six_months_exactly_is_allowed():
+    request = parse_report(
+        "per-number", {"from": ["2026-08-31T00:00:00Z"], "to": ["2027-02-28T00:00:00Z"], "number": ["4477"]}
+    )
+    assert request.header == ["number", "sip_code", "attempts", "connected", "duration", "acd", "customer_charge",
+                              "provider_charge", "pdd_in_avg", "pdd_out_avg"]  # fmt: skip
+
+
+def test_xlsx_holds_the_header_and_the_exact_values(tmp_path):
+    import io
+
+    import openpyxl
+
+    request = parse_report(
+        "breakout", {**DAY, "group": ["customer"], "columns": ["attempts,asr,customer_charge"], "format": ["xlsx"]}
+    )
+    rows = [{"customer": "o'neil & sons", "attempts": 3, "asr": Decimal("66.67"), "customer_charge": Decimal("1.500001")},
+            {"customer": "acme", "attempts": 0, "asr": None, "customer_charge": Decimal("0.000000")}]  # fmt: skip
+    sheet = openpyxl.load_workbook(io.BytesIO(render(request, rows))).active
+    assert [[cell.value for cell in row] for row in sheet.iter_rows()] == [
+        ["customer", "attempts", "asr", "customer_charge"],
+        ["o'neil & sons", 3, 66.67, 1.500001],
+        ["acme", 0, None, 0],
+    ]
+    assert sheet["D2"].number_format == "0.000000"

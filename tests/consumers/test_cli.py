@@ -1,0 +1,54 @@
+"""`cdrflow` answers what people type in one line and an exit code of the README's table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib.metadata import version
+
+from consumers.worker import free_port
+
+
+def cdrflow(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "CDRFLOW_CLICKHOUSE": f"chdb://{tmp_path / 'empty'}",
+        "CDRFLOW_WEB_PORT": str(free_port()),  # no worker answers there
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "consumers.cli", *args], env=environment, cwd=tmp_path, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_a_report_on_a_warehouse_no_worker_has_run_on_says_what_to_do(tmp_path):
+    done = cdrflow(tmp_path, "report", "breakout", "--from", "today")
+    assert done.returncode == 69
+    assert done.stderr == (
+        f"cdrflow: the warehouse chdb://{tmp_path / 'empty'} has no cdrflow schema yet: "
+        "start `cdrflow worker` (or run `cdrflow migrate`) first\n"
+    )
+    assert done.stdout == ""
+
+
+def test_a_date_word_on_a_migrated_empty_warehouse_answers_an_empty_report(tmp_path):
+    assert cdrflow(tmp_path, "migrate").returncode == 0
+    done = cdrflow(tmp_path, "report", "breakout", "--from", "yesterday", "--tz", "Asia/Kathmandu",
+                   "--format", "csv", "--columns", "attempts,connected,customer_charge")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "customer,provider,attempts,connected,customer_charge\n"
+
+
+def test_a_date_that_is_not_one_is_refused_naming_the_parameter(tmp_path):
+    done = cdrflow(tmp_path, "report", "breakout", "--from", "2026-11-3x")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "cdrflow: report: from: not an RFC 3339 time, a date (2026-11-25) or one of today, yesterday, "
+        "this-month, last-month: '2026-11-3x'\n"
+    )
+
+
+def test_version(tmp_path):
+    done = cdrflow(tmp_path, "--version")
+    assert (done.returncode, done.stdout) == (0, f"cdrflow {version('cdrflow')}\n")
