@@ -22,7 +22,7 @@ from pipeline.ingest_process import IngestProcess
 from pipeline.metrics import WorkerMetrics
 from pipeline.migrations import migrate
 from pipeline.settings import get_settings
-from pipeline.sink import ClickHouseSink
+from pipeline.sink import ClickHouseSink, batch_token
 from pipeline.state import BatchChanges, CdrState
 from pipeline.topics import ensure_topics
 from pipeline.warehouse import connect
@@ -107,7 +107,7 @@ async def apply_batches(stream) -> None:
 
 
 async def sink_and_record(changes: BatchChanges, headers: dict[str, bytes]) -> None:
-    await sink.write(changes)
+    await sink.write(changes, batch_token(headers, settings.batch_topic, changes.partition, changes.offset))
     await cdr_state.record(changes)
     oldest_input_ms = headers.get(OLDEST_INPUT_HEADER)
     if oldest_input_ms is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 import zlib
 from collections.abc import Iterator
 
@@ -39,6 +40,9 @@ FLUSH_RECORDS = 120_000
 LINGER_SECONDS = 0.25
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 OLDEST_INPUT_HEADER = "cdrflow-oldest-input-ms"  # Kafka timestamp of the oldest input message in a batch
+# A batch message's own id: ClickHouse drops an insert whose deduplication token it has seen, so
+# the token must name this message and no other, even across topics recreated or renamed.
+BATCH_ID_HEADER = "cdrflow-batch-id"
 
 
 def partition_of(cdr_id: str, partitions: int) -> int:
@@ -187,8 +191,9 @@ class CdrIngest(Service):
                         )
                     )
         for partition, batch in by_partition.items():
-            headers = [(OLDEST_INPUT_HEADER, b"%d" % oldest_ms[partition])]
+            oldest = (OLDEST_INPUT_HEADER, b"%d" % oldest_ms[partition])
             for value in encoded_batches(batch, ROWS_PER_MESSAGE, MESSAGE_BYTES):
+                headers = [oldest, (BATCH_ID_HEADER, uuid.uuid4().hex.encode())]
                 sends.append(
                     await self.producer.send(self.settings.batch_topic, value, partition=partition, headers=headers)
                 )

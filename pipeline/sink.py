@@ -3,8 +3,9 @@
 A batch becomes signed CDR revisions in `cdr_changes` (+1 newest, -1 replaced, 0 a moved
 revision's tombstone), with times and amounts the exact integers validation made of them;
 ClickHouse's materialized views store the raw rows and add the aggregates. The insert carries
-the batch's deduplication token (partition:offset), so a batch written twice after a crash is
-dropped by every view's table and never counts twice.
+the batch message's id as its deduplication token, so a batch written twice after a crash is
+dropped by every view's table and never counts twice, while batches of another topic (a
+recreated broker, another app id) at the same offsets are not mistaken for it.
 While ClickHouse fails, `write` keeps retrying with backoff and does not return: the agent
 stops taking batches (backpressure) and nothing is dropped or buffered beyond one batch.
 """
@@ -21,12 +22,20 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from pipeline.events import Cdr
+from pipeline.ingest import BATCH_ID_HEADER
 from pipeline.state import BatchChanges
 
 log = logging.getLogger(__name__)
 
 CHANGE_COLUMNS = ["sign", *Cdr._fields]  # cdr_changes, in Cdr's order: a batch's rows go in as they are
 NEWEST, REPLACED, TOMBSTONE = 1, -1, 0
+
+
+def batch_token(headers: dict[str, bytes], topic: str, partition: int, offset: int) -> str:
+    """The deduplication token of a batch message: its id (a message from before batches carried
+    one: its topic, partition and offset)."""
+    batch_id = headers.get(BATCH_ID_HEADER)
+    return batch_id.decode() if batch_id else f"{topic}:{partition}:{offset}"
 
 
 def change_columns(changes: BatchChanges) -> bytes:
@@ -72,10 +81,11 @@ class ClickHouseSink:
             "cdr_changes", CHANGE_COLUMNS, insert_block=rows, settings=settings, fmt="JSONCompactColumns"
         )
 
-    async def write(self, changes: BatchChanges) -> None:
+    async def write(self, changes: BatchChanges, token: str) -> None:
+        """Store a batch's changes once: a write with a token seen before is dropped by ClickHouse."""
         if not changes.newest:
             return
-        rows, token = change_columns(changes), f"{changes.partition}:{changes.offset}"
+        rows = change_columns(changes)
         delay = 0.1
         while True:
             try:

@@ -27,11 +27,11 @@ GROUPS = DIMENSIONS + tuple(TIME_GROUPS)
 RAW_VECTOR = (
     "toInt64(1)",
     "toInt64(sip_code BETWEEN 200 AND 299)",
-    "toInt64(duration * 1000000)",
-    "toInt64(customer_duration * 1000000)",
-    "toInt64(provider_duration * 1000000)",
-    "toInt64(customer_charge * 1000000)",
-    "toInt64(provider_charge * 1000000)",
+    "toInt64(toDecimal128(duration, 6) * 1000000)",  # exact up to 10^12: Decimal64 * 10^6 would overflow
+    "toInt64(toDecimal128(customer_duration, 6) * 1000000)",
+    "toInt64(toDecimal128(provider_duration, 6) * 1000000)",
+    "toInt64(toDecimal128(customer_charge, 6) * 1000000)",
+    "toInt64(toDecimal128(provider_charge, 6) * 1000000)",
     "toInt64(dtmf)",
     "toInt64(sip_code BETWEEN 200 AND 299 AND dtmf > 0)",
     "toInt64(ifNull(pdd_in_ms, 0))",

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from pipeline.settings import Settings, WarehouseUrl, parse_warehouse_url
+from pipeline.settings import Settings, WarehouseUrl
 from tests.services import RunningBroker, RunningClickHouse, pipeline_settings, start_broker, start_clickhouse
-from tests.warehouse_data import loaded  # noqa: F401  (a fixture for report tests)
+from tests.warehouse_data import fresh_url, loaded  # noqa: F401  (loaded: a fixture for report tests)
 
 
 @pytest.fixture(scope="session")
@@ -28,9 +27,7 @@ def clickhouse() -> Iterator[RunningClickHouse]:
 @pytest.fixture
 def warehouse_url(clickhouse: RunningClickHouse) -> WarehouseUrl:
     """A database of this test's own in the session's ClickHouse."""
-    database = f"test_{uuid.uuid4().hex[:12]}"
-    url = parse_warehouse_url("CDRFLOW_CLICKHOUSE", clickhouse.url(database))
-    return dataclasses.replace(url, database=database)
+    return fresh_url(clickhouse, "test")
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """A warehouse loaded with known CDRs the way the pipeline sinks them, for report tests."""
 
 import asyncio
+import dataclasses
 import uuid
 
 import orjson
@@ -14,7 +15,7 @@ from pipeline.state import CdrState
 from pipeline.warehouse import connect
 from tests.cdr_factory import BASE_MS, make_cdrs, newest_revisions
 
-NOW_MS = BASE_MS + 60 * 86_400_000
+NOW_MS = BASE_MS + 90 * 86_400_000
 
 
 class NoChangelog:
@@ -22,21 +23,32 @@ class NoChangelog:
         pass
 
 
-@pytest.fixture(scope="module")
-def loaded(clickhouse, tmp_path_factory):
-    """A warehouse holding make_cdrs(4000) as the pipeline sinks them, in batches of 500."""
-    url = parse_warehouse_url("CDRFLOW_CLICKHOUSE", clickhouse.url(f"loaded_{uuid.uuid4().hex[:10]}"))
-    client = connect(url)
-    migrate(client)
-    events = make_cdrs(4000, seed=5, rerate_share=0.2)
+def load_events(url, events: list[dict], rows_per_batch: int = 500) -> None:
+    """Sink `events` into the warehouse at `url` as the pipeline does: dedup state, signed batches."""
+    migrate(connect(url))
     state, sink = CdrState({}, NoChangelog()), ClickHouseSink(lambda: connect(url))
 
     async def load() -> None:
-        for offset, start in enumerate(range(0, len(events), 500)):
-            rows = [list(c) for e in events[start : start + 500] for c in parse_message(orjson.dumps(e), NOW_MS)[0]]
+        for offset, start in enumerate(range(0, len(events), rows_per_batch)):
+            chunk = events[start : start + rows_per_batch]
+            rows = [list(c) for e in chunk for c in parse_message(orjson.dumps(e), NOW_MS)[0]]
             changes = state.plan(0, offset, rows, day=20_700)
-            await sink.write(changes)
+            await sink.write(changes, f"{url.database}:{offset}")
             await state.record(changes)
 
     asyncio.run(load())
-    return client, newest_revisions(events), url
+
+
+def fresh_url(clickhouse, name: str):
+    """A database of its own in the session's ClickHouse."""
+    database = f"{name}_{uuid.uuid4().hex[:10]}"
+    return dataclasses.replace(parse_warehouse_url("CDRFLOW_CLICKHOUSE", clickhouse.url(database)), database=database)
+
+
+@pytest.fixture(scope="module")
+def loaded(clickhouse, tmp_path_factory):
+    """A warehouse holding make_cdrs(4000) as the pipeline sinks them, in batches of 500."""
+    url = fresh_url(clickhouse, "loaded")
+    events = make_cdrs(4000, seed=5, rerate_share=0.2)
+    load_events(url, events)
+    return connect(url), newest_revisions(events), url

@@ -1,11 +1,12 @@
 import asyncio
+from types import SimpleNamespace
 
 import orjson
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from pipeline.events import Cdr
-from pipeline.ingest import CdrIngest, encoded_batches, partition_of
+from pipeline.ingest import BATCH_ID_HEADER, CdrIngest, encoded_batches, partition_of
 from pipeline.metrics import WorkerMetrics
 from pipeline.settings import Settings
 
@@ -70,3 +71,24 @@ def test_a_commit_refused_by_a_rebalance_does_not_stop_the_ingest():
     ingest = ingest_over(MovingConsumer(moving=True))
     asyncio.run(ingest.commit({TopicPartition("cdr", 0): 10}))
     assert ingest.positions == {TopicPartition("cdr", 0): 10}
+
+
+class RecordingProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int | None, dict]] = []
+
+    async def send(self, topic, value, key=None, partition=None, headers=None):
+        self.sent.append((topic, partition, dict(headers or ())))
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+def test_every_batch_message_carries_an_id_of_its_own():
+    ingest = ingest_over(MovingConsumer(moving=False))
+    ingest.producer = RecordingProducer()  # type: ignore[assignment]
+    event = b'{"id": "call-%d", "start_time": 1700000000000, "customer": "acme", "dest_number": "4420", "sip_code": 486}'
+    records = [SimpleNamespace(value=event % n, timestamp=1_700_000_000_000 + n, key=None) for n in range(40)]
+    asyncio.run(ingest.forward({TopicPartition("cdr", 0): records}))
+    ids = [headers[BATCH_ID_HEADER] for topic, _, headers in ingest.producer.sent if topic == ingest.settings.batch_topic]
+    assert len(ids) == len({partition_of(f"call-{n}", 8) for n in range(40)}) and len(set(ids)) == len(ids)

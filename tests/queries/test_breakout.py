@@ -2,7 +2,7 @@
 and for local days in time zones with half- and three-quarter-hour offsets."""
 
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -10,7 +10,9 @@ import pytest
 
 from queries.breakout import GROUPS, BreakoutQuery, ReportError
 from queries.metrics import derive
-from tests.cdr_factory import BASE_MS
+from pipeline.warehouse import connect
+from tests.cdr_factory import BASE_MS, newest_revisions
+from tests.warehouse_data import fresh_url, load_events
 
 
 def report(client, query: BreakoutQuery) -> dict[tuple, dict]:
@@ -158,3 +160,63 @@ def test_every_group_splits_the_same_totals(loaded, group):
     assert sum(r["attempts"] for r in rows.values()) == everything["attempts"]
     assert sum(r["customer_charge"] for r in rows.values()) == everything["customer_charge"]
     assert len(rows) > 1 or group in ("month", "provider_destination", "switch")  # one value in these CDRs
+
+
+DST_WEEKS_MS = 1_792_454_400_000  # 2026-10-20T00:00:00Z: London changes on Oct 25, New York on Nov 1
+
+
+@pytest.fixture(scope="module")
+def around_dst(clickhouse):
+    """CDRs over 2026-10-20 .. 2026-11-05 (every 7 minutes and a bit), in a warehouse of their own."""
+    events = [
+        {"id": f"dst-{i}", "start_time": DST_WEEKS_MS + i * 431_011, "customer": "acme", "dest_number": "4420",
+         "sip_code": 200, "duration": 30, "customer_charge": f"{i % 97}.{i % 1_000_000:06d}"}
+        for i in range(16 * 86_400_000 // 431_011)
+    ]  # fmt: skip
+    url = fresh_url(clickhouse, "dst")
+    load_events(url, events)
+    return connect(url), newest_revisions(events)
+
+
+@pytest.mark.parametrize(
+    "tz,first_day",
+    [("Europe/London", datetime(2026, 10, 21)), ("America/New_York", datetime(2026, 10, 28))],
+)
+def test_a_week_with_a_daylight_saving_change_has_its_local_days(around_dst, tz, first_day):
+    """Seven local days, one of them 23 or 25 hours long, each from its own local midnight."""
+    client, newest = around_dst
+    zone = ZoneInfo(tz)
+    start, end = first_day.replace(tzinfo=zone), (first_day + timedelta(days=7)).replace(tzinfo=zone)
+    query = BreakoutQuery(start, end, groups=("day",), tz=tz)
+
+    def local_day(event) -> tuple:
+        moment = datetime.fromtimestamp(event["start_time"] / 1000, zone)
+        return (moment.replace(hour=0, minute=0, second=0, microsecond=0).isoformat(),)
+
+    rows = picked(report(client, query))
+    assert rows == truth(newest, start, end, local_day)
+    offsets = {day[0][-6:] for day in rows}
+    assert len(rows) == 7 and len(offsets) == 2  # the week crosses the change
+    hours = sorted(round((end - start).total_seconds() / 3600) for start, end in zip(
+        [datetime.fromisoformat(d[0]) for d in sorted(rows)],
+        [datetime.fromisoformat(d[0]) for d in sorted(rows)][1:] + [end],
+    ))  # fmt: skip
+    assert hours[0] == 24 and hours[-1] == 25  # autumn: one local day of 25 hours
+
+
+def test_charges_of_ten_to_the_twelfth_sum_exactly_at_the_range_edges(clickhouse):
+    """Amounts in IDR or VND: validation takes up to 10^12; a range cutting their bucket sums them exactly."""
+    charges = ["50000000.000000", "999999999999.999999", "123456789.123456"]
+    events = [
+        {"id": f"big-{n}", "start_time": BASE_MS + 60_000 * (n + 1), "customer": "acme", "dest_number": "62811",
+         "sip_code": 200, "duration": 60, "customer_charge": charge, "provider_charge": charge}
+        for n, charge in enumerate(charges)
+    ]  # fmt: skip
+    url = fresh_url(clickhouse, "big")
+    load_events(url, events)
+    cut = BreakoutQuery(utc(BASE_MS + 1), utc(BASE_MS + 10 * 60_000), groups=())  # inside one bucket: raw CDRs
+    whole = BreakoutQuery(utc(BASE_MS), utc(BASE_MS + 15 * 60_000), groups=())  # one whole bucket: aggregates
+    expected = sum(Decimal(c) for c in charges)
+    for query in (cut, whole):
+        [row] = report(connect(url), query).values()
+        assert (row["customer_charge"], row["provider_charge"], row["profit"]) == (expected, expected, Decimal(0))
