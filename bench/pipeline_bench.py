@@ -21,9 +21,9 @@ from aiokafka import AIOKafkaConsumer
 
 from consumers.feed.producer import send_messages
 from consumers.feed.switch import FeedShape, SwitchFeed
+from consumers.worker import WorkerProcess
 from pipeline.settings import Settings
 from pipeline.topics import ensure_topics
-from consumers.worker import WorkerProcess
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 THROUGHPUT_CDRS = int(400_000 * SCALE)

@@ -15,12 +15,10 @@ from importlib.metadata import version
 from pathlib import Path
 
 import orjson
-
 from aiokafka.errors import KafkaError
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from consumers.worker import WarehouseNotReady
-
 from pipeline.settings import Settings, SettingsError, get_settings
 
 EXIT_USAGE = 2
@@ -129,8 +127,9 @@ def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
             "providers": args.provider, "columns": args.columns.split(",") if args.columns else [],
             "format": args.format, "skip_empty": args.skip_empty,
         }  # fmt: skip
+    run = {"period_start": args.period_start, "resend": args.resend} if args.action == "run" else {}
     try:
-        answer = asyncio.run(schedule_command(settings, args.action, getattr(args, "schedule", None), fields))
+        answer = asyncio.run(schedule_command(settings, args.action, getattr(args, "schedule", None), fields, **run))
     except ReportError as error:
         print(f"cdrflow: schedule {args.action}: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -139,7 +138,20 @@ def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
         print(to_text_table(columns, [{c: _shown(row[c]) for c in columns} for row in answer]))
     elif isinstance(answer, dict):
         print(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
+    if args.action == "run" and answer["outcome"] in RUN_REFUSED:
+        code, why = RUN_REFUSED[answer["outcome"]]
+        print(f"cdrflow: schedule run: {answer['period_start']} .. {answer['period_end']}: {why}", file=sys.stderr)
+        return code
     return 0
+
+
+# What `schedule run` exits with when the period was not mailed, and why.
+RUN_REFUSED = {
+    "done": (EXIT_USAGE, "mailed already; --resend mails it again"),
+    "busy": (EXIT_UNAVAILABLE, "another run is mailing this period now"),
+    "superseded": (EXIT_UNAVAILABLE, "another run claimed this period at the same moment"),
+    "failed": (EXIT_UNAVAILABLE, "the attempt failed (see `cdrflow schedule log`); it is retried"),
+}
 
 
 def _shown(value: object) -> object:
@@ -259,12 +271,21 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--format", default="csv", choices=["csv", "xlsx", "html"], help="the attachment")
     add.add_argument("--skip-empty", action="store_true", help="send nothing for a period without rows")
     actions.add_parser("list", help="every schedule", description="Every schedule.")
-    for action, text in (
-        ("remove", "remove a schedule"),
-        ("run", "mail the period that just closed, now, unless mailed already"),
-    ):
-        one = actions.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
-        one.add_argument("schedule", metavar="NAME")
+    remove = actions.add_parser("remove", help="remove a schedule", description="Remove a schedule.")
+    remove.add_argument("schedule", metavar="NAME")
+    run = actions.add_parser(
+        "run",
+        help="mail a period now: the one that just closed, or --period-start's",
+        description="Mail the period that just closed, or the past period beginning at --period-start, now. A "
+        "period mailed already goes again only with --resend; every attempt is in the run log. Exits 0 when "
+        "mailed or skipped as empty, 2 when mailed already, 69 when the attempt failed or another run holds it.",
+    )
+    run.add_argument("schedule", metavar="NAME")
+    run.add_argument(
+        "--period-start",
+        help="RFC 3339 time, or a date or word (yesterday) in the schedule's zone, where a period begins",
+    )
+    run.add_argument("--resend", action="store_true", help="mail it even if it was mailed already")
     log = actions.add_parser("log", help="the run log, newest first", description="The run log, newest first.")
     log.add_argument("schedule", metavar="NAME", nargs="?")
     schedule.set_defaults(run=cmd_schedule)

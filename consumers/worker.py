@@ -14,7 +14,6 @@ import urllib.request
 from pathlib import Path
 
 import orjson
-
 from clickhouse_connect.driver.client import Client
 
 from pipeline.migrations import pending_migrations

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
+from datetime import datetime, timezone
 
 import faust
 import orjson
@@ -21,6 +24,7 @@ from pipeline.ingest import OLDEST_INPUT_HEADER, partition_of
 from pipeline.ingest_process import IngestProcess
 from pipeline.metrics import WorkerMetrics
 from pipeline.migrations import migrate
+from pipeline.progress import record_progress
 from pipeline.settings import get_settings
 from pipeline.sink import ClickHouseSink, batch_token
 from pipeline.state import BatchChanges, CdrState
@@ -30,6 +34,8 @@ from pipeline.warehouse import connect
 log = logging.getLogger(__name__)
 collect_less_often()
 FORGET_EVERY_SECONDS = 3600.0
+PROGRESS_EVERY_SECONDS = 10.0
+WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 settings = get_settings()
 metrics = WorkerMetrics()
 (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
@@ -39,6 +45,12 @@ class CdrflowApp(faust.App):
     async def on_started(self) -> None:
         await super().on_started()
         freeze_start_up()
+        if not settings.api_token and settings.web_host not in ("127.0.0.1", "localhost", "::1"):
+            log.warning(
+                "the web server listens on %s without CDRFLOW_API_TOKEN: anyone who reaches it can read "
+                "reports and change schedules",
+                settings.web_host,
+            )
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
@@ -52,7 +64,14 @@ app = CdrflowApp(
     store="memory://",
     datadir=str(settings.data_dir / "faust"),
     web_port=settings.web_port,
-    web_host="0.0.0.0",
+    web_bind=settings.web_host,  # the address listened on (Faust's web_host only names it in URLs)
+    web_host=settings.web_host,
+    # Faust's own pages (/router, /table, /graph, /stats, /performance) show internals unguarded.
+    web_router_enabled=False,
+    web_tables_enabled=False,
+    web_graph_enabled=False,
+    web_stats_enabled=False,
+    web_metrics_enabled=False,
     topic_partitions=settings.partitions,
     topic_replication_factor=1,
     processing_guarantee="at_least_once",
@@ -156,6 +175,24 @@ async def skipped_batches_before(tp, offset: int) -> bool:
     await app.consumer.seek(tp, expected)
     metrics.inc("cdrflow_batch_refetches_total")
     return True
+
+
+@app.timer(interval=PROGRESS_EVERY_SECONDS)
+async def report_progress() -> None:
+    """Record how far this worker has caught up (pipeline/progress.py), for scheduled reports.
+
+    The ingest's caught-up moment is read before the batch lag: the batches it had forwarded by
+    then are in the batch topic's end offsets, so no lag there means they are applied too."""
+    caught_up_at = ingest.caught_up_at
+    if caught_up_at is None or await batch_lag() != 0:
+        return
+    through = datetime.fromtimestamp(caught_up_at, timezone.utc)
+    try:
+        await sink.run(lambda: record_progress(sink.client, WORKER_NAME, through))
+    except Exception as error:  # the warehouse is down: the next report tries again
+        log.warning("could not record the pipeline's progress: %s", error)
+        return
+    metrics.gauges["cdrflow_caught_up_through_seconds"] = int(caught_up_at)
 
 
 def today() -> int:

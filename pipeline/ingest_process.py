@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from collections import Counter
 
 import orjson
@@ -47,6 +48,12 @@ class IngestProcess(Service):
     @property
     def partitions(self) -> int:
         return self.status.get("partitions", 0)
+
+    @property
+    def caught_up_at(self) -> float | None:
+        """Epoch seconds: every input message that reached Kafka before it had been forwarded
+        (the latest time the child found no lag); None until it has."""
+        return self.status.get("caught_up_at")
 
     @Service.task
     async def _supervise(self) -> None:
@@ -96,11 +103,20 @@ async def run_child() -> int:
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     end_of_input = asyncio.ensure_future(stdin.read())
+    caught_up_at = None
     try:
         while not end_of_input.done() and not ingest.crashed:
             consumer = ingest.consumer
+            checked_at = time.time()  # before the end offsets are read: what came earlier is in them
+            lag = await ingest.lag()
+            if lag == 0:
+                caught_up_at = checked_at
             status = {name: metrics.counters[name] for name in COUNTERS}
-            status |= {"lag": await ingest.lag(), "partitions": len(consumer.assignment()) if consumer else 0}
+            status |= {
+                "lag": lag,
+                "partitions": len(consumer.assignment()) if consumer else 0,
+                "caught_up_at": caught_up_at,
+            }
             sys.stdout.buffer.write(orjson.dumps(status) + b"\n")
             sys.stdout.buffer.flush()
             await asyncio.wait([end_of_input], timeout=REPORT_SECONDS)

@@ -18,6 +18,7 @@ TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,240}$")
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 MAIL_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
 DEFAULT_DATABASE = "cdrflow"
+HOST_NAME = re.compile(r"^[A-Za-z0-9.:_-]{1,253}$")
 
 
 class SettingsError(ValueError):
@@ -61,12 +62,14 @@ class Settings:
     clickhouse: WarehouseUrl
     data_dir: Path
     web_port: int
+    web_host: str  # where the web server listens: loopback unless a token guards it or it is opened
     api_token: str | None
     smtp: SmtpUrl
     mail_from: str
     partitions: int
     dedup_days: int
     app_id: str
+    schedule_grace_minutes: int
 
     @property
     def batch_topic(self) -> str:
@@ -103,12 +106,18 @@ class Settings:
             clickhouse=parse_warehouse_url("CDRFLOW_CLICKHOUSE", get("CDRFLOW_CLICKHOUSE", "chdb://./var/clickhouse")),
             data_dir=Path(get("CDRFLOW_DATA_DIR", "./var") or "./var"),
             web_port=parse_int("CDRFLOW_WEB_PORT", get("CDRFLOW_WEB_PORT", "6066"), 1, 65535),
+            web_host=parse_host(
+                "CDRFLOW_WEB_HOST", get("CDRFLOW_WEB_HOST", "0.0.0.0" if get("CDRFLOW_API_TOKEN", "") else "127.0.0.1")
+            ),
             api_token=get("CDRFLOW_API_TOKEN", "") or None,
             smtp=parse_smtp_url("CDRFLOW_SMTP", get("CDRFLOW_SMTP", "smtp://127.0.0.1:25")),
             mail_from=parse_mail_address("CDRFLOW_MAIL_FROM", get("CDRFLOW_MAIL_FROM", "reports@localhost")),
             partitions=parse_int("CDRFLOW_PARTITIONS", get("CDRFLOW_PARTITIONS", "8"), 1, 1024),
             dedup_days=parse_int("CDRFLOW_DEDUP_DAYS", get("CDRFLOW_DEDUP_DAYS", "45"), 1, 3660),
             app_id=parse_topic("CDRFLOW_APP_ID", get("CDRFLOW_APP_ID", "cdrflow")),
+            schedule_grace_minutes=parse_int(
+                "CDRFLOW_SCHEDULE_GRACE_MINUTES", get("CDRFLOW_SCHEDULE_GRACE_MINUTES", "60"), 0, 7 * 24 * 60
+            ),
         )
 
 
@@ -139,6 +148,14 @@ def parse_int(name: str, raw: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise SettingsError(f"{name}: expected an integer from {low} to {high}, got {value}")
     return value
+
+
+def parse_host(name: str, raw: str) -> str:
+    if not HOST_NAME.match(raw):
+        raise SettingsError(
+            f"{name}: expected an address to listen on (127.0.0.1, 0.0.0.0, ::, a host name), got {raw!r}"
+        )
+    return raw
 
 
 def parse_topic(name: str, raw: str) -> str:

@@ -97,3 +97,14 @@ def start_clickhouse() -> RunningClickHouse:
         host, port = container.get_container_host_ip(), container.get_exposed_port(8123)
         return RunningClickHouse(f"http://{container.username}:{container.password}@{host}:{port}", container.stop)
     return RunningClickHouse(f"chdb://{tempfile.mkdtemp(prefix='cdrflow-test-chdb-')}", lambda: None)
+
+
+def listening_on(port: int) -> set[str]:
+    """The IPv4 addresses a TCP socket of this machine listens on at `port`."""
+    addresses = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, _, hex_port = local.partition(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            addresses.add(".".join(str(b) for b in reversed(bytes.fromhex(address))))
+    return addresses

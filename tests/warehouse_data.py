@@ -33,7 +33,7 @@ def load_events(url, events: list[dict], rows_per_batch: int = 500) -> None:
             chunk = events[start : start + rows_per_batch]
             rows = [list(c) for e in chunk for c in parse_message(orjson.dumps(e), NOW_MS)[0]]
             changes = state.plan(0, offset, rows, day=20_700)
-            await sink.write(changes, f"{url.database}:{offset}")
+            await sink.write(changes, uuid.uuid4().hex)  # a batch message of its own
             await state.record(changes)
 
     asyncio.run(load())

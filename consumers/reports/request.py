@@ -70,7 +70,11 @@ def _one(params: Mapping[str, Sequence[str]], name: str, default: str | None = N
 
 
 def _moment(params: Mapping[str, Sequence[str]], name: str) -> datetime:
-    text = _one(params, name)
+    return parse_moment(name, _one(params, name))
+
+
+def parse_moment(name: str, text: str) -> datetime:
+    """An aware datetime from RFC 3339 text; the ReportError names the parameter."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

@@ -7,6 +7,7 @@ worker's API; when none answers, it works on the warehouse itself.
 from __future__ import annotations
 
 import urllib.parse
+from datetime import timedelta
 
 import orjson
 
@@ -26,21 +27,25 @@ def _direct(settings: Settings) -> ScheduleService:
         return work()
 
     runner = ScheduleRunner(
-        ScheduleStore(lambda: client), warehouse, query_runner(lambda: client), settings.smtp, settings.mail_from
-    )
+        ScheduleStore(lambda: client), warehouse, query_runner(lambda: client), settings.smtp, settings.mail_from,
+        grace=timedelta(minutes=settings.schedule_grace_minutes),
+    )  # fmt: skip
     return ScheduleService(runner)
 
 
 async def schedule_command(
-    settings: Settings, action: str, name: str | None = None, fields: dict | None = None
-) -> object:
-    """add (fields), list, remove (name), run (name), log (name or every schedule)."""
+    settings: Settings, action: str, name: str | None = None, fields: dict | None = None,
+    period_start: str | None = None, resend: bool = False,
+) -> object:  # fmt: skip
+    """add (fields), list, remove (name), run (name, period_start, resend), log (name or every schedule)."""
     one = "/api/schedules/" + urllib.parse.quote(name or "", safe="")
+    query = urllib.parse.urlencode({k: v for k, v in (("period_start", period_start), ("resend", resend and "1")) if v})
+    run_path = f"{one}/run" + (f"?{query}" if query else "")
     method, path, body = {
         "add": ("POST", "/api/schedules", fields),
         "list": ("GET", "/api/schedules", None),
         "remove": ("DELETE", one, None),
-        "run": ("POST", one + "/run", None),
+        "run": ("POST", run_path, None),
         "log": ("GET", one + "/log" if name else "/api/schedule-runs", None),
     }[action]
     answer = ask_worker(settings, method, path, body)
@@ -56,5 +61,5 @@ async def schedule_command(
             raise ReportError(f"no schedule named {name!r}")
         return {"removed": name}
     if action == "run":
-        return await service.run(name or "")
+        return await service.run(name or "", period_start, resend)
     return await service.log(name)

@@ -1,42 +1,70 @@
-"""Running scheduled reports: each schedule's period that just closed, emailed at most once.
+"""Running scheduled reports: each schedule's period, complete, emailed at most once.
 
-Every attempt is written to the run log before anything is sent: 'running', then 'sending'
-once the SMTP server has greeted us and just before the message goes out, then 'sent',
-'failed' or 'skipped'. A period with a 'sending', 'sent' or 'skipped' row is done, so a restart
-(or a second scheduler) never mails a period twice: an attempt cut off while the message was
-on its way stays 'sending' and is not repeated. An SMTP server that cannot be reached, refuses
-the login or answers the message with an error code fails the attempt, which is retried with
-exponential backoff.
+A period is mailed by the timer once the pipeline has caught up past the period's end plus the
+grace (CDRFLOW_SCHEDULE_GRACE_MINUTES): a call still running at the end of the period reaches
+Kafka only at hang-up, and the ingest may lag. The mail says up to when its data is complete.
+
+Every attempt is written to the run log before anything is sent: 'running' (its claim), then
+'sending' once the SMTP server has greeted us and just before the message goes out, then
+'sent', 'failed', 'skipped' or 'superseded'. An attempt whose latest status is 'sending',
+'sent' or 'skipped' makes its period done: an attempt cut off by a crash while the message was
+on its way stays 'sending' and is not repeated (at most once). Runs of one schedule take turns
+in a process (a lock per schedule); runs in other processes (a second worker, the command line
+on the warehouse) meet in the log: each reads it back after logging its claim, and of the
+attempts in flight only the first claim goes on, the others are 'superseded'.
+
+Whatever goes wrong (SMTP unreachable, login or message refused, the connection dropped before
+the server accepted the message, ClickHouse, a schedule that no longer makes a valid report)
+fails the attempt: it is logged with its error and retried with exponential backoff, and the
+timer goes on with the next schedule.
 """
 
 from __future__ import annotations
 
 import asyncio
-import smtplib
+import logging
+import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from email.message import EmailMessage
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from consumers.mail.smtp import Attachment, open_smtp, report_message
 from consumers.reports.request import FORMATS, ReportRequest, RunQuery, render, report_rows
 from consumers.reports.table import to_html
-from consumers.schedules.schedule import Schedule
-from consumers.schedules.store import DONE, ScheduleStore
+from consumers.schedules.schedule import Cadence, Schedule
+from consumers.schedules.store import DONE, BrokenSchedule, ScheduleStore
+from pipeline.progress import caught_up_through
 from pipeline.settings import SmtpUrl
 
+log = logging.getLogger(__name__)
 Warehouse = Callable[[Callable[[], Any]], Awaitable[Any]]  # runs blocking warehouse work
 HEADLINE = ("attempts", "connected", "dtmf", "customer_charge", "provider_charge", "profit")
+STATUS_ORDER = {"running": 1, "sending": 2}  # an attempt's later statuses outrank these
+IN_FLIGHT = ("running", "sending")
+CLAIM_HELD = timedelta(minutes=10)  # a claim older than this without an outcome was cut off by a crash
 
 
-def report_email(schedule: Schedule, request: ReportRequest, rows: list[dict], sender: str) -> EmailMessage:
+def complete_text(complete_until: datetime | None, tz: str) -> str:
+    if complete_until is None:
+        return "completeness unknown: no worker reports how far it has caught up"
+    return f"complete up to {complete_until.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} ({tz})"
+
+
+def report_email(
+    schedule: Schedule, request: ReportRequest, rows: list[dict], sender: str, complete_until: datetime | None
+) -> EmailMessage:
     start, end = request.query.start, request.query.end
     period = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} ({schedule.tz})"
     totals = {c: sum((r[c] for r in rows), Decimal(0)) for c in HEADLINE if c in request.header}
-    summary = f"{schedule.report.title()} report {period}: {len(rows)} rows; " + ", ".join(
-        f"{c} {v}" for c, v in totals.items()
+    summary = (
+        f"{schedule.report.title()} report {period}: {len(rows)} rows; "
+        + ", ".join(f"{c} {v}" for c, v in totals.items())
+        + f". Data {complete_text(complete_until, schedule.tz)}."
     )
     maintype, subtype = FORMATS[schedule.format].split("/")
     attachment = Attachment(
@@ -46,6 +74,32 @@ def report_email(schedule: Schedule, request: ReportRequest, rows: list[dict], s
     return report_message(sender, list(schedule.email), f"{schedule.name}: {period}", summary, html, attachment)
 
 
+def attempt_states(rows: list[dict]) -> list[dict]:
+    """One row per attempt at a period (its number and claim): the attempt's latest status, and
+    `claimed_at`, when the warehouse stored its first row (rows come in that order)."""
+    latest: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["attempt"], row["claim"])
+        rank = STATUS_ORDER.get(row["status"], 3)
+        if key not in latest or rank >= STATUS_ORDER.get(latest[key]["status"], 3):
+            latest[key] = {**row, "claimed_at": latest[key]["claimed_at"] if key in latest else row["claimed_at"]}
+    return list(latest.values())
+
+
+def is_done(states: list[dict]) -> bool:
+    return any(s["status"] in DONE for s in states)
+
+
+def in_flight(states: list[dict]) -> list[tuple[datetime, str]]:
+    """(claimed_at, claim) of the attempts under way: claimed lately, no outcome yet."""
+    held_since = datetime.now(timezone.utc) - CLAIM_HELD
+    return [
+        (s["claimed_at"], s["claim"])
+        for s in states
+        if s["status"] in IN_FLIGHT and s["started"].replace(tzinfo=timezone.utc) >= held_since
+    ]
+
+
 @dataclass
 class ScheduleRunner:
     store: ScheduleStore
@@ -53,22 +107,76 @@ class ScheduleRunner:
     run_query: RunQuery
     smtp: SmtpUrl
     sender: str
+    grace: timedelta = timedelta(minutes=60)
     retry_after: float = 30.0  # seconds before the first retry; doubles per failed attempt
     retry_at_most: float = 3600.0
+    locks: dict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
 
-    async def run(self, schedule: Schedule, start: datetime, end: datetime) -> str:
-        """One attempt at one period unless it is done; returns 'done', 'sent', 'skipped' or 'failed'."""
-        attempts = await self.warehouse(lambda: self.store.attempts(schedule.name, start))
-        if any(a["status"] in DONE for a in attempts):
-            return "done"
-        return await self._attempt(schedule, start, end, attempts)
+    async def complete_until(self) -> datetime | None:
+        """How far the pipeline has caught up: every CDR that reached Kafka before it is counted."""
+        return await self.warehouse(lambda: caught_up_through(self.store.client))
 
-    async def _attempt(self, schedule: Schedule, start: datetime, end: datetime, attempts: list[dict]) -> str:
-        """A new attempt at a period that is not done, after the `attempts` already logged for it."""
+    async def run(self, schedule: Schedule, start: datetime, end: datetime, resend: bool = False) -> str:
+        """One attempt at one period now: 'sent', 'skipped' or 'failed'; 'done' when it was mailed
+        already (unless `resend`), 'busy' while another attempt is under way, 'superseded' when
+        another run claimed the period at the same moment."""
+        complete_until = await self.complete_until()
+        async with self.locks[schedule.name]:
+            states = attempt_states(await self.warehouse(lambda: self.store.attempts(schedule.name, start)))
+            if is_done(states) and not resend:
+                return "done"
+            if in_flight(states):
+                return "busy"
+            return await self._attempt(schedule, start, end, states, complete_until, resend)
+
+    async def tick(self, now: datetime) -> dict[str, str]:
+        """Mail every schedule's latest period that is complete (caught up past its end plus the
+        grace), unless it is done or waiting for a retry."""
+        complete_until = await self.complete_until()
+        if complete_until is None:
+            return {}
+        cutoff = min(now, complete_until - self.grace)
+        schedules, broken = await self.warehouse(self.store.read_all)
+        outcomes = {}
+        for schedule in [*schedules, *broken]:
+            try:
+                start, end = Cadence(schedule.every, schedule.tz).period_before(cutoff)
+                async with self.locks[schedule.name]:
+                    states = attempt_states(await self.warehouse(lambda: self.store.attempts(schedule.name, start)))
+                    if is_done(states) or in_flight(states) or not self.retry_due(states):
+                        continue
+                    if isinstance(schedule, BrokenSchedule):
+                        outcomes[schedule.name] = await self._refuse(schedule, start, end, states)
+                    else:
+                        outcomes[schedule.name] = await self._attempt(schedule, start, end, states, complete_until)
+            except Exception:  # the warehouse failed, or a stored cadence is broken too: logged, tried next tick
+                log.exception("scheduled report %r could not be run", schedule.name)
+                outcomes[schedule.name] = "failed"
+        return outcomes
+
+    async def _refuse(self, schedule: BrokenSchedule, start: datetime, end: datetime, states: list[dict]) -> str:
+        """A failed attempt in the run log for a stored schedule that makes no valid report."""
+        run = {"schedule": schedule.name, "period_start": start, "period_end": end, "rows": 0, "message_id": "",
+               "attempt": max((s["attempt"] for s in states), default=0) + 1, "claim": uuid.uuid4().hex,
+               "error": f"the stored schedule makes no valid report: {schedule.error}",
+               "started": datetime.now(timezone.utc)}  # fmt: skip
+        log.error("scheduled report %r: %s", schedule.name, run["error"])
+        await self.log(run, "failed", finished=True)
+        return "failed"
+
+    async def _attempt(
+        self, schedule: Schedule, start: datetime, end: datetime, states: list[dict],
+        complete_until: datetime | None, resend: bool = False,
+    ) -> str:  # fmt: skip
+        """A new attempt at a period after the attempts `states` already logged for it."""
         run = {"schedule": schedule.name, "period_start": start, "period_end": end, "rows": 0, "error": "",
-               "message_id": "", "attempt": max((a["attempt"] for a in attempts), default=0) + 1,
+               "message_id": "", "attempt": max((s["attempt"] for s in states), default=0) + 1,
+               "claim": uuid.uuid4().hex, "complete_until": complete_until,
                "started": datetime.now(timezone.utc), "finished": None}  # fmt: skip
         await self.log(run, "running")
+        if not await self._claimed(run, resend):
+            await self.log(run, "superseded", finished=True)
+            return "superseded"
         try:
             request = schedule.request(start, end)
             rows = await self.warehouse(lambda: report_rows(request, self.run_query))
@@ -76,42 +184,41 @@ class ScheduleRunner:
             if not rows and schedule.skip_empty:
                 await self.log(run, "skipped", finished=True)
                 return "skipped"
-            message = report_email(schedule, request, rows, self.sender)
+            message = report_email(schedule, request, rows, self.sender, complete_until)
             run["message_id"] = message["Message-ID"]
             client = await asyncio.to_thread(open_smtp, self.smtp)
-        except Exception as error:  # nothing was sent: log it, retry later
+            try:
+                await self.log(run, "sending")
+                await asyncio.to_thread(client.send_message, message)
+            finally:
+                await asyncio.to_thread(client.close)
+        except Exception as error:  # not accepted by the SMTP server: logged, retried later
+            log.warning("scheduled report %r for %s failed: %s", schedule.name, start.isoformat(), error)
             await self.log({**run, "error": f"{type(error).__name__}: {error}"[:2000]}, "failed", finished=True)
             return "failed"
-        try:
-            await self.log(run, "sending")
-            await asyncio.to_thread(client.send_message, message)
-        except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as refused:  # answered no: nothing sent
-            await self.log({**run, "error": f"{type(refused).__name__}: {refused}"[:2000]}, "failed", finished=True)
-            return "failed"
-        finally:
-            await asyncio.to_thread(client.close)
         await self.log(run, "sent", finished=True)
         return "sent"
+
+    async def _claimed(self, run: dict, resend: bool) -> bool:
+        """Whether this attempt's claim was stored first, read back from the log after writing it.
+
+        A run that reads the log before a rival's claim is stored sees only its own and goes on;
+        the rival, stored later by the warehouse's clock, then sees an earlier claim and stands
+        down. Runs that both read after both claims were stored agree on the earlier one."""
+        states = attempt_states(await self.warehouse(lambda: self.store.attempts(run["schedule"], run["period_start"])))
+        if is_done(states) and not resend:
+            return False
+        claims = in_flight(states)
+        return bool(claims) and min(claims)[1] == run["claim"]
 
     async def log(self, run: dict, status: str, finished: bool = False) -> None:
         entry = {**run, "status": status, "finished": datetime.now(timezone.utc) if finished else None}
         await self.warehouse(lambda: self.store.record(entry))
 
-    def retry_due(self, attempts: list[dict]) -> bool:
-        failed = [a for a in attempts if a["status"] == "failed"]
+    def retry_due(self, states: list[dict]) -> bool:
+        failed = [s for s in states if s["status"] == "failed"]
         if not failed:
             return True
         wait = min(self.retry_after * 2 ** (len(failed) - 1), self.retry_at_most)
-        last = max(a["finished"] for a in failed).replace(tzinfo=timezone.utc)
+        last = max(s["finished"] for s in failed).replace(tzinfo=timezone.utc)
         return datetime.now(timezone.utc) >= last + timedelta(seconds=wait)
-
-    async def tick(self, now: datetime) -> dict[str, str]:
-        """Run every schedule whose period closed by `now` is not done and not waiting for a retry."""
-        outcomes = {}
-        for schedule in await self.warehouse(self.store.all):
-            start, end = schedule.period_before(now)
-            attempts = await self.warehouse(lambda name=schedule.name, since=start: self.store.attempts(name, since))
-            if any(a["status"] in DONE for a in attempts) or not self.retry_due(attempts):
-                continue
-            outcomes[schedule.name] = await self._attempt(schedule, start, end, attempts)
-        return outcomes

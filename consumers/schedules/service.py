@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
-from consumers.schedules.schedule import Schedule
+from consumers.reports.dates import resolve_moment
+from consumers.reports.request import parse_moment
 from consumers.schedules.runner import ScheduleRunner
+from consumers.schedules.schedule import Schedule
 from consumers.schedules.store import ScheduleStore
 from queries.breakout import ReportError
 
@@ -72,13 +74,19 @@ class ScheduleService:
     async def remove(self, name: str) -> bool:
         return await self.runner.warehouse(lambda: self.store.remove(name))
 
-    async def run(self, name: str) -> dict:
-        """The latest closed period of `name`, now (unless it was mailed already)."""
+    async def run(self, name: str, period_start: str | None = None, resend: bool = False) -> dict:
+        """Mail a period of `name` now: the latest closed one, or the one beginning at `period_start`
+        (RFC 3339, or a date or word in the schedule's zone); a period mailed already only with `resend`."""
         schedule = await self.runner.warehouse(lambda: self.store.get(name))
         if schedule is None:
             raise ReportError(f"no schedule named {name!r}")
-        start, end = schedule.period_before(datetime.now(timezone.utc))
-        outcome = await self.runner.run(schedule, start, end)
+        if period_start is None:
+            start, end = schedule.period_before(datetime.now(timezone.utc))
+        else:
+            start, end = schedule.period_starting(
+                parse_moment("period_start", resolve_moment(period_start, schedule.tz))
+            )
+        outcome = await self.runner.run(schedule, start, end, resend)
         return {"schedule": name, "period_start": start.isoformat(), "period_end": end.isoformat(), "outcome": outcome}
 
     async def log(self, name: str | None = None) -> list[dict]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from clickhouse_connect.driver.client import Client
 
 from consumers.schedules.schedule import Schedule
+from queries.breakout import ReportError
 
 FIELDS = (
     "name",
@@ -33,9 +35,19 @@ RUN_FIELDS = (
     "rows",
     "error",
     "message_id",
+    "claim",
+    "complete_until",
 )
 DONE = ("sending", "sent", "skipped")
 STATUS_RANK = "multiIf(schedule_runs.status = 'running', 1, schedule_runs.status = 'sending', 2, 3)"  # the order an attempt goes through
+
+
+@dataclass(frozen=True)
+class BrokenSchedule:
+    name: str
+    every: str
+    tz: str
+    error: str
 
 
 class ScheduleStore:
@@ -62,29 +74,43 @@ class ScheduleStore:
         return True
 
     def all(self) -> list[Schedule]:
+        return self.read_all()[0]
+
+    def read_all(self) -> tuple[list[Schedule], list[BrokenSchedule]]:
+        """The stored schedules, and those that no longer make a valid report (stored by hand, or
+        by a version that allowed what this one refuses)."""
         result = self.client.query(f"SELECT {', '.join(FIELDS)} FROM schedules FINAL WHERE deleted = 0 ORDER BY name")
-        return [_schedule(dict(zip(FIELDS, row))) for row in result.result_rows]
+        schedules, broken = [], []
+        for row in (dict(zip(FIELDS, values)) for values in result.result_rows):
+            try:
+                schedules.append(_schedule(row))
+            except ReportError as error:
+                broken.append(BrokenSchedule(row["name"], row["every"], row["tz"], str(error)))
+        return schedules, broken
 
     def get(self, name: str) -> Schedule | None:
         return next((s for s in self.all() if s.name == name), None)
 
     def attempts(self, name: str, period_start: datetime) -> list[dict]:
+        """Every row logged for the period, with `claimed_at`: when the warehouse stored it."""
+        fields = [*RUN_FIELDS, "claimed_at"]
         result = self.client.query(
-            f"SELECT {', '.join(RUN_FIELDS)} FROM schedule_runs WHERE schedule = {{n:String}} "
-            "AND period_start = {p:DateTime64(3, 'UTC')} ORDER BY started, attempt",
+            f"SELECT {', '.join(fields)} FROM schedule_runs WHERE schedule = {{n:String}} "
+            "AND period_start = {p:DateTime64(3, 'UTC')} ORDER BY claimed_at, attempt",
             parameters={"n": name, "p": period_start.astimezone(timezone.utc)},
         )
-        return [dict(zip(RUN_FIELDS, row)) for row in result.result_rows]
+        return [dict(zip(fields, row)) for row in result.result_rows]
 
     def log(self, name: str | None = None, limit: int = 100) -> list[dict]:
         """One row per attempt, newest first, with the attempt's latest status."""
         where = "WHERE schedule = {n:String} " if name else ""
         latest = ", ".join(
-            f"argMax({f}, {STATUS_RANK}) AS {f}" for f in ("status", "finished", "rows", "error", "message_id")
+            f"argMax({f}, {STATUS_RANK}) AS {f}"
+            for f in ("status", "finished", "rows", "error", "message_id", "complete_until")
         )
         result = self.client.query(
             f"SELECT schedule, period_start, period_end, attempt, min(started) AS started, {latest} FROM schedule_runs "
-            f"{where}GROUP BY schedule, period_start, period_end, attempt ORDER BY started DESC, attempt DESC "
+            f"{where}GROUP BY schedule, period_start, period_end, attempt, claim ORDER BY started DESC, attempt DESC "
             "LIMIT {limit:UInt32}",
             parameters={"n": name or "", "limit": limit},
         )
@@ -93,6 +119,8 @@ class ScheduleStore:
     def record(self, run: dict) -> None:
         values = {**run, "period_start": run["period_start"].astimezone(timezone.utc),
                   "period_end": run["period_end"].astimezone(timezone.utc)}  # fmt: skip
+        if values.get("complete_until") is not None:
+            values["complete_until"] = values["complete_until"].astimezone(timezone.utc)
         self.client.insert("schedule_runs", [[values.get(f) for f in RUN_FIELDS]], column_names=list(RUN_FIELDS))
 
 

@@ -1,9 +1,10 @@
 """The report scheduler: on the leader worker only, every SCHEDULE_CHECK_SECONDS, mails each
-schedule's period that just closed (at most once, see consumers.schedules.runner)."""
+schedule's latest period that is complete (at most once, see consumers.schedules.runner)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import logging
+from datetime import datetime, timedelta, timezone
 from functools import cache
 
 from consumers.reports.request import query_runner
@@ -12,6 +13,7 @@ from consumers.schedules.service import ScheduleService
 from consumers.schedules.store import ScheduleStore
 from pipeline.app import app, settings, sink
 
+log = logging.getLogger(__name__)
 SCHEDULE_CHECK_SECONDS = 30.0
 
 
@@ -21,10 +23,20 @@ query_warehouse = query_runner(lambda: sink.client)  # on the warehouse thread, 
 @cache
 def schedules() -> ScheduleService:
     return ScheduleService(
-        ScheduleRunner(ScheduleStore(lambda: sink.client), sink.run, query_warehouse, settings.smtp, settings.mail_from)
+        ScheduleRunner(
+            ScheduleStore(lambda: sink.client),
+            sink.run,
+            query_warehouse,
+            settings.smtp,
+            settings.mail_from,
+            grace=timedelta(minutes=settings.schedule_grace_minutes),
+        )  # fmt: skip
     )
 
 
 @app.timer(interval=SCHEDULE_CHECK_SECONDS, on_leader=True)
 async def run_due_schedules() -> None:
-    await schedules().runner.tick(datetime.now(timezone.utc))
+    try:
+        await schedules().runner.tick(datetime.now(timezone.utc))
+    except Exception:  # the warehouse could not be read: an exception here would stop the worker
+        log.exception("scheduled reports not checked; trying again in %.0f s", SCHEDULE_CHECK_SECONDS)

@@ -14,9 +14,10 @@ Queries run on the warehouse thread, so with chDB the worker's own engine answer
 
 from __future__ import annotations
 
-from faust.web import Request, Response, View
+import hmac
 
 import orjson
+from faust.web import Request, Response, View
 
 from consumers.reports.request import FORMATS, KINDS, parse_report, render, report_rows
 from consumers.schedules.timer import query_warehouse, schedules
@@ -25,15 +26,26 @@ from queries.breakout import ReportError
 
 
 def authorized(request: Request) -> bool:
-    return not settings.api_token or request.headers.get("Authorization") == f"Bearer {settings.api_token}"
+    """Whether the request carries the bearer token (compared in constant time), when one is set."""
+    if not settings.api_token:
+        return True
+    given = request.headers.get("Authorization", "").encode()
+    return hmac.compare_digest(given, f"Bearer {settings.api_token}".encode())
+
+
+def json_body(request: Request) -> bool:
+    return request.headers.get("Content-Type", "").split(";")[0].strip().lower() == "application/json"
 
 
 class AuthorizedView(View):
-    """401 without the bearer token (when one is set); a bad request's ReportError becomes a 400."""
+    """401 without the bearer token (when one is set); 415 for a POST that is not JSON (a plain form
+    posted from another site); a bad request's ReportError becomes a 400."""
 
     async def dispatch(self, request: Request) -> Response:
         if not authorized(request):
             return self.json({"error": "missing or wrong bearer token"}, status=401)
+        if request.method == "POST" and not json_body(request):
+            return self.json({"error": "a POST to the API takes Content-Type: application/json"}, status=415)
         try:
             return await super().dispatch(request)
         except ReportError as error:
@@ -83,8 +95,17 @@ class OneSchedule(AuthorizedView):
 
 @app.page("/api/schedules/{name}/run")
 class RunSchedule(AuthorizedView):
+    """POST /api/schedules/NAME/run[?period_start=...][&resend=1]"""
+
     async def post(self, request: Request, name: str) -> Response:
-        return self.json(await schedules().run(name))
+        unknown = sorted(set(request.query) - {"period_start", "resend"})
+        if unknown:
+            raise ReportError(f"unknown parameter {unknown[0]!r}")
+        resend = request.query.get("resend", "0")
+        if resend not in ("0", "1", "true", "false"):
+            raise ReportError(f"resend: 1 or 0, not {resend!r}")
+        answer = await schedules().run(name, request.query.get("period_start"), resend in ("1", "true"))
+        return self.json(answer)
 
 
 @app.page("/api/schedules/{name}/log")

@@ -2,7 +2,8 @@
 grid and chart libraries, served from the worker (consoles often sit on closed networks).
 
 The page asks only the reports and schedules API for data; it holds no data of its own, so it
-needs no token. The libraries come from the npm registry into consumers/web/static/node_modules
+needs no token. Its Content-Security-Policy lets it run only the scripts served here and talk
+only to this server, so a value in a CDR can never become script in an operator's browser. The libraries come from the npm registry into consumers/web/static/node_modules
 (`make setup` runs `npm ci` there); a file is served only when named below.
 """
 
@@ -24,6 +25,10 @@ LIBRARIES = {
     "tabulator.min.css": ("tabulator-tables/dist/css/tabulator_simple.min.css", "text/css"),
     "chart.umd.min.js": ("chart.js/dist/chart.umd.min.js", "text/javascript"),
 }
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 MISSING_LIBRARIES = (
     "The report console's libraries are not installed: run `make setup` "
     "(or `npm ci --prefix consumers/web/static`) where cdrflow is checked out."
@@ -46,7 +51,7 @@ class ConsolePage(View):
     async def get(self, request: Request) -> Response:
         if not all((CONSOLE / "node_modules" / path).is_file() for path, _ in LIBRARIES.values()):
             return self.text(MISSING_LIBRARIES, status=503)
-        return self.bytes((CONSOLE / "index.html").read_bytes(), content_type="text/html")
+        return guarded(self.bytes((CONSOLE / "index.html").read_bytes(), content_type="text/html"))
 
 
 @app.page("/console/{name}")
@@ -56,6 +61,13 @@ class ConsoleFile(View):
         if found is None or not found[0].is_file():
             return self.text(f"no console file {name!r}", status=404)
         path, content_type = found
-        response = self.bytes(path.read_bytes(), content_type=content_type)
+        response = guarded(self.bytes(path.read_bytes(), content_type=content_type))
         response.headers["Cache-Control"] = "no-cache"
         return response
+
+
+def guarded(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response

@@ -14,7 +14,7 @@ import pytest
 
 from consumers.worker import WorkerProcess
 from tests.cdr_factory import make_cdrs, newest_revisions, publish, truth_by_customer
-from tests.services import DOCKER
+from tests.services import DOCKER, listening_on
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
 
@@ -28,6 +28,19 @@ def get(worker: WorkerProcess, params: dict, token: str | None = TOKEN, kind: st
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as response:
             return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def request(worker: WorkerProcess, method: str, path: str, body: bytes | None = None, content_type: str = "",
+            token: str | None = TOKEN) -> tuple[int, bytes]:  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if content_type:
+        headers["Content-Type"] = content_type
+    url = f"http://127.0.0.1:{worker.port}{path}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, body, headers, method=method), timeout=60) as answer:
+            return answer.status, answer.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
 
@@ -61,6 +74,19 @@ def test_breakout_over_http_and_the_command_line_with_and_without_a_worker(setti
 
         assert get(worker, {**RANGE, "group": "customer"}, token=None)[0] == 401
         assert get(worker, {**RANGE, "group": "customer"}, token="wrong")[0] == 401
+        assert get(worker, {**RANGE, "group": "customer"}, token=TOKEN + "x")[0] == 401
+        for faust_page in ("/router", "/table", "/graph", "/stats", "/performance", "/assignment"):
+            assert request(worker, "GET", faust_page, token=None)[0] in (401, 404), faust_page
+            assert request(worker, "GET", faust_page)[0] in (401, 404), faust_page  # off, even with the token
+        schedule = b'{"name": "x", "email": ["a@example.com"]}'
+        # a plain form posted from another site: not JSON, so nothing is added
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+            status, body = request(worker, "POST", "/api/schedules", schedule, content_type)
+            assert status == 415 and b"application/json" in body
+        assert request(worker, "POST", "/api/schedules/x/run", b"", "text/plain")[0] == 415
+        assert request(worker, "GET", "/api/schedules")[1] == b"[]"
+        assert request(worker, "POST", "/api/schedules", schedule, "application/json; charset=utf-8")[0] == 201
+        assert listening_on(worker.port) == {"0.0.0.0"}  # a token guards it: open to the network
         status, body = get(worker, {**RANGE, "group": "customer,1; DROP TABLE cdr"})
         assert status == 400 and "unknown group" in orjson.loads(body)["error"]
         status, body = get(worker, {**RANGE, "group": "customer", "customer": "o'neil & sons"})

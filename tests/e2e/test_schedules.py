@@ -3,16 +3,23 @@ scheduler to a real SMTP server once, logged; managed on the warehouse when no w
 
 from __future__ import annotations
 
+import csv
+import email
+import io
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
+from decimal import Decimal
+from email import policy
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from consumers.mail.catcher import MailCatcher
 from consumers.worker import WorkerProcess
-from tests.cdr_factory import make_cdrs, publish
-from tests.services import DOCKER
+from tests.cdr_factory import make_cdrs, newest_revisions, publish
+from tests.services import DOCKER, listening_on
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
 
@@ -24,6 +31,23 @@ def schedule(worker: WorkerProcess, tmp_path, *args: str) -> subprocess.Complete
     )  # fmt: skip
 
 
+def attachment_rows(path) -> list[dict]:
+    message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    [attachment] = list(message.iter_attachments())
+    return list(csv.DictReader(io.StringIO(attachment.get_content())))
+
+
+def day_in(events: list[dict], customer: str, day: datetime) -> dict:
+    """The customer's attempts, connected calls and charge over one local day, from the CDRs sent."""
+    start_ms, end_ms = day.timestamp() * 1000, (day + timedelta(days=1)).timestamp() * 1000
+    calls = [e for e in newest_revisions(events).values() if e["customer"] == customer]
+    calls = [e for e in calls if start_ms <= e["start_time"] < end_ms]
+    charge = sum(Decimal(str(e["customer_charge"])) for e in calls)
+    connected = sum(200 <= e["sip_code"] < 300 for e in calls)
+    return {"customer": customer, "attempts": str(len(calls)), "connected": str(connected),
+            "customer_charge": f"{charge:.6f}"}  # fmt: skip
+
+
 def test_the_leader_mails_a_schedule_once_and_the_log_shows_it(settings, tmp_path):
     events = make_cdrs(1500, seed=41)
     publish(settings, events)
@@ -33,6 +57,7 @@ def test_the_leader_mails_a_schedule_once_and_the_log_shows_it(settings, tmp_pat
         worker.start()
         try:
             worker.wait_until_caught_up(len(events))
+            assert listening_on(worker.port) == {"127.0.0.1"}  # no token: this machine only
             added = schedule(worker, tmp_path, "add", "--name", "yearly-oct", "--email", "billing@example.com",
                              "--every", "0 0 1 10 *", "--group", "customer", "--format", "xlsx")  # fmt: skip
             assert added.returncode == 0, added.stderr
@@ -40,16 +65,38 @@ def test_the_leader_mails_a_schedule_once_and_the_log_shows_it(settings, tmp_pat
             assert bad.returncode == 2 and "email: not an email address" in bad.stderr
             listed = schedule(worker, tmp_path, "list")
             assert "yearly-oct" in listed.stdout and "billing@example.com" in listed.stdout
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 90  # the worker reports its progress, the leader's timer mails
             while not catcher.handler.saved and time.monotonic() < deadline:
                 time.sleep(0.5)
             assert len(catcher.handler.saved) == 1
             again = schedule(worker, tmp_path, "run", "yearly-oct")
             assert '"outcome": "done"' in again.stdout  # mailed already: not twice
+            assert again.returncode == 2 and "mailed already; --resend mails it again" in again.stderr
             log = schedule(worker, tmp_path, "log", "yearly-oct")
             assert "sent" in log.stdout and "2025-10-01T00:00:00+00:00" in log.stdout
+
+            # a lost daily report, mailed again on demand: once, then only with --resend
+            added = schedule(worker, tmp_path, "add", "--name", "daily-acme", "--email", "billing@example.com",
+                             "--every", "daily", "--tz", "Asia/Kolkata", "--customer", "acme", "--group", "customer",
+                             "--columns", "attempts,connected,customer_charge", "--skip-empty")  # fmt: skip
+            assert added.returncode == 0, added.stderr
+            first = schedule(worker, tmp_path, "run", "daily-acme", "--period-start", "2026-09-05")
+            assert first.returncode == 0 and '"outcome": "sent"' in first.stdout, first.stderr
+            assert '"period_start": "2026-09-05T00:00:00+05:30"' in first.stdout
+            refused = schedule(worker, tmp_path, "run", "daily-acme", "--period-start", "2026-09-05T00:00:00+05:30")
+            assert refused.returncode == 2 and "mailed already" in refused.stderr
+            resent = schedule(worker, tmp_path, "run", "daily-acme", "--period-start", "2026-09-05", "--resend")
+            assert resent.returncode == 0 and '"outcome": "sent"' in resent.stdout, resent.stderr
+            wrong = schedule(worker, tmp_path, "run", "daily-acme", "--period-start", "2026-09-05T00:00:00Z")
+            assert wrong.returncode == 2 and "no daily period in Asia/Kolkata begins at" in wrong.stderr
+            log = schedule(worker, tmp_path, "log", "daily-acme")
+            assert log.stdout.count(" sent ") == 2, log.stdout
         finally:
             worker.stop()
+    kolkata_day = day_in(events, "acme", datetime(2026, 9, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
+    assert len(catcher.handler.saved) == 3
+    for saved in catcher.handler.saved[1:]:  # the CSV holds what the CDRs sent say, computed here
+        assert attachment_rows(saved) == [kolkata_day]
     assert b".xlsx" in catcher.handler.saved[0].read_bytes()
     assert "yearly-oct" in schedule(worker, tmp_path, "list").stdout  # no worker: on the warehouse itself
     removed = schedule(worker, tmp_path, "remove", "yearly-oct")

@@ -19,6 +19,8 @@ def test_defaults_are_those_of_operations_md():
     assert str(s.data_dir) == "var"
     assert s.web_port == 6066
     assert s.api_token is None
+    assert s.web_host == "127.0.0.1"  # without a token only this machine reaches the API
+    assert s.schedule_grace_minutes == 60
     assert (s.smtp.host, s.smtp.port, s.smtp.ssl, s.smtp.starttls) == ("127.0.0.1", 25, False, False)
     assert s.mail_from == "reports@localhost"
 
@@ -32,6 +34,16 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path):
     assert s.topic == "switch.cdrs"
     assert s.web_port == 7100
     assert s.api_token == "s3cret"
+    assert s.web_host == "0.0.0.0"  # a token guards it: open by default
+
+
+def test_the_web_host_can_be_opened_or_narrowed_explicitly():
+    assert settings({"CDRFLOW_WEB_HOST": "0.0.0.0"}).web_host == "0.0.0.0"
+    assert settings({"CDRFLOW_WEB_HOST": "127.0.0.1", "CDRFLOW_API_TOKEN": "t"}).web_host == "127.0.0.1"
+    with pytest.raises(SettingsError, match="CDRFLOW_WEB_HOST"):
+        settings({"CDRFLOW_WEB_HOST": "0.0.0.0; rm -rf /"})
+    with pytest.raises(SettingsError, match="CDRFLOW_SCHEDULE_GRACE_MINUTES"):
+        settings({"CDRFLOW_SCHEDULE_GRACE_MINUTES": "-5"})
 
 
 def test_clickhouse_server_url_with_credentials_and_database():

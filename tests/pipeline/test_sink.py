@@ -3,8 +3,8 @@
 import asyncio
 
 from pipeline.events import parse_message
-from pipeline.migrations import migrate
 from pipeline.ingest import BATCH_ID_HEADER
+from pipeline.migrations import migrate
 from pipeline.sink import ClickHouseSink, batch_token
 from pipeline.state import CdrState
 from pipeline.warehouse import connect

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from pipeline.warehouse import connect
 from queries.breakout import GROUPS, BreakoutQuery, ReportError
 from queries.metrics import derive
-from pipeline.warehouse import connect
 from tests.cdr_factory import BASE_MS, newest_revisions
 from tests.warehouse_data import fresh_url, load_events
 

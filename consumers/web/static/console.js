@@ -159,7 +159,8 @@ async function request(path, { params = {}, method = "GET", body } = {}) {
   for (;;) {
     const token = sessionStorage.getItem("cdrflow-token");
     const headers = token ? { Authorization: `Bearer ${token}` } : {};
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    // The API takes no POST that is not JSON: a form on another site cannot send one.
+    if (method !== "GET") headers["Content-Type"] = "application/json";
     const response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     if (response.status === 401) {
       await askToken();
@@ -624,6 +625,7 @@ class PerNumberView {
     await grid($(".summary", this.section), {
       data: summary, columns: columnsOf(summary, new Set(["number", "sip_code"])),
       groupBy: "number", placeholder: "No calls to or from these numbers in the range",
+      groupHeader: (value, count) => text(`${value} (${count} SIP ${count === 1 ? "code" : "codes"})`),
     });
     await grid($(".calls", this.section), {
       data: calls, placeholder: "No calls",

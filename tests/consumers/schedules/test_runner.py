@@ -1,38 +1,47 @@
-"""Scheduled reports through a real SMTP server (aiosmtpd) over a warehouse of known CDRs."""
+"""Scheduled reports through a real SMTP server (aiosmtpd) over warehouses of known CDRs: mailed
+once the pipeline is caught up past the period plus the grace, once, whatever races or fails."""
 
 import asyncio
 import csv
 import email
 import io
 import time
+from collections import defaultdict
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from email import policy
 
+from aiosmtpd.controller import Controller
+
 from consumers.mail.catcher import MailCatcher
-from consumers.reports.request import query_runner, report_rows
-from consumers.schedules.schedule import Schedule
+from consumers.reports.request import query_runner
 from consumers.schedules.runner import ScheduleRunner
+from consumers.schedules.schedule import Schedule
 from consumers.schedules.store import ScheduleStore
 from consumers.worker import free_port
+from pipeline.progress import record_progress
 from pipeline.settings import parse_smtp_url
 from pipeline.warehouse import connect
+from tests.warehouse_data import fresh_url, load_events
 
 NOW = datetime(2026, 9, 3, 2, 0, tzinfo=timezone.utc)  # Sep 2 closed in UTC; the CDRs span Sep 1 - Oct 10
+SEP_2, SEP_3 = datetime(2026, 9, 2, tzinfo=timezone.utc), datetime(2026, 9, 3, tzinfo=timezone.utc)
 
 
-def runner_for(client, port: int, retry_after: float = 30.0) -> ScheduleRunner:
+def runner_for(client, port: int, retry_after: float = 30.0, yielding: bool = False) -> ScheduleRunner:
+    """A runner as a process of its own would have; `yielding` lets concurrent runs interleave at
+    every warehouse call, as the worker's warehouse thread does."""
+
     async def warehouse(work):
+        if yielding:
+            await asyncio.sleep(0)
         return work()
 
     smtp = parse_smtp_url("CDRFLOW_SMTP", f"smtp://127.0.0.1:{port}")
     return ScheduleRunner(
-        ScheduleStore(lambda: client),
-        warehouse,
-        query_runner(lambda: client),
-        smtp,
-        "reports@localhost",
+        ScheduleStore(lambda: client), warehouse, query_runner(lambda: client), smtp, "reports@localhost",
         retry_after=retry_after,
-    )
+    )  # fmt: skip
 
 
 def attachment_rows(path) -> list[dict]:
@@ -41,16 +50,34 @@ def attachment_rows(path) -> list[dict]:
     return list(csv.DictReader(io.StringIO(attachment.get_content())))
 
 
-def fresh(loaded, tmp_path):
+def body_text(path) -> str:
+    message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def fresh(loaded):
     client, newest, url = loaded
     client = connect(url)
-    client.command("TRUNCATE TABLE IF EXISTS schedules")
-    client.command("TRUNCATE TABLE IF EXISTS schedule_runs")
-    return client
+    for table in ("schedules", "schedule_runs", "pipeline_progress"):
+        client.command(f"TRUNCATE TABLE IF EXISTS {table}")
+    record_progress(client, "worker-1", NOW)  # the pipeline has caught up to NOW
+    return client, newest
 
 
-def test_a_period_is_mailed_once_with_the_report_attached(loaded, tmp_path):
-    client = fresh(loaded, tmp_path)
+def by_route(events, start: datetime, end: datetime, customer: str) -> dict:
+    """(customer, provider) -> (attempts, connected, customer_charge), summed from the CDRs themselves."""
+    sums: dict = defaultdict(lambda: [0, 0, Decimal(0)])
+    for event in events:
+        if event["customer"] == customer and start.timestamp() * 1000 <= event["start_time"] < end.timestamp() * 1000:
+            row = sums[(event["customer"], event["provider"])]
+            row[0] += 1
+            row[1] += 200 <= event["sip_code"] < 300
+            row[2] += Decimal(str(event["customer_charge"]))
+    return {key: (a, c, f"{charge:.6f}") for key, (a, c, charge) in sums.items()}
+
+
+def test_a_period_is_mailed_once_with_the_calls_of_that_period(loaded, tmp_path):
+    client, newest = fresh(loaded)
     schedule = Schedule(
         "daily-acme", ("billing@example.com",), every="daily", customers=("acme",), groups=("customer", "provider")
     )
@@ -60,34 +87,71 @@ def test_a_period_is_mailed_once_with_the_report_attached(loaded, tmp_path):
         assert asyncio.run(runner.tick(NOW)) == {"daily-acme": "sent"}
         assert asyncio.run(runner.tick(NOW + timedelta(hours=5))) == {}  # the same period: nothing more
     [saved] = catcher.handler.saved
-    start, end = schedule.period_before(NOW)
-    expected = report_rows(schedule.request(start, end), runner.run_query)
-    got = attachment_rows(saved)
-    assert [(r["customer"], r["provider"], int(r["attempts"]), r["customer_charge"]) for r in got] == [
-        (r["customer"], r["provider"], r["attempts"], str(r["customer_charge"])) for r in expected
-    ]
-    assert got and {r["customer"] for r in got} == {"acme"}
+    got = {
+        (r["customer"], r["provider"]): (int(r["attempts"]), int(r["connected"]), r["customer_charge"])
+        for r in attachment_rows(saved)
+    }
+    assert got == by_route(newest.values(), SEP_2, SEP_3, "acme") and got
+    assert "complete up to 2026-09-03 02:00 (UTC)" in body_text(saved)
     [run] = runner.store.log("daily-acme")
-    assert (run["status"], run["rows"], run["attempt"]) == ("sent", len(expected), 1)
+    assert (run["status"], run["rows"], run["attempt"]) == ("sent", len(got), 1)
+
+
+def test_a_period_waits_for_the_pipeline_past_its_end_plus_the_grace(clickhouse, tmp_path):
+    """A call from 23:50 to 00:20 reaches Kafka at 00:20: the day is mailed after the grace, with it."""
+    day_ms = int(SEP_2.timestamp() * 1000)
+    day = [{"id": f"day-{n}", "start_time": day_ms + n * 600_000, "customer": "acme", "dest_number": "4420",
+            "sip_code": 200, "duration": 60, "customer_charge": "1.000000"} for n in range(100)]  # fmt: skip
+    late = {"id": "late", "start_time": day_ms + 86_400_000 - 600_000, "customer": "acme", "dest_number": "4420",
+            "sip_code": 200, "duration": 1800, "customer_charge": "30.000000"}  # fmt: skip
+    url = fresh_url(clickhouse, "grace")
+    load_events(url, day)
+    client = connect(url)
+    schedule = Schedule(
+        "daily", ("noc@example.com",), groups=("customer",), columns=("attempts", "customer_charge"), skip_empty=True
+    )
+    with MailCatcher(tmp_path / "outbox") as catcher:
+        runner = runner_for(client, catcher.port)
+        runner.store.save(schedule)
+        record_progress(client, "worker-1", SEP_3 + timedelta(seconds=30))
+        # within the grace the latest complete day is Sep 1 (no calls): Sep 2 waits
+        assert asyncio.run(runner.tick(SEP_3 + timedelta(seconds=30))) == {"daily": "skipped"}
+        load_events(url, [late])  # hang-up at 00:20
+        record_progress(client, "worker-1", SEP_3 + timedelta(minutes=59))
+        assert asyncio.run(runner.tick(SEP_3 + timedelta(hours=3))) == {}  # the pipeline is not past the grace
+        record_progress(client, "worker-1", SEP_3 + timedelta(hours=1, seconds=30))
+        assert asyncio.run(runner.tick(SEP_3 + timedelta(hours=1, seconds=30))) == {"daily": "sent"}
+    [saved] = catcher.handler.saved
+    assert attachment_rows(saved) == [{"customer": "acme", "attempts": "101", "customer_charge": "130.000000"}]
+    assert "complete up to 2026-09-03 01:00 (UTC)" in body_text(saved)
+
+
+def test_nothing_is_mailed_while_no_worker_reports_its_progress(loaded, tmp_path):
+    client, _ = fresh(loaded)
+    client.command("TRUNCATE TABLE pipeline_progress")
+    with MailCatcher(tmp_path / "outbox") as catcher:
+        runner = runner_for(client, catcher.port)
+        runner.store.save(Schedule("daily", ("noc@example.com",)))
+        assert asyncio.run(runner.tick(NOW)) == {}
+    assert catcher.handler.saved == []
 
 
 def test_a_restart_after_handing_the_mail_to_smtp_does_not_send_it_again(loaded, tmp_path):
-    client = fresh(loaded, tmp_path)
+    client, _ = fresh(loaded)
     schedule = Schedule("daily", ("noc@example.com",))
     with MailCatcher(tmp_path / "outbox") as catcher:
         runner = runner_for(client, catcher.port)
         runner.store.save(schedule)
-        start, end = schedule.period_before(NOW)
         # what a worker killed between the SMTP transaction and logging 'sent' leaves behind
-        runner.store.record({"schedule": "daily", "period_start": start, "period_end": end, "attempt": 1,
+        runner.store.record({"schedule": "daily", "period_start": SEP_2, "period_end": SEP_3, "attempt": 1,
                              "status": "sending", "started": NOW, "finished": None, "rows": 3, "error": "",
-                             "message_id": "<x@cdrflow>"})  # fmt: skip
+                             "message_id": "<x@cdrflow>", "claim": "c1"})  # fmt: skip
         assert asyncio.run(runner.tick(NOW)) == {}
     assert catcher.handler.saved == []
 
 
 def test_smtp_refusing_connections_is_retried_with_backoff_until_it_comes_back(loaded, tmp_path):
-    client = fresh(loaded, tmp_path)
+    client, _ = fresh(loaded)
     port = free_port()  # nothing listens yet: connections are refused
     runner = runner_for(client, port, retry_after=1.0)
     runner.store.save(Schedule("daily", ("noc@example.com",)))
@@ -102,8 +166,113 @@ def test_smtp_refusing_connections_is_retried_with_backoff_until_it_comes_back(l
     assert "ConnectionRefusedError" in next(r["error"] for r in runner.store.log("daily") if r["status"] == "failed")
 
 
+class HangUpMidMessage:
+    """An SMTP server that takes the whole message, then drops the connection instead of answering."""
+
+    async def handle_DATA(self, server, session, envelope):
+        server.transport.close()
+        return "250 never heard"
+
+
+def test_a_connection_dropped_mid_message_fails_the_attempt_and_it_is_retried(loaded, tmp_path):
+    client, _ = fresh(loaded)
+    port = free_port()
+    runner = runner_for(client, port, retry_after=1.0)
+    runner.store.save(Schedule("daily", ("noc@example.com",)))
+    dropping = Controller(HangUpMidMessage(), hostname="127.0.0.1", port=port)
+    dropping.start()
+    try:
+        assert asyncio.run(runner.tick(NOW)) == {"daily": "failed"}  # returns: nothing escapes the timer
+    finally:
+        dropping.stop()
+    [failed] = runner.store.log("daily")
+    assert failed["status"] == "failed" and "SMTPServerDisconnected" in failed["error"]
+    time.sleep(1.1)
+    with MailCatcher(tmp_path / "outbox", port=port) as catcher:
+        assert asyncio.run(runner.tick(NOW)) == {"daily": "sent"}
+    assert len(catcher.handler.saved) == 1
+
+
+def test_a_schedule_that_no_longer_makes_a_report_fails_alone(loaded, tmp_path):
+    client, _ = fresh(loaded)
+    with MailCatcher(tmp_path / "outbox") as catcher:
+        runner = runner_for(client, catcher.port)
+        runner.store.save(Schedule("good", ("noc@example.com",)))
+        client.insert("schedules", [["broken", ["noc@example.com"], "breakout", "daily", "UTC", ["planet"]]],
+                      column_names=["name", "email", "report", "every", "tz", "groups"])  # fmt: skip
+        assert asyncio.run(runner.tick(NOW)) == {"broken": "failed", "good": "sent"}
+    assert len(catcher.handler.saved) == 1
+
+
+def test_a_tick_and_a_run_of_one_process_take_turns(loaded, tmp_path):
+    client, _ = fresh(loaded)
+    schedule = Schedule("daily", ("noc@example.com",))
+    with MailCatcher(tmp_path / "outbox") as catcher:
+        runner = runner_for(client, catcher.port, yielding=True)
+        runner.store.save(schedule)
+
+        async def together():
+            return await asyncio.gather(runner.tick(NOW), runner.run(schedule, SEP_2, SEP_3))
+
+        tick, run = asyncio.run(together())
+    assert sorted([tick.get("daily", "done"), run]) == ["done", "sent"]  # whichever went first mailed it
+    assert len(catcher.handler.saved) == 1
+
+
+class LookingStore(ScheduleStore):
+    """A store that notes when its runner has read a period's attempts."""
+
+    def __init__(self, client, looked: set, name: str) -> None:
+        super().__init__(lambda: client)
+        self.looked, self.name = looked, name
+
+    def attempts(self, name, period_start):
+        rows = super().attempts(name, period_start)
+        self.looked.add(self.name)
+        return rows
+
+
+def test_a_tick_and_a_run_of_two_processes_racing_for_one_period_mail_it_once(loaded, tmp_path):
+    """Both read the run log before either claims the period: the claims read back decide, in
+    eight rounds (the claims' random ids come in either order)."""
+    client, _ = fresh(loaded)
+    schedule = Schedule("daily", ("noc@example.com",))
+    looked: set[str] = set()
+
+    async def warehouse(work):
+        first_look = not looked
+        result = work()
+        for _ in range(1000 if first_look else 0):  # the first look at the log waits for the other one
+            if len(looked) == 2:
+                break
+            await asyncio.sleep(0)
+        return result
+
+    with MailCatcher(tmp_path / "outbox") as catcher:
+        smtp = parse_smtp_url("CDRFLOW_SMTP", f"smtp://127.0.0.1:{catcher.port}")
+        timer, operator = (
+            ScheduleRunner(
+                LookingStore(client, looked, name), warehouse, query_runner(lambda: client), smtp, "r@localhost"
+            )
+            for name in ("timer", "operator")
+        )
+        timer.store.save(schedule)
+
+        async def racing():
+            return await asyncio.gather(timer.tick(NOW), operator.run(schedule, SEP_2, SEP_3))
+
+        for round_ in range(8):
+            client.command("TRUNCATE TABLE schedule_runs")
+            looked.clear()
+            tick, run = asyncio.run(racing())
+            assert looked == {"timer", "operator"}
+            assert sorted([tick["daily"], run]) == ["sent", "superseded"], round_
+            assert sorted(r["status"] for r in timer.store.log("daily")) == ["sent", "superseded"]
+    assert len(catcher.handler.saved) == 8  # once a round
+
+
 def test_an_empty_period_is_skipped_when_asked(loaded, tmp_path):
-    client = fresh(loaded, tmp_path)
+    client, _ = fresh(loaded)
     with MailCatcher(tmp_path / "outbox") as catcher:
         runner = runner_for(client, catcher.port)
         runner.store.save(Schedule("quiet", ("noc@example.com",), customers=("nobody",), skip_empty=True))

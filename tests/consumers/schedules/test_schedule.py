@@ -68,3 +68,35 @@ def test_a_run_covers_the_period_that_just_closed_in_the_schedules_zone(every, t
 def test_bad_schedules_are_refused_naming_the_field(kwargs, message):
     with pytest.raises(ReportError, match=message):
         Schedule(**{"name": "daily", "email": ("billing@example.com",), **kwargs})
+
+
+@pytest.mark.parametrize(
+    "every,tz,start,expected_end",
+    [
+        ("daily", "Asia/Kolkata", "2026-11-25T00:00:00+05:30", "2026-11-26T00:00:00+05:30"),
+        ("daily", "Europe/London", "2026-10-25T00:00:00+01:00", "2026-10-26T00:00:00+00:00"),  # 25 hours
+        ("hourly", "UTC", "2026-11-25T13:00:00+00:00", "2026-11-25T14:00:00+00:00"),
+        ("weekly", "America/New_York", "2026-10-26T00:00:00-04:00", "2026-11-02T00:00:00-05:00"),
+        ("monthly", "UTC", "2026-02-01T00:00:00+00:00", "2026-03-01T00:00:00+00:00"),
+        ("30 6 * * 1-5", "UTC", "2026-11-20T06:30:00+00:00", "2026-11-23T06:30:00+00:00"),  # Friday to Monday
+    ],
+)
+def test_a_past_period_is_found_by_its_start(every, tz, start, expected_end):
+    schedule = Schedule("s", ("noc@example.com",), every=every, tz=tz)
+    begins, ends = schedule.period_starting(datetime.fromisoformat(start))
+    assert (begins, ends) == (datetime.fromisoformat(start), datetime.fromisoformat(expected_end))
+
+
+@pytest.mark.parametrize(
+    "every,tz,start",
+    [
+        ("daily", "Asia/Kolkata", "2026-11-25T00:00:00+00:00"),  # UTC midnight is 05:30 in Kolkata
+        ("weekly", "UTC", "2026-11-25T00:00:00+00:00"),  # a Wednesday
+        ("monthly", "UTC", "2026-11-02T00:00:00+00:00"),
+        ("hourly", "UTC", "2026-11-25T13:30:00+00:00"),
+    ],
+)
+def test_a_start_where_no_period_begins_is_refused(every, tz, start):
+    schedule = Schedule("s", ("noc@example.com",), every=every, tz=tz)
+    with pytest.raises(ReportError, match=f"period_start: no {every} period in {tz} begins at"):
+        schedule.period_starting(datetime.fromisoformat(start))
