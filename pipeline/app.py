@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from datetime import datetime, timezone
+from typing import NoReturn
 
 import faust
 import orjson
@@ -33,6 +34,7 @@ from pipeline.warehouse import connect
 
 log = logging.getLogger(__name__)
 collect_less_often()
+EXIT_UNAVAILABLE = 69  # the exit code of the README's table for Kafka or ClickHouse unavailable
 FORGET_EVERY_SECONDS = 3600.0
 PROGRESS_EVERY_SECONDS = 10.0
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
@@ -127,12 +129,27 @@ async def apply_batches(stream) -> None:
 
 async def sink_and_record(changes: BatchChanges, headers: dict[str, bytes]) -> None:
     await sink.write(changes, batch_token(headers, settings.batch_topic, changes.partition, changes.offset))
-    await cdr_state.record(changes)
+    try:
+        await cdr_state.record(changes)
+    except Exception as error:
+        stop_unrecorded(changes, error)
     oldest_input_ms = headers.get(OLDEST_INPUT_HEADER)
     if oldest_input_ms is not None:
         metrics.observe_latency(time.time() - int(oldest_input_ms) / 1000)
     metrics.inc("cdrflow_batches_applied_total")
     metrics.inc("cdrflow_cdrs_applied_total", len(changes.newest))
+
+
+def stop_unrecorded(changes: BatchChanges, error: Exception) -> NoReturn:
+    """The changelog did not take a batch: the table in memory is ahead of it, so this worker stops
+    at once (exit 69), before any later write could land, and starts again from what Kafka holds;
+    the batch is planned again from its marker and its insert is dropped as a replay."""
+    log.critical(
+        "the state's changelog did not take batch %s[%d] (%s); stopping to recover from Kafka",
+        settings.batch_topic, changes.partition, error,
+    )  # fmt: skip
+    logging.shutdown()
+    os._exit(EXIT_UNAVAILABLE)
 
 
 async def finish_batches_in_flight() -> None:

@@ -3,11 +3,16 @@
 Faust's own `send` costs a future, a log record and a buffer hop per key. The state table
 writes thousands of keys per CDR batch, so they go through an idempotent aiokafka producer of
 their own as whole record batches. Kafka keeps their order within a partition, which is all the
-state's crash protocol needs (see pipeline.state); delivery is not awaited per batch, and the
-producer's bounded buffer holds the agent back when the broker is slow.
+state's crash protocol needs (see pipeline.state), provided every write is there: `write`
+returns only once the broker has acknowledged all of its records (acks=all), so a batch counts
+as recorded only when its changelog is durable. A delivery that fails raises; the worker then
+stops and recovers from what Kafka holds (a later batch's marker must never land after an
+earlier batch's entries were lost).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from aiokafka import AIOKafkaProducer
 from mode import Service
@@ -40,14 +45,16 @@ class ChangelogWriter(Service):
             await self.producer.flush()
 
     async def write(self, partition: int, entries: list[Entry]) -> None:
-        """Append `entries` in order to `partition` of the changelog."""
+        """Append `entries` in order to `partition` of the changelog; return once all are delivered."""
         producer = self.producer
         assert producer is not None, "the changelog writer is not started"
+        deliveries = []
         batch = producer.create_batch()
         for key, value in entries:
             if batch.append(key=key, value=value, timestamp=None) is None:
-                await producer.send_batch(batch, self.topic, partition=partition)
+                deliveries.append(await producer.send_batch(batch, self.topic, partition=partition))
                 batch = producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None)
         if batch.record_count():
-            await producer.send_batch(batch, self.topic, partition=partition)
+            deliveries.append(await producer.send_batch(batch, self.topic, partition=partition))
+        await asyncio.gather(*deliveries)

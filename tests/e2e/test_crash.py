@@ -1,13 +1,17 @@
-"""No loss, no double counting across kill -9 of the worker at random moments."""
+"""No loss, no double counting across kill -9 of the worker at random moments, and across a
+changelog write the broker refuses."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from consumers.worker import WorkerProcess
 from tests.cdr_factory import make_cdrs, publish, truth_by_customer
@@ -62,3 +66,44 @@ def test_totals_survive_three_kill_9s_during_a_200k_replay(settings, tmp_path):
         "FROM cdr FINAL GROUP BY customer",
     )
     assert {r[0]: (r[1], r[2], Decimal(r[3]), Decimal(r[4])) for r in raw} == truth_by_customer(events)
+
+
+async def set_changelog_limit(settings, max_message_bytes: int) -> None:
+    """The changelog topic's largest record batch: a small one makes the broker refuse its writes."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        configs = {"cleanup.policy": "compact", "max.message.bytes": str(max_message_bytes)}  # alter replaces all
+        [response] = await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, settings.state_changelog, configs=configs)]
+        )
+        assert all(resource[0] == 0 for resource in response.resources), response
+    finally:
+        await admin.close()
+
+
+def test_a_changelog_delivery_refused_by_the_broker_stops_the_worker_and_nothing_is_lost(settings, tmp_path):
+    before, after = make_cdrs(3000, seed=61), make_cdrs(3000, seed=62)
+    after += before[::20]  # resends of ids recorded before the fault
+    publish(settings, before)
+    worker = WorkerProcess.on_folder(settings, tmp_path)
+    worker.start()
+    try:
+        worker.wait_until_caught_up(len(before))
+        asyncio.run(set_changelog_limit(settings, 64))
+        publish(settings, after)
+        assert worker.process.wait(120) == 69, "the worker stops when its changelog is not written"
+        assert "the state's changelog did not take batch" in worker.tail()
+        asyncio.run(set_changelog_limit(settings, 8 * 1024 * 1024))
+        worker.start()  # recovers the table from the changelog: the refused batch is planned again
+        seen = worker.wait_until_caught_up(timeout=300)  # the input was forwarded before the stop
+    finally:
+        worker.stop()
+    assert seen["cdrflow_sink_failures_total"] == 0
+    rows = query_chdb(
+        tmp_path / "clickhouse",
+        "SELECT customer, sum(attempts), sum(connected), sum(customer_charge_micros), sum(provider_charge_micros) "
+        "FROM agg_breakout FINAL GROUP BY customer HAVING sum(attempts) != 0",
+    )
+    aggregated = {r[0]: (int(r[1]), int(r[2]), Decimal(int(r[3])) / 10**6, Decimal(int(r[4])) / 10**6) for r in rows}
+    assert aggregated == truth_by_customer(before + after)
