@@ -12,9 +12,9 @@ from aiokafka import AIOKafkaConsumer
 from consumers.feed.producer import send_messages
 from consumers.worker import WorkerProcess
 from pipeline.topics import ensure_topics
-from tests.cdr_factory import make_cdrs, newest_revisions, truth_by_customer
+from tests.cdr_factory import make_cdrs, newest_revisions, publish, truth_by_customer
 from tests.chdb_query import query_chdb
-from tests.services import DOCKER
+from tests.services import DOCKER, pipeline_settings
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
 
@@ -96,3 +96,25 @@ def test_totals_equal_the_newest_revision_of_every_cdr_and_bad_input_is_dead_let
         headers = dict(letter.headers)
         assert headers["cdrflow-source-topic"].decode() == settings.topic
         assert int(headers["cdrflow-source-offset"]) >= 0
+
+
+def test_a_second_app_on_the_same_warehouse_counts_its_batches_too(kafka, settings, tmp_path):
+    """A warehouse outlives its topics (a broker started afresh, a new app id, `make demo` run
+    twice): batches at the same partitions and offsets are other batches, not replays."""
+    first, second = make_cdrs(2000, seed=71), make_cdrs(2000, seed=72)
+    other = pipeline_settings(kafka.url, f"{settings.app_id}-again", tmp_path)
+    for app_settings, events in ((settings, first), (other, second)):
+        publish(app_settings, events)
+        worker = WorkerProcess.on_folder(app_settings, tmp_path)
+        worker.start()
+        try:
+            worker.wait_until_caught_up(len(events))
+        finally:
+            worker.stop()
+    rows = query_chdb(
+        tmp_path / "clickhouse",
+        "SELECT customer, sum(attempts), sum(connected), sum(customer_charge_micros), sum(provider_charge_micros) "
+        "FROM agg_breakout FINAL GROUP BY customer HAVING sum(attempts) != 0",
+    )
+    aggregated = {r[0]: (int(r[1]), int(r[2]), Decimal(int(r[3])) / 10**6, Decimal(int(r[4])) / 10**6) for r in rows}
+    assert aggregated == truth_by_customer(first + second)
