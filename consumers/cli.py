@@ -122,7 +122,8 @@ def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
     fields = None
     if args.action == "add":
         fields = {
-            "name": args.name, "email": args.email, "report": args.report, "every": args.every, "tz": args.tz,
+            "name": args.name, "email": [a.strip() for text in args.email for a in text.split(",") if a.strip()],
+            "report": args.report, "every": args.every, "tz": args.tz,
             "group": args.group.split(",") if args.group else [], "customers": args.customer,
             "providers": args.provider, "columns": args.columns.split(",") if args.columns else [],
             "format": args.format, "skip_empty": args.skip_empty,
@@ -260,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         "add", help="add or replace a schedule", description="Add a schedule, or replace one of the same name."
     )
     add.add_argument("--name", required=True)
-    add.add_argument("--email", action="append", required=True, help="repeat for many recipients")
+    add.add_argument("--email", action="append", required=True, help="repeat, or separate by commas, for many")
     add.add_argument("--every", default="daily", help="hourly, daily, weekly, monthly or a 5-field cron expression")
     add.add_argument("--report", default="breakout", choices=["breakout", "dtmf"])
     add.add_argument("--tz", default="UTC", help="IANA time zone of the periods and day groups")

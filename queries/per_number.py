@@ -1,6 +1,9 @@
 """The Per Number report: one or many numbers, matched on the dialled (`dest`) or calling (`cli`)
 number, over at most six months: a summary per number and SIP code, or the call list.
 
+A dialled number is the same number with or without its leading `+` (switches differ in how
+they write it): both forms are searched, and the summary shows it without the `+`.
+
 The summary reads whole 15-minute buckets from `agg_number` and the cut edges of the range from
 the raw CDRs (newest revision only), like the breakout; the call list reads the raw CDRs.
 """
@@ -70,30 +73,42 @@ class PerNumberQuery:
     def column(self) -> str:
         return "dest_number" if self.by == "dest" else "cli"
 
+    @property
+    def stored_forms(self) -> list[str]:
+        """The numbers as CDRs may hold them: a dialled number with and without its leading `+`."""
+        if self.by == "cli":
+            return list(self.numbers)
+        digits = dict.fromkeys(number.removeprefix("+") for number in self.numbers)
+        return [form for number in digits for form in (number, "+" + number)]
+
     def _params(self) -> dict:
         left_start, inner_start, inner_end, right_end = bucket_bounds(epoch_ms(self.start), epoch_ms(self.end))
         return {
             "left_start": left_start, "inner_start": inner_start, "inner_end": inner_end, "right_end": right_end,
-            "numbers": list(self.numbers), "customers": list(self.customers), "kind": self.by,
+            "numbers": self.stored_forms, "customers": list(self.customers), "kind": self.by,
         }  # fmt: skip
 
     def _customer_filter(self) -> str:
         return " AND customer IN {customers:Array(String)}" if self.customers else ""
 
     def summary_sql(self) -> tuple[str, dict]:
-        """Rows of number, sip_code and SUMMARY_SUMS."""
+        """Rows of number (a dialled one without its `+`), sip_code and SUMMARY_SUMS."""
         aggregated = (
-            f"SELECT number, sip_code, {', '.join(SUMMARY_SUMS)} FROM agg_number "
+            f"SELECT number AS stored, sip_code, {', '.join(SUMMARY_SUMS)} FROM agg_number "
             f"WHERE kind = {{kind:String}} AND number IN {{numbers:Array(String)}} AND {WHOLE_BUCKETS}"
             + self._customer_filter()
         )
         raw = ", ".join(f"{expr} AS {name}" for name, expr in RAW_SUMS.items())
         edges = (
-            f"SELECT {self.column} AS number, sip_code, {raw} FROM cdr FINAL "
+            f"SELECT {self.column} AS stored, sip_code, {raw} FROM cdr FINAL "
             f"WHERE {self.column} IN {{numbers:Array(String)}} AND (" + RAW_EDGES + ")" + self._customer_filter()
         )
         sums = ", ".join(f"sum({name}) AS {name}" for name in SUMMARY_SUMS)
-        sql = f"SELECT number, sip_code, {sums} FROM ({aggregated} UNION ALL {edges}) GROUP BY number, sip_code ORDER BY number, sip_code"
+        shown = "if(startsWith(stored, '+'), substring(stored, 2), stored)" if self.by == "dest" else "stored"
+        sql = (
+            f"SELECT {shown} AS number, sip_code, {sums} FROM ({aggregated} UNION ALL {edges}) "
+            "GROUP BY number, sip_code ORDER BY number, sip_code"
+        )
         return sql, self._params()
 
     def calls_sql(self) -> tuple[str, dict]:

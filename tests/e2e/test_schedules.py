@@ -76,10 +76,11 @@ def test_the_leader_mails_a_schedule_once_and_the_log_shows_it(settings, tmp_pat
             assert "sent" in log.stdout and "2025-10-01T00:00:00+00:00" in log.stdout
 
             # a lost daily report, mailed again on demand: once, then only with --resend
-            added = schedule(worker, tmp_path, "add", "--name", "daily-acme", "--email", "billing@example.com",
+            added = schedule(worker, tmp_path, "add", "--name", "daily-acme", "--email", "billing@example.com, noc@example.com",
                              "--every", "daily", "--tz", "Asia/Kolkata", "--customer", "acme", "--group", "customer",
                              "--columns", "attempts,connected,customer_charge", "--skip-empty")  # fmt: skip
             assert added.returncode == 0, added.stderr
+            assert '"billing@example.com",\n    "noc@example.com"' in added.stdout  # a comma list is two recipients
             first = schedule(worker, tmp_path, "run", "daily-acme", "--period-start", "2026-09-05")
             assert first.returncode == 0 and '"outcome": "sent"' in first.stdout, first.stderr
             assert '"period_start": "2026-09-05T00:00:00+05:30"' in first.stdout

@@ -6,9 +6,11 @@ from decimal import Decimal
 
 import pytest
 
+from pipeline.warehouse import connect
 from queries.metrics import derive
 from queries.per_number import PerNumberQuery
 from tests.cdr_factory import BASE_MS
+from tests.warehouse_data import fresh_url, load_events
 
 
 def utc(ms: int) -> datetime:
@@ -49,3 +51,21 @@ def test_call_list_is_every_newest_revision_by_start_time(loaded):
         if e["dest_number"] in numbers and e["customer"] in ("acme", "globex") and BASE_MS <= e["start_time"]
     )  # fmt: skip
     assert got == [(cdr_id, rev) for _, cdr_id, rev in expected]
+
+
+def test_a_dialled_number_is_found_with_or_without_its_plus(clickhouse):
+    """Switches write +442033000111 or 442033000111: one number, found either way, shown without +."""
+    events = [
+        {"id": f"plus-{n}", "start_time": BASE_MS + n * 60_000, "customer": "acme", "sip_code": 200, "duration": 60,
+         "dest_number": "+442033000111" if n % 2 else "442033000111", "customer_charge": "0.010000"}
+        for n in range(40)
+    ]  # fmt: skip
+    url = fresh_url(clickhouse, "plus")
+    load_events(url, events)
+    client = connect(url)
+    for typed in ("+442033000111", "442033000111"):
+        query = PerNumberQuery(utc(BASE_MS), utc(BASE_MS + 86_400_000), numbers=(typed,))
+        result = client.query(*query.summary_sql())
+        assert [(r[0], r[1], r[2]) for r in result.result_rows] == [("442033000111", 200, 40)]  # both halves
+        calls = client.query(*query.calls_sql()).result_rows
+        assert len(calls) == 40
