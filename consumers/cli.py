@@ -99,10 +99,11 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             "from": [start], "to": [end], "customer": args.customer, "format": [args.format],
             "columns": [args.columns] if args.columns else [],
         }  # fmt: skip
+        options["tz"] = [args.tz]
         if args.report == "per-number":
             options |= {"number": args.number, "by": [args.by], "calls": ["true"] if args.calls else []}
         else:
-            options |= {"provider": args.provider, "group": [args.group] if args.group else [], "tz": [args.tz]}
+            options |= {"provider": args.provider, "group": [args.group] if args.group else []}
         body = answer_report(settings, args.report, {name: values for name, values in options.items() if values})
     except ReportError as error:
         print(f"cdrflow: report: {error}", file=sys.stderr)

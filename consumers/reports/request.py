@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, available_timezones
 
 from clickhouse_connect.driver.client import Client
 
@@ -27,7 +28,7 @@ FORMATS = {
 }
 KINDS = ("breakout", "dtmf", "per-number")
 GROUPED = {"from", "to", "customer", "provider", "group", "columns", "tz", "format"}
-PER_NUMBER = {"from", "to", "number", "by", "calls", "customer", "columns", "format"}
+PER_NUMBER = {"from", "to", "number", "by", "calls", "customer", "columns", "format", "tz"}
 RunQuery = Callable[[str, dict], tuple[list[str], list[tuple]]]
 
 
@@ -48,6 +49,7 @@ class ReportRequest:
     columns: tuple[str, ...]
     format: str
     calls: bool = False
+    tz: str = "UTC"  # the zone call times are shown in
 
     @property
     def header(self) -> list[str]:
@@ -115,7 +117,10 @@ def parse_report(kind: str, params: Mapping[str, Sequence[str]]) -> ReportReques
             _moment(params, "from"), _moment(params, "to"), numbers=tuple(params.get("number", ())),
             by=_one(params, "by", "dest"), customers=tuple(params.get("customer", ())),
         )  # fmt: skip
-        return ReportRequest(kind, query, _columns(params, NUMBER_COLUMNS), output, calls in ("true", "1"))
+        tz = _one(params, "tz", "UTC")
+        if tz not in available_timezones() and tz != "UTC":
+            raise ReportError(f"tz: unknown time zone {tz!r}")
+        return ReportRequest(kind, query, _columns(params, NUMBER_COLUMNS), output, calls in ("true", "1"), tz)
     allowed = DTMF_COLUMNS if kind == "dtmf" else COLUMNS
     query = BreakoutQuery(
         _moment(params, "from"), _moment(params, "to"),
@@ -132,7 +137,8 @@ def report_rows(request: ReportRequest, run_query: RunQuery) -> list[dict]:
     if isinstance(query, PerNumberQuery):
         if request.calls:
             names, result = run_query(*query.calls_sql())
-            return [_call(dict(zip(names, row))) for row in result]
+            zone = ZoneInfo(request.tz)
+            return [_call(dict(zip(names, row)), zone) for row in result]
         names, result = run_query(*query.summary_sql())
         return [
             {"number": v["number"], "sip_code": v["sip_code"], **derive(v)}
@@ -146,10 +152,11 @@ def report_rows(request: ReportRequest, run_query: RunQuery) -> list[dict]:
     return rows
 
 
-def _call(values: dict) -> dict:
+def _call(values: dict, zone: ZoneInfo) -> dict:
+    """A call as listed: its start time in the request's zone."""
     start = values["start_time"]
     if isinstance(start, datetime):
-        start = start.replace(tzinfo=start.tzinfo or timezone.utc).isoformat(timespec="milliseconds")
+        start = start.replace(tzinfo=start.tzinfo or timezone.utc).astimezone(zone).isoformat(timespec="milliseconds")
     return {**values, "start_time": start}
 
 

@@ -290,6 +290,29 @@ def test_text_from_cdrs_is_shown_as_text_and_never_runs(page, events):
     screenshot(page, "hostile-text")
 
 
+def test_a_time_zone_typo_in_the_link_falls_back_to_utc_and_says_so(page):
+    open_console(page, "from=2026-11-01&to=2026-11-07&tz=Mars/Olympus")
+    assert page.input_value("#tz") == "UTC"
+    assert 'Unknown time zone "Mars/Olympus"' in page.inner_text("#notice")
+    assert [s.get_attribute("id") for s in page.locator("section.tab:visible").all()] == ["tab-breakout"]
+    assert "tz=UTC" in page.url
+
+
+def test_per_number_lists_calls_in_the_chosen_zone_and_errors_show_beside_the_form(page, events):
+    number = next(e["dest_number"] for e in events if e["sip_code"] == 200)
+    open_console(page, "from=2026-11-01&to=2026-11-07&tz=Asia/Kolkata&tab=per-number")
+    page.fill("#numbers", number)
+    page.click("#tab-per-number button[type=submit]")
+    settled(page)
+    starts = [c["start_time"] for c in grid_data(page, "#tab-per-number .calls")]
+    assert starts and all(s.endswith("+05:30") for s in starts)
+    page.fill("#numbers", "12a")
+    page.click("#tab-per-number button[type=submit]")
+    wait_until(page, "!document.querySelector('#notice').hidden")
+    assert "number: not a dialled number: '12a'" in page.inner_text("#notice")
+    screenshot(page, "per-number-error")
+
+
 @pytest.mark.parametrize(
     "day,zone,start",
     [

@@ -38,10 +38,19 @@ const text = (value) => document.createTextNode(value ?? "");
 const inMinutes = (seconds) => seconds === null || seconds === undefined || seconds === "" ? null
   : (Number(seconds) / 60).toFixed(2);
 
+// The footer says what the page is doing; an error is also shown beside the filters, where the
+// eye is, until the next refresh succeeds.
 function status(text, isError = false) {
   const box = $("#status");
   box.textContent = text;
   box.classList.toggle("error", isError);
+  if (isError) notice(text);
+}
+
+function notice(text) {
+  const box = $("#notice");
+  box.textContent = text;
+  box.hidden = !text;
 }
 
 // ---- dates in a time zone --------------------------------------------------------------------
@@ -260,9 +269,24 @@ function fillTimeZones(select, chosen) {
   select.replaceChildren(...zones.map((z) => new Option(z, z, false, z === chosen)));
 }
 
+const knownZone = (tz) => {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 function readUrl() {
   const url = new URLSearchParams(location.search);
-  const tz = url.get("tz") || "UTC";
+  let tz = url.get("tz") || "UTC";
+  if (!knownZone(tz)) {
+    notice(`Unknown time zone "${tz}" in the link: showing UTC instead.`);
+    $("#notice").dataset.sticky = "until the zone is chosen";
+    $("#tz").addEventListener("change", () => delete $("#notice").dataset.sticky, { once: true });
+    tz = "UTC";
+  }
   fillTimeZones($("#tz"), tz);
   const [from, to] = quickRange("last7", tz);
   $("#from").value = url.get("from") || from;
@@ -614,8 +638,8 @@ class PerNumberView {
       await grid($(".calls", this.section), { data: [], columns: [], placeholder: "" });
       return "enter numbers to search";
     }
-    const { from, to } = filters.params;
-    const params = { from, to, number: this.numbers, by: this.by, customer: filters.customers.selected };
+    const { from, to, tz } = filters.params;
+    const params = { from, to, tz, number: this.numbers, by: this.by, customer: filters.customers.selected };
     const [summary, calls] = await Promise.all([
       api("/api/reports/per-number", { params }),
       api("/api/reports/per-number", { params: { ...params, calls: "true" } }),
@@ -753,6 +777,7 @@ async function refresh() {
   try {
     const [summary] = await Promise.all([views[currentTab].refresh(), fillDimensions()]);
     if (ticket === refreshing) {
+      if (!$("#notice").dataset.sticky) notice("");
       const { from, to, tz } = filters.range;
       status(`${summary} · ${from} to ${to} (${tz}) · ${Math.round(performance.now() - started)} ms`);
     }

@@ -1,3 +1,4 @@
+from datetime import datetime
 from decimal import Decimal
 
 import orjson
@@ -130,3 +131,12 @@ def test_xlsx_holds_the_header_and_the_exact_values(tmp_path):
         ["acme", 0, None, 0],
     ]
     assert sheet["D2"].number_format == "0.000000"
+
+
+def test_per_number_calls_are_listed_in_the_chosen_zone():
+    request = parse_report("per-number", {**DAY, "number": ["442033000111"], "calls": ["true"], "tz": ["Asia/Kolkata"]})
+    started = datetime(2026, 11, 24, 18, 45, 34, 120000)  # as ClickHouse returns DateTime64 in UTC
+    [call] = report_rows(request, lambda sql, params: (["id", "start_time"], [("c1", started)]))
+    assert call == {"id": "c1", "start_time": "2026-11-25T00:15:34.120+05:30"}
+    with pytest.raises(ReportError, match="tz: unknown time zone 'Asia/Kolkatta'"):
+        parse_report("per-number", {**DAY, "number": ["4420"], "tz": ["Asia/Kolkatta"]})
