@@ -93,6 +93,21 @@ class PerNumberQuery:
 
     def summary_sql(self) -> tuple[str, dict]:
         """Rows of number (a dialled one without its `+`), sip_code and SUMMARY_SUMS."""
+        sums = ", ".join(f"sum({name}) AS {name}" for name in SUMMARY_SUMS)
+        shown = "if(startsWith(stored, '+'), substring(stored, 2), stored)" if self.by == "dest" else "stored"
+        sql = (
+            f"SELECT {shown} AS number, sip_code, {sums} FROM ({self._sums()}) "
+            "GROUP BY number, sip_code ORDER BY number, sip_code"
+        )
+        return sql, self._params()
+
+    def totals_sql(self) -> tuple[str, dict]:
+        """One row of SUMMARY_SUMS over every number searched."""
+        sums = ", ".join(f"sum({name}) AS {name}" for name in SUMMARY_SUMS)
+        return f"SELECT {sums} FROM ({self._sums()})", self._params()
+
+    def _sums(self) -> str:
+        """Rows of stored number, sip_code and SUMMARY_SUMS: whole buckets, then the cut edges."""
         aggregated = (
             f"SELECT number AS stored, sip_code, {', '.join(SUMMARY_SUMS)} FROM agg_number "
             f"WHERE kind = {{kind:String}} AND number IN {{numbers:Array(String)}} AND {WHOLE_BUCKETS}"
@@ -103,13 +118,7 @@ class PerNumberQuery:
             f"SELECT {self.column} AS stored, sip_code, {raw} FROM cdr FINAL "
             f"WHERE {self.column} IN {{numbers:Array(String)}} AND (" + RAW_EDGES + ")" + self._customer_filter()
         )
-        sums = ", ".join(f"sum({name}) AS {name}" for name in SUMMARY_SUMS)
-        shown = "if(startsWith(stored, '+'), substring(stored, 2), stored)" if self.by == "dest" else "stored"
-        sql = (
-            f"SELECT {shown} AS number, sip_code, {sums} FROM ({aggregated} UNION ALL {edges}) "
-            "GROUP BY number, sip_code ORDER BY number, sip_code"
-        )
-        return sql, self._params()
+        return f"{aggregated} UNION ALL {edges}"
 
     def calls_sql(self) -> tuple[str, dict]:
         """Every CDR of the numbers in the range, newest revision, by start_time."""

@@ -9,15 +9,15 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Mapping, Sequence
 
-from consumers.reports.request import parse_report, query_runner, render, report_rows
+from consumers.reports.request import answer, parse_report, query_runner
 from consumers.worker import ask_worker, open_warehouse
 from pipeline.settings import Settings
 
 
 def answer_report(settings: Settings, kind: str, params: Mapping[str, Sequence[str]]) -> bytes:
     request = parse_report(kind, params)  # refuse a bad request before reaching anything
-    answer = ask_worker(settings, "GET", f"/api/reports/{kind}?" + urllib.parse.urlencode(params, doseq=True))
-    if answer is not None:
-        return answer
+    from_worker = ask_worker(settings, "GET", f"/api/reports/{kind}?" + urllib.parse.urlencode(params, doseq=True))
+    if from_worker is not None:
+        return from_worker
     client = open_warehouse(settings)
-    return render(request, report_rows(request, query_runner(lambda: client)))
+    return answer(request, query_runner(lambda: client))

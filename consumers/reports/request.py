@@ -7,6 +7,7 @@ Every error is a `ReportError` whose message names the offending parameter.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -152,6 +153,26 @@ def report_rows(request: ReportRequest, run_query: RunQuery) -> list[dict]:
     return rows
 
 
+def answer(request: ReportRequest, run_query: RunQuery) -> bytes:
+    """The report, rendered: its rows and, where it has them, its totals."""
+    return render(request, report_rows(request, run_query), report_totals(request, run_query))
+
+
+def report_totals(request: ReportRequest, run_query: RunQuery) -> dict | None:
+    """The totals of the report's rows, as ClickHouse sums them (exact sums, ratios and averages
+    of the sums); None for a call list, and for a report without groups (its one row is the total)."""
+    query = request.query
+    if isinstance(query, PerNumberQuery):
+        if request.calls:
+            return None
+        names, result = run_query(*query.totals_sql())
+    elif not query.groups:
+        return None
+    else:
+        names, result = run_query(*dataclasses.replace(query, groups=()).sql())
+    return derive(dict(zip(names, result[0])) if result else {})
+
+
 def _call(values: dict, zone: ZoneInfo) -> dict:
     """A call as listed: its start time in the request's zone."""
     start = values["start_time"]
@@ -160,10 +181,15 @@ def _call(values: dict, zone: ZoneInfo) -> dict:
     return {**values, "start_time": start}
 
 
-def render(request: ReportRequest, rows: list[dict]) -> bytes:
+def render(request: ReportRequest, rows: list[dict], totals: dict | None = None) -> bytes:
+    """The rows in the request's format; CSV, XLSX, HTML and the text table end with a Total row
+    (JSON stays a list of rows: ask for the totals with an empty group)."""
     header = request.header
     if request.format == "json":
         return report_table.to_json(header, rows)
+    if totals is not None:
+        total = {column: totals.get(column, "") for column in header} | {header[0]: "Total"}
+        rows = [*rows, total]
     if request.format == "csv":
         return report_table.to_csv(header, rows)
     if request.format == "xlsx":

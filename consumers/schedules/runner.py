@@ -28,13 +28,12 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from consumers.mail.smtp import Attachment, open_smtp, report_message
-from consumers.reports.request import FORMATS, ReportRequest, RunQuery, render, report_rows
+from consumers.reports.request import FORMATS, ReportRequest, RunQuery, render, report_rows, report_totals
 from consumers.reports.table import to_html
 from consumers.schedules.schedule import Cadence, Schedule
 from consumers.schedules.store import DONE, BrokenSchedule, ScheduleStore
@@ -43,7 +42,7 @@ from pipeline.settings import SmtpUrl
 
 log = logging.getLogger(__name__)
 Warehouse = Callable[[Callable[[], Any]], Awaitable[Any]]  # runs blocking warehouse work
-HEADLINE = ("attempts", "connected", "dtmf", "customer_charge", "provider_charge", "profit")
+HEADLINE = ("attempts", "connected", "asr", "acd", "dtmf", "customer_charge", "provider_charge", "profit")
 STATUS_ORDER = {"running": 1, "sending": 2}  # an attempt's later statuses outrank these
 IN_FLIGHT = ("running", "sending")
 CLAIM_HELD = timedelta(minutes=10)  # a claim older than this without an outcome was cut off by a crash
@@ -56,19 +55,21 @@ def complete_text(complete_until: datetime | None, tz: str) -> str:
 
 
 def report_email(
-    schedule: Schedule, request: ReportRequest, rows: list[dict], sender: str, complete_until: datetime | None
-) -> EmailMessage:
+    schedule: Schedule, request: ReportRequest, rows: list[dict], totals: dict, sender: str,
+    complete_until: datetime | None,
+) -> EmailMessage:  # fmt: skip
+    """The report mail: a summary of the totals in the chosen columns, the rows attached."""
     start, end = request.query.start, request.query.end
     period = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} ({schedule.tz})"
-    totals = {c: sum((r[c] for r in rows), Decimal(0)) for c in HEADLINE if c in request.header}
+    headline = [f"{c} {'—' if totals.get(c) is None else totals[c]}" for c in HEADLINE if c in request.header]
     summary = (
         f"{schedule.report.title()} report {period}: {len(rows)} rows; "
-        + ", ".join(f"{c} {v}" for c, v in totals.items())
+        + ", ".join(headline)
         + f". Data {complete_text(complete_until, schedule.tz)}."
     )
     maintype, subtype = FORMATS[schedule.format].split("/")
     attachment = Attachment(
-        f"{schedule.report}-{start:%Y%m%d%H%M}.{schedule.format}", render(request, rows), maintype, subtype
+        f"{schedule.report}-{start:%Y%m%d%H%M}.{schedule.format}", render(request, rows, totals), maintype, subtype
     )
     html = to_html(request.header, rows[:50], f"{schedule.name}: {period}", intro=summary)
     return report_message(sender, list(schedule.email), f"{schedule.name}: {period}", summary, html, attachment)
@@ -184,7 +185,8 @@ class ScheduleRunner:
             if not rows and schedule.skip_empty:
                 await self.log(run, "skipped", finished=True)
                 return "skipped"
-            message = report_email(schedule, request, rows, self.sender, complete_until)
+            totals = await self.warehouse(lambda: report_totals(request, self.run_query))
+            message = report_email(schedule, request, rows, totals or {}, self.sender, complete_until)
             run["message_id"] = message["Message-ID"]
             client = await asyncio.to_thread(open_smtp, self.smtp)
             try:

@@ -19,7 +19,7 @@ import hmac
 import orjson
 from faust.web import Request, Response, View
 
-from consumers.reports.request import FORMATS, KINDS, parse_report, render, report_rows
+from consumers.reports.request import FORMATS, KINDS, answer, parse_report
 from consumers.schedules.timer import query_warehouse, schedules
 from pipeline.app import app, settings, sink
 from queries.breakout import ReportError
@@ -59,8 +59,8 @@ def report_view(kind: str) -> type[View]:
             for name, value in request.query.items():
                 params.setdefault(name, []).append(value)
             report = parse_report(kind, params)
-            rows = await sink.run(lambda: report_rows(report, query_warehouse))
-            return self.bytes(render(report, rows), content_type=FORMATS[report.format])
+            body = await sink.run(lambda: answer(report, query_warehouse))
+            return self.bytes(body, content_type=FORMATS[report.format])
 
     ReportView.__name__ = ReportView.__qualname__ = f"{kind.title().replace('-', '')}Report"
     return ReportView

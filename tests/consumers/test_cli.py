@@ -37,7 +37,7 @@ def test_a_date_word_on_a_migrated_empty_warehouse_answers_an_empty_report(tmp_p
     done = cdrflow(tmp_path, "report", "breakout", "--from", "yesterday", "--tz", "Asia/Kathmandu",
                    "--format", "csv", "--columns", "attempts,connected,customer_charge")  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "customer,provider,attempts,connected,customer_charge\n"
+    assert done.stdout == "customer,provider,attempts,connected,customer_charge\nTotal,,0,0,0.000000\n"
 
 
 def test_a_date_that_is_not_one_is_refused_naming_the_parameter(tmp_path):

@@ -173,10 +173,13 @@ def test_hidden_columns_stay_out_of_the_export(page, events):
     assert header[:6] == ["customer", "attempts", "connected", "asr", "acd", "duration"] and "dtmf" not in header
     newest = newest_revisions(events).values()
     exported = {cells[0]: cells[header.index("duration")] for cells in (line.split(",") for line in lines[1:])}
-    assert exported == {  # the exact seconds of the API, not the minutes on screen
-        customer: f"{sum(Decimal(str(e.get('duration', 0))) for e in newest if e['customer'] == customer):.6f}"
+    seconds = {
+        customer: sum(Decimal(str(e.get("duration", 0))) for e in newest if e["customer"] == customer)
         for customer in {e["customer"] for e in newest}
     }
+    # the exact seconds of the API, not the minutes on screen, and the totals row last
+    assert exported == {c: f"{s:.6f}" for c, s in seconds.items()} | {"Total": f"{sum(seconds.values()):.6f}"}
+    assert lines[-1].startswith("Total,")
 
 
 def test_a_second_row_group_pivots_with_drill_down(page, events):

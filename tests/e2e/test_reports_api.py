@@ -116,7 +116,9 @@ def test_breakout_over_http_and_the_command_line_with_and_without_a_worker(setti
     )
     assert direct.returncode == 0, direct.stderr
     lines = (tmp_path / "b.csv").read_text().splitlines()
-    assert lines[0].startswith("customer,attempts,connected") and len(lines) == 1 + len(truth_by_customer(events))
+    assert lines[0].startswith("customer,attempts,connected") and len(lines) == 2 + len(truth_by_customer(events))
+    total = lines[-1].split(",")
+    assert total[:2] == ["Total", str(sum(t[0] for t in truth_by_customer(events).values()))]
     local_days = {"from": "2026-07-01", "to": "2026-11-30"}  # the same range as whole days, the 30th included
     by_days = report_command(worker, tmp_path, "breakout", "--group", "customer", "--format", "json", dates=local_days)
     assert by_days.returncode == 0, by_days.stderr

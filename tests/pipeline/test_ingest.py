@@ -87,8 +87,12 @@ class RecordingProducer:
 def test_every_batch_message_carries_an_id_of_its_own():
     ingest = ingest_over(MovingConsumer(moving=False))
     ingest.producer = RecordingProducer()  # type: ignore[assignment]
-    event = b'{"id": "call-%d", "start_time": 1700000000000, "customer": "acme", "dest_number": "4420", "sip_code": 486}'
+    event = (
+        b'{"id": "call-%d", "start_time": 1700000000000, "customer": "acme", "dest_number": "4420", "sip_code": 486}'
+    )
     records = [SimpleNamespace(value=event % n, timestamp=1_700_000_000_000 + n, key=None) for n in range(40)]
     asyncio.run(ingest.forward({TopicPartition("cdr", 0): records}))
-    ids = [headers[BATCH_ID_HEADER] for topic, _, headers in ingest.producer.sent if topic == ingest.settings.batch_topic]
+    ids = [
+        headers[BATCH_ID_HEADER] for topic, _, headers in ingest.producer.sent if topic == ingest.settings.batch_topic
+    ]
     assert len(ids) == len({partition_of(f"call-{n}", 8) for n in range(40)}) and len(set(ids)) == len(ids)

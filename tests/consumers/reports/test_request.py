@@ -4,7 +4,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from consumers.reports.request import parse_report, render, report_rows
+from consumers.reports.request import parse_report, render, report_rows, report_totals
 from queries.breakout import ReportError
 
 DAY = {"from": ["2026-11-01T00:00:00Z"], "to": ["2026-11-02T00:00:00+05:30"]}
@@ -140,3 +140,33 @@ def test_per_number_calls_are_listed_in_the_chosen_zone():
     assert call == {"id": "c1", "start_time": "2026-11-25T00:15:34.120+05:30"}
     with pytest.raises(ReportError, match="tz: unknown time zone 'Asia/Kolkatta'"):
         parse_report("per-number", {**DAY, "number": ["4420"], "tz": ["Asia/Kolkatta"]})
+
+
+def test_tables_end_with_the_totals_of_clickhouse_and_json_stays_rows():
+    request = parse_report("breakout", {**DAY, "group": ["customer"], "columns": ["attempts,asr"], "format": ["csv"]})
+    rows = [{"customer": "acme", "attempts": 3, "asr": Decimal("33.33")}, {"customer": "globex", "attempts": 1,
+            "asr": Decimal("100.00")}]  # fmt: skip
+    totals = {"attempts": 4, "asr": Decimal("50.00"), "customer_charge": Decimal("1.000000")}
+    assert (
+        render(request, rows, totals)
+        == b"customer,attempts,asr\r\nacme,3,33.33\r\nglobex,1,100.00\r\nTotal,4,50.00\r\n"
+    )
+    table = render(parse_report("breakout", {**DAY, "group": ["customer"], "columns": ["attempts"], "format": ["table"]}),
+                   rows, totals).decode()  # fmt: skip
+    assert table.splitlines()[-1].split() == ["Total", "4"]
+    as_json = parse_report("breakout", {**DAY, "group": ["customer"], "columns": ["attempts"]})
+    assert [r["customer"] for r in orjson.loads(render(as_json, rows, totals))] == ["acme", "globex"]
+
+
+def test_totals_are_the_sums_of_a_query_without_groups_and_none_for_calls():
+    asked = []
+
+    def run_query(sql, params):
+        asked.append(sql)
+        return ["attempts", "connected"], [(10, 4)]
+
+    request = parse_report("breakout", {**DAY, "group": ["customer,provider"]})
+    totals = report_totals(request, run_query)
+    assert (totals["attempts"], totals["asr"]) == (10, Decimal("40.00")) and "GROUP BY" not in asked[0]
+    calls = parse_report("per-number", {**DAY, "number": ["4420"], "calls": ["true"]})
+    assert report_totals(calls, run_query) is None

@@ -87,12 +87,24 @@ def test_a_period_is_mailed_once_with_the_calls_of_that_period(loaded, tmp_path)
         assert asyncio.run(runner.tick(NOW)) == {"daily-acme": "sent"}
         assert asyncio.run(runner.tick(NOW + timedelta(hours=5))) == {}  # the same period: nothing more
     [saved] = catcher.handler.saved
+    *routes, total = attachment_rows(saved)
     got = {
-        (r["customer"], r["provider"]): (int(r["attempts"]), int(r["connected"]), r["customer_charge"])
-        for r in attachment_rows(saved)
+        (r["customer"], r["provider"]): (int(r["attempts"]), int(r["connected"]), r["customer_charge"]) for r in routes
     }
-    assert got == by_route(newest.values(), SEP_2, SEP_3, "acme") and got
-    assert "complete up to 2026-09-03 02:00 (UTC)" in body_text(saved)
+    expected = by_route(newest.values(), SEP_2, SEP_3, "acme")
+    assert got == expected and got
+    attempts, connected = sum(a for a, _, _ in expected.values()), sum(c for _, c, _ in expected.values())
+    charge = sum(Decimal(c) for _, _, c in expected.values())
+    assert (total["customer"], total["provider"], int(total["attempts"]), total["customer_charge"]) == (
+        "Total",
+        "",
+        attempts,
+        f"{charge:.6f}",
+    )
+    assert total["asr"] == f"{Decimal(100 * connected) / attempts:.2f}"  # the ratio of the sums
+    text = body_text(saved)
+    assert f"attempts {attempts}, connected {connected}, asr {total['asr']}, acd {total['acd']}" in text
+    assert "complete up to 2026-09-03 02:00 (UTC)" in text
     [run] = runner.store.log("daily-acme")
     assert (run["status"], run["rows"], run["attempt"]) == ("sent", len(got), 1)
 
@@ -122,7 +134,10 @@ def test_a_period_waits_for_the_pipeline_past_its_end_plus_the_grace(clickhouse,
         record_progress(client, "worker-1", SEP_3 + timedelta(hours=1, seconds=30))
         assert asyncio.run(runner.tick(SEP_3 + timedelta(hours=1, seconds=30))) == {"daily": "sent"}
     [saved] = catcher.handler.saved
-    assert attachment_rows(saved) == [{"customer": "acme", "attempts": "101", "customer_charge": "130.000000"}]
+    assert attachment_rows(saved) == [
+        {"customer": "acme", "attempts": "101", "customer_charge": "130.000000"},
+        {"customer": "Total", "attempts": "101", "customer_charge": "130.000000"},
+    ]
     assert "complete up to 2026-09-03 01:00 (UTC)" in body_text(saved)
 
 
