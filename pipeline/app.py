@@ -164,6 +164,24 @@ async def record_before_handing_over(sender, revoked, **kwargs) -> None:
     await changelog.flush()
 
 
+@app.on_rebalance_complete.connect
+async def fetch_from_the_markers(sender, **kwargs) -> None:
+    """Once the table is recovered, make each batch partition resume at the batch after its marker.
+
+    Faust resumes from its committed offset, which can be past batches the table never recorded
+    (a worker that stopped while recording a batch had acked the events after it), and nothing
+    would reveal that gap: the refetch in skipped_batches_before needs a later batch to arrive.
+    So the markers are committed here, and Faust's own seek to the committed offsets, which comes
+    next and runs before any fetch, starts there. (Seeking here instead would be undone by it, and
+    seeking later races the consumer's fetcher thread.)"""
+    consumer = app.consumer
+    mine = [tp for tp in consumer.assignment() if tp.topic == settings.batch_topic]
+    if not mine:
+        return
+    earliest = await consumer.earliest_offsets(*mine)
+    await consumer._commit({tp: max(cdr_state.next_offset(tp.partition), earliest[tp]) for tp in mine})
+
+
 async def forget_old_ids() -> None:
     """Keep the dedup state bounded: forget ids not changed for CDRFLOW_DEDUP_DAYS (between batches)."""
     global forget_due_at

@@ -97,7 +97,7 @@ def test_the_leader_mails_a_schedule_once_and_the_log_shows_it(settings, tmp_pat
     kolkata_day = day_in(events, "acme", datetime(2026, 9, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
     assert len(catcher.handler.saved) == 3
     for saved in catcher.handler.saved[1:]:  # the CSV holds what the CDRs sent say, computed here
-        assert attachment_rows(saved) == [kolkata_day]
+        assert attachment_rows(saved) == [kolkata_day, kolkata_day | {"customer": "Total"}]
     assert b".xlsx" in catcher.handler.saved[0].read_bytes()
     assert "yearly-oct" in schedule(worker, tmp_path, "list").stdout  # no worker: on the warehouse itself
     removed = schedule(worker, tmp_path, "remove", "yearly-oct")
