@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaError
 
 from consumers.worker import WorkerProcess
 from tests.cdr_factory import make_cdrs, publish, truth_by_customer
-from tests.chdb_query import query_chdb
+from tests.chdb_query import aggregated_by_customer, query_chdb
 from tests.services import DOCKER
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
@@ -55,12 +55,7 @@ def test_totals_survive_three_kill_9s_during_a_200k_replay(settings, tmp_path):
         worker.stop()
     assert seen["cdrflow_cdrs_invalid_total"] == 0
 
-    rows = query_chdb(
-        tmp_path / "clickhouse",
-        "SELECT customer, sum(attempts), sum(connected), sum(customer_charge_micros), sum(provider_charge_micros) "
-        "FROM agg_breakout FINAL GROUP BY customer HAVING sum(attempts) != 0",
-    )
-    aggregated = {r[0]: (int(r[1]), int(r[2]), Decimal(int(r[3])) / 10**6, Decimal(int(r[4])) / 10**6) for r in rows}
+    aggregated = aggregated_by_customer(tmp_path / "clickhouse")
     assert aggregated == truth_by_customer(events), f"killed after {kills} s"
     raw = query_chdb(
         tmp_path / "clickhouse",
@@ -125,10 +120,5 @@ def test_a_changelog_delivery_refused_by_the_broker_stops_the_worker_and_nothing
     finally:
         worker.stop()
     assert seen["cdrflow_sink_failures_total"] == 0
-    rows = query_chdb(
-        tmp_path / "clickhouse",
-        "SELECT customer, sum(attempts), sum(connected), sum(customer_charge_micros), sum(provider_charge_micros) "
-        "FROM agg_breakout FINAL GROUP BY customer HAVING sum(attempts) != 0",
-    )
-    aggregated = {r[0]: (int(r[1]), int(r[2]), Decimal(int(r[3])) / 10**6, Decimal(int(r[4])) / 10**6) for r in rows}
+    aggregated = aggregated_by_customer(tmp_path / "clickhouse")
     assert aggregated == truth_by_customer(before + after)

@@ -13,7 +13,7 @@ from consumers.feed.producer import send_messages
 from consumers.worker import WorkerProcess
 from pipeline.topics import ensure_topics
 from tests.cdr_factory import make_cdrs, newest_revisions, publish, truth_by_customer
-from tests.chdb_query import query_chdb
+from tests.chdb_query import aggregated_by_customer, query_chdb
 from tests.services import DOCKER, pipeline_settings
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
@@ -74,14 +74,7 @@ def test_totals_equal_the_newest_revision_of_every_cdr_and_bad_input_is_dead_let
         "FROM cdr FINAL GROUP BY customer",
     )
     assert {r[0]: (r[1], r[2], Decimal(r[3]), Decimal(r[4])) for r in raw} == truth
-    aggregated = query_chdb(
-        ch,
-        "SELECT customer, sum(attempts), sum(connected), sum(customer_charge_micros), sum(provider_charge_micros) "
-        "FROM agg_breakout FINAL GROUP BY customer HAVING sum(attempts) != 0",
-    )
-    assert {
-        r[0]: (int(r[1]), int(r[2]), Decimal(int(r[3])) / 10**6, Decimal(int(r[4])) / 10**6) for r in aggregated
-    } == truth
+    assert aggregated_by_customer(ch) == truth
     by_dest = query_chdb(ch, "SELECT sum(attempts) FROM agg_number FINAL WHERE kind = 'dest'")
     assert int(by_dest[0][0]) == len(newest_revisions(good))
 
@@ -111,10 +104,5 @@ def test_a_second_app_on_the_same_warehouse_counts_its_batches_too(kafka, settin
             worker.wait_until_caught_up(len(events))
         finally:
             worker.stop()
-    rows = query_chdb(
-        tmp_path / "clickhouse",
-        "SELECT customer, sum(attempts), sum(connected), sum(customer_charge_micros), sum(provider_charge_micros) "
-        "FROM agg_breakout FINAL GROUP BY customer HAVING sum(attempts) != 0",
-    )
-    aggregated = {r[0]: (int(r[1]), int(r[2]), Decimal(int(r[3])) / 10**6, Decimal(int(r[4])) / 10**6) for r in rows}
+    aggregated = aggregated_by_customer(tmp_path / "clickhouse")
     assert aggregated == truth_by_customer(first + second)
