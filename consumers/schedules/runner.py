@@ -87,6 +87,13 @@ def attempt_states(rows: list[dict]) -> list[dict]:
     return list(latest.values())
 
 
+def new_run(name: str, start: datetime, end: datetime, states: list[dict], complete_until: datetime | None) -> dict:
+    """The run-log fields of a new attempt at a period, after the attempts `states` logged for it."""
+    return {"schedule": name, "period_start": start, "period_end": end, "rows": 0, "error": "", "message_id": "",
+            "attempt": max((s["attempt"] for s in states), default=0) + 1, "claim": uuid.uuid4().hex,
+            "complete_until": complete_until, "started": datetime.now(timezone.utc), "finished": None}  # fmt: skip
+
+
 def is_done(states: list[dict]) -> bool:
     return any(s["status"] in DONE for s in states)
 
@@ -157,10 +164,8 @@ class ScheduleRunner:
 
     async def _refuse(self, schedule: BrokenSchedule, start: datetime, end: datetime, states: list[dict]) -> str:
         """A failed attempt in the run log for a stored schedule that makes no valid report."""
-        run = {"schedule": schedule.name, "period_start": start, "period_end": end, "rows": 0, "message_id": "",
-               "attempt": max((s["attempt"] for s in states), default=0) + 1, "claim": uuid.uuid4().hex,
-               "error": f"the stored schedule makes no valid report: {schedule.error}",
-               "started": datetime.now(timezone.utc)}  # fmt: skip
+        run = new_run(schedule.name, start, end, states, None)
+        run["error"] = f"the stored schedule makes no valid report: {schedule.error}"
         log.error("scheduled report %r: %s", schedule.name, run["error"])
         await self.log(run, "failed", finished=True)
         return "failed"
@@ -170,10 +175,7 @@ class ScheduleRunner:
         complete_until: datetime | None, resend: bool = False,
     ) -> str:  # fmt: skip
         """A new attempt at a period after the attempts `states` already logged for it."""
-        run = {"schedule": schedule.name, "period_start": start, "period_end": end, "rows": 0, "error": "",
-               "message_id": "", "attempt": max((s["attempt"] for s in states), default=0) + 1,
-               "claim": uuid.uuid4().hex, "complete_until": complete_until,
-               "started": datetime.now(timezone.utc), "finished": None}  # fmt: skip
+        run = new_run(schedule.name, start, end, states, complete_until)
         await self.log(run, "running")
         if not await self._claimed(run, resend):
             await self.log(run, "superseded", finished=True)

@@ -23,13 +23,7 @@ TOKEN = "s3cret"
 
 
 def get(worker: WorkerProcess, params: dict, token: str | None = TOKEN, kind: str = "breakout") -> tuple[int, bytes]:
-    url = f"http://127.0.0.1:{worker.port}/api/reports/{kind}?" + urllib.parse.urlencode(params, doseq=True)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
+    return request(worker, "GET", f"/api/reports/{kind}?" + urllib.parse.urlencode(params, doseq=True), token=token)
 
 
 def request(worker: WorkerProcess, method: str, path: str, body: bytes | None = None, content_type: str = "",
