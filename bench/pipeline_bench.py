@@ -2,13 +2,16 @@
 
 Against a real broker (CDRFLOW_BENCH_BROKER, started by `make bench`) and a worker process on a
 fresh chDB folder. The baseline, measured in the same run over the same topic, is a plain
-aiokafka `getmany` + orjson + dict-aggregation loop. BENCH_SCALE scales the data sizes.
+aiokafka `getmany` + orjson + dict-aggregation loop; the DIY peer (bench/diy_peer.py) is that loop
+storing the same rows into the same warehouse schema, without deduplication. BENCH_SCALE scales
+the data sizes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -73,6 +76,16 @@ async def baseline(settings: Settings, count: int) -> tuple[float, float]:
     finally:
         await consumer.stop()
     return seen / elapsed, cpu / seen * 1e6
+
+
+def diy_peer(settings: Settings, folder: Path, count: int) -> float:
+    """CDR/s of the DIY peer (bench/diy_peer.py) over the same topic, into a warehouse of its own."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.diy_peer", settings.topic, ",".join(settings.bootstrap_servers),
+         str(folder / "diy-clickhouse"), str(count)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return float(done.stdout.split()[-1])
 
 
 @dataclass
@@ -180,12 +193,14 @@ def main() -> int:
     asyncio.run(send_messages(settings, messages))
 
     base, base_cpu = asyncio.run(baseline(settings, len(messages)))
+    diy = diy_peer(settings, folder, len(messages))
     worker = WorkerProcess.on_folder(settings, folder)
     try:
         rate, peak_mb, cpu = throughput(worker, len(messages))
     finally:
         worker.stop()
     print(f"bench pipeline_throughput: {rate:.0f} CDR/s (baseline {base:.0f} msg/s, ratio {rate / base:.2f})")
+    print(f"bench pipeline_vs_diy: {rate:.0f} CDR/s (DIY peer {diy:.0f} CDR/s, ratio {rate / diy:.2f})")
     print(
         f"bench pipeline_cpu_per_cdr: {cpu.ingest + cpu.worker + cpu.broker:.1f} us (ingest process {cpu.ingest:.1f}, "
         f"worker {cpu.worker:.1f} of which ClickHouse merges {cpu.merges:.1f}, broker {cpu.broker:.1f}; "

@@ -44,8 +44,10 @@ def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline import app as worker_app
     from pipeline.app import app
 
+    worker_app.skip_lost_batches = args.skip_lost_batches
     sys.argv = ["cdrflow", "worker", "--loglevel", args.loglevel]
     app.main()
     return 0
@@ -202,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Consume the input topic, keep the aggregates, sink to ClickHouse, serve the HTTP API and metrics.",
     )
     worker.add_argument("--loglevel", "-l", default="info", choices=["crit", "error", "warn", "info", "debug"])
+    worker.add_argument(
+        "--skip-lost-batches",
+        action="store_true",
+        help="go on past CDR batches deleted from Kafka before they were applied (logged and counted); "
+        "without it the worker stops (exit 69) when it finds them",
+    )
     worker.set_defaults(run=cmd_worker)
 
     generate = commands.add_parser(

@@ -65,10 +65,11 @@ class WorkerProcess:
         self.process: subprocess.Popen | None = None
         self.log = cwd / "worker.log"
 
-    def start(self) -> None:
+    def start(self, *options: str) -> None:
+        """Start `cdrflow worker` with `options` added to its command line."""
         log = self.log.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "consumers.cli", "worker", "--loglevel", "warn"],
+            [sys.executable, "-m", "consumers.cli", "worker", "--loglevel", "warn", *options],
             env=self.env,
             cwd=self.cwd,
             stdout=log,

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import socket
+import sys
 import time
 from datetime import datetime, timezone
 from typing import NoReturn
@@ -26,21 +27,27 @@ from pipeline.ingest_process import IngestProcess
 from pipeline.metrics import WorkerMetrics
 from pipeline.migrations import migrate
 from pipeline.progress import record_progress
-from pipeline.settings import get_settings
+from pipeline.settings import SettingsError, ensure_data_dir, get_settings
 from pipeline.sink import ClickHouseSink, batch_token
 from pipeline.state import BatchChanges, CdrState
+from pipeline.state_store import MemoryStates, PartitionStates, RocksDBStates, StateMemory
 from pipeline.topics import ensure_topics
 from pipeline.warehouse import connect
 
 log = logging.getLogger(__name__)
 collect_less_often()
-EXIT_UNAVAILABLE = 69  # the exit code of the README's table for Kafka or ClickHouse unavailable
+EXIT_UNAVAILABLE = 69  # the exit codes of the README's table: Kafka or ClickHouse unavailable,
+EXIT_CONFIG = 78  # a bad setting
 FORGET_EVERY_SECONDS = 3600.0
 PROGRESS_EVERY_SECONDS = 10.0
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
-settings = get_settings()
+try:
+    settings = get_settings()
+    faust_dir = ensure_data_dir(settings)
+except SettingsError as error:
+    print(f"cdrflow: bad setting: {error}", file=sys.stderr)
+    sys.exit(EXIT_CONFIG)
 metrics = WorkerMetrics()
-(settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
 
 
 class CdrflowApp(faust.App):
@@ -63,8 +70,8 @@ class CdrflowApp(faust.App):
 app = CdrflowApp(
     settings.app_id,
     broker=settings.broker,
-    store="memory://",
-    datadir=str(settings.data_dir / "faust"),
+    store="cdrflow-rocksdb://" if settings.state == "rocksdb" else "memory://",
+    datadir=str(faust_dir),
     web_port=settings.web_port,
     web_bind=settings.web_host,  # the address listened on (Faust's web_host only names it in URLs)
     web_host=settings.web_host,
@@ -75,7 +82,7 @@ app = CdrflowApp(
     web_stats_enabled=False,
     web_metrics_enabled=False,
     topic_partitions=settings.partitions,
-    topic_replication_factor=1,
+    topic_replication_factor=settings.replication,
     processing_guarantee="at_least_once",
     broker_commit_every=1000,
     broker_commit_interval=1.0,
@@ -89,17 +96,33 @@ app = CdrflowApp(
     consumer_max_fetch_size=8 * 1024 * 1024,
 )
 batches = app.topic(settings.batch_topic, key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
-table = app.Table("state", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes)
+table = app.Table(
+    "state", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes,
+    options={"memory": StateMemory(total_mb=settings.state_memory_mb)} if settings.state == "rocksdb" else None,
+)  # fmt: skip
 sink = ClickHouseSink(lambda: connect(settings.clickhouse))
 
 
 changelog = app.service(ChangelogWriter(settings, table.changelog_topic.get_topic_name()))
-# The memory store's own dict (kept for the store's life; recovery writes into it): plain dict
-# lookups instead of the store's Mapping wrapper, which costs more than the rest of planning.
-cdr_state = CdrState(table.data.data, changelog.write)
+
+
+def id_partition(cdr_id: bytes) -> int:
+    return partition_of(cdr_id.decode(), settings.partitions)
+
+
+def table_states() -> PartitionStates:
+    """The table's store as CdrState reads it: the store's own databases or dict (recovery writes
+    into them), not the store's Mapping wrapper, whose per-key cost exceeds the rest of planning."""
+    if settings.state == "rocksdb":
+        return RocksDBStates(table.data)
+    return MemoryStates(table.data.data, id_partition)
+
+
+cdr_state = CdrState(table_states(), changelog.write)
 ingest = app.service(IngestProcess(settings, metrics))
 
 
+skip_lost_batches = False  # set by `cdrflow worker --skip-lost-batches`
 in_flight: dict[int, asyncio.Future] = {}  # per batch-topic partition: the batch being sunk and recorded
 forget_due_at = time.monotonic() + FORGET_EVERY_SECONDS
 
@@ -141,9 +164,9 @@ async def sink_and_record(changes: BatchChanges, headers: dict[str, bytes]) -> N
 
 
 def stop_unrecorded(changes: BatchChanges, error: Exception) -> NoReturn:
-    """The changelog did not take a batch: the table in memory is ahead of it, so this worker stops
-    at once (exit 69), before any later write could land, and starts again from what Kafka holds;
-    the batch is planned again from its marker and its insert is dropped as a replay."""
+    """The changelog did not take all of a batch: this worker stops at once (exit 69), before any
+    later write could land after the lost ones, and starts again from what Kafka holds; the batch
+    is planned again from its marker and its insert is dropped as a replay."""
     log.critical(
         "the state's changelog did not take batch %s[%d] (%s); stopping to recover from Kafka",
         settings.batch_topic, changes.partition, error,
@@ -173,13 +196,34 @@ async def fetch_from_the_markers(sender, **kwargs) -> None:
     would reveal that gap: the refetch in skipped_batches_before needs a later batch to arrive.
     So the markers are committed here, and Faust's own seek to the committed offsets, which comes
     next and runs before any fetch, starts there. (Seeking here instead would be undone by it, and
-    seeking later races the consumer's fetcher thread.)"""
+    seeking later races the consumer's fetcher thread.) That seek passes over a committed offset
+    of 0 (aiokafka's seek_to_committed), leaving the position of the previous commit: those
+    partitions are sought to 0 here."""
     consumer = app.consumer
     mine = [tp for tp in consumer.assignment() if tp.topic == settings.batch_topic]
     if not mine:
         return
     earliest = await consumer.earliest_offsets(*mine)
-    await consumer._commit({tp: max(cdr_state.next_offset(tp.partition), earliest[tp]) for tp in mine})
+    resume_at = {tp: max(cdr_state.next_offset(tp.partition), earliest[tp]) for tp in mine}
+    await consumer._commit(resume_at)
+    for tp, offset in resume_at.items():
+        if offset == 0:
+            await consumer.seek(tp, 0)
+
+
+def stop_on_lost_batches(tp, expected: int, earliest: int) -> NoReturn:
+    """Batches the table never applied are gone from Kafka (kept less long than the warehouse was
+    down, or deleted by hand): their CDRs would be missing from every report. The worker stops
+    (exit 69) rather than go on without them; `cdrflow worker --skip-lost-batches` goes on,
+    logging and counting what is lost, once those CDRs are replayed from the switches' files or
+    given up."""
+    log.critical(
+        "batches %s[%d] %d..%d were deleted before this worker applied them (the topic now starts at %d); "
+        "replay their CDRs (cdrflow replay) and start with `cdrflow worker --skip-lost-batches` to go on without them",
+        tp.topic, tp.partition, expected, earliest - 1, earliest,
+    )  # fmt: skip
+    logging.shutdown()
+    os._exit(EXIT_UNAVAILABLE)
 
 
 async def forget_old_ids() -> None:
@@ -187,7 +231,7 @@ async def forget_old_ids() -> None:
     global forget_due_at
     forget_due_at = time.monotonic() + FORGET_EVERY_SECONDS
     await finish_batches_in_flight()
-    forgotten = await cdr_state.forget_before(today() - settings.dedup_days, id_partition)
+    forgotten = await cdr_state.forget_before(today() - settings.dedup_days, my_batch_partitions(), still_mine)
     metrics.inc("cdrflow_ids_forgotten_total", forgotten)
 
 
@@ -204,7 +248,12 @@ async def skipped_batches_before(tp, offset: int) -> bool:
     if offset <= expected:
         return False
     earliest = (await app.consumer.earliest_offsets(tp))[tp]
-    if earliest > expected:  # the missing batches were deleted by retention: nothing to fetch
+    if earliest > expected:
+        if not skip_lost_batches:
+            stop_on_lost_batches(tp, expected, earliest)
+        log.error("batches %s[%d] %d..%d were deleted before they were applied: their CDRs are not counted",
+                  tp.topic, tp.partition, expected, earliest - 1)  # fmt: skip
+        metrics.inc("cdrflow_batches_lost_total", earliest - expected)
         return False
     log.warning("batches %s[%d] %d..%d were skipped; fetching them again", tp.topic, tp.partition, expected, offset - 1)
     await app.consumer.seek(tp, expected)
@@ -230,12 +279,16 @@ async def report_progress() -> None:
     metrics.gauges["cdrflow_caught_up_through_seconds"] = int(caught_up_at)
 
 
+def my_batch_partitions() -> list[int]:
+    return sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == settings.batch_topic)
+
+
+def still_mine(partition: int) -> bool:
+    return not app.rebalancing and partition in my_batch_partitions()
+
+
 def today() -> int:
     return int(time.time() // 86400)
-
-
-def id_partition(cdr_id: bytes) -> int:
-    return partition_of(cdr_id.decode(), settings.partitions)
 
 
 def recovered() -> bool:
@@ -272,6 +325,8 @@ class Metrics(View):
     async def get(self, request: Request) -> Response:
         metrics.counters["cdrflow_sink_rows_total"] = sink.rows_written
         metrics.counters["cdrflow_sink_failures_total"] = sink.failures
+        if settings.state == "rocksdb":
+            metrics.counters["cdrflow_state_changelog_read_total"] = table.data.changelog_read
         input_lag, applying_lag = ingest.lag(), await batch_lag()
         metrics.gauges["cdrflow_lag"] = -1 if min(input_lag, applying_lag) < 0 else input_lag + applying_lag
         metrics.gauges["cdrflow_input_partitions"] = ingest.partitions

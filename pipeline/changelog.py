@@ -18,8 +18,7 @@ from aiokafka import AIOKafkaProducer
 from mode import Service
 
 from pipeline.settings import Settings
-
-Entry = tuple[bytes, bytes | None]
+from pipeline.state_store import Entry
 
 
 class ChangelogWriter(Service):
@@ -44,17 +43,20 @@ class ChangelogWriter(Service):
         if self.producer is not None:
             await self.producer.flush()
 
-    async def write(self, partition: int, entries: list[Entry]) -> None:
-        """Append `entries` in order to `partition` of the changelog; return once all are delivered."""
+    async def write(self, partition: int, entries: list[Entry]) -> int:
+        """Append `entries` in order to `partition` of the changelog; return the offset of the last
+        one once all are delivered."""
         producer = self.producer
         assert producer is not None, "the changelog writer is not started"
-        deliveries = []
+        deliveries, counts = [], []
         batch = producer.create_batch()
         for key, value in entries:
             if batch.append(key=key, value=value, timestamp=None) is None:
+                counts.append(batch.record_count())
                 deliveries.append(await producer.send_batch(batch, self.topic, partition=partition))
                 batch = producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None)
-        if batch.record_count():
-            deliveries.append(await producer.send_batch(batch, self.topic, partition=partition))
-        await asyncio.gather(*deliveries)
+        counts.append(batch.record_count())
+        deliveries.append(await producer.send_batch(batch, self.topic, partition=partition))
+        delivered = await asyncio.gather(*deliveries)
+        return delivered[-1].offset + counts[-1] - 1

@@ -13,8 +13,12 @@ class WorkerMetrics:
         "cdrflow_batches_applied_total": "CDR batches applied to the state tables and sunk",
         "cdrflow_batches_replayed_total": "batches skipped on replay because they were applied before",
         "cdrflow_cdrs_applied_total": "CDR revisions that became the newest of their id",
+        "cdrflow_batches_lost_total": "batches deleted from Kafka before they were applied (--skip-lost-batches)",
         "cdrflow_batch_refetches_total": "times a batch-topic partition was fetched again from the table's marker",
         "cdrflow_ids_forgotten_total": "CDR ids dropped from the dedup state after CDRFLOW_DEDUP_DAYS",
+        "cdrflow_state_changelog_read_total": (
+            "state changelog records read into the RocksDB store (recovery at start, standby replicas)"
+        ),
         "cdrflow_sink_rows_total": "rows written to ClickHouse",
         "cdrflow_sink_failures_total": "failed ClickHouse writes (each retried)",
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -70,6 +71,9 @@ class Settings:
     dedup_days: int
     app_id: str
     schedule_grace_minutes: int
+    state: str = "rocksdb"  # the table store: "rocksdb" or "memory"
+    state_memory_mb: int = 256  # RocksDB block cache and write buffers of all the worker's partitions together
+    replication: int = 1  # replication factor of the topics cdrflow creates
 
     @property
     def batch_topic(self) -> str:
@@ -118,6 +122,9 @@ class Settings:
             schedule_grace_minutes=parse_int(
                 "CDRFLOW_SCHEDULE_GRACE_MINUTES", get("CDRFLOW_SCHEDULE_GRACE_MINUTES", "60"), 0, 7 * 24 * 60
             ),
+            state=parse_choice("CDRFLOW_STATE", get("CDRFLOW_STATE", "rocksdb"), ("rocksdb", "memory")),
+            state_memory_mb=parse_int("CDRFLOW_STATE_MEMORY_MB", get("CDRFLOW_STATE_MEMORY_MB", "256"), 32, 1 << 20),
+            replication=parse_int("CDRFLOW_REPLICATION", get("CDRFLOW_REPLICATION", "1"), 1, 32),
         )
 
 
@@ -148,6 +155,28 @@ def parse_int(name: str, raw: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise SettingsError(f"{name}: expected an integer from {low} to {high}, got {value}")
     return value
+
+
+def parse_choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
+    if raw not in choices:
+        raise SettingsError(f"{name}: expected one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
+def ensure_data_dir(settings: Settings) -> Path:
+    """The worker's folder for table stores, one per app id (created if missing); SettingsError if
+    it cannot be written."""
+    folder = settings.data_dir / "faust" / settings.app_id
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise SettingsError(
+            f"CDRFLOW_DATA_DIR: the worker cannot write its state under {str(settings.data_dir)!r}: "
+            f"{error.strerror or error}"
+        ) from None
+    return folder
 
 
 def parse_host(name: str, raw: str) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from pipeline.settings import Settings
@@ -24,20 +25,29 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
     # Input topics belong to the switches and may have any partition count; internal ones must match.
     exact_partitions: bool = False
+    retention_of: str | None = None  # keep records as long as this topic does (set on an existing topic too)
+
+
+INPUT_RETENTION_MS = 7 * DAY_MS
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """The input topic (when cdrflow creates it), the DLQ and the internal topics. The batch topic
+    keeps as long as the input topic: batches a warehouse outage holds up are kept as long as the
+    CDRs they came from would have been."""
     n = settings.partitions
+    durable = {"min.insync.replicas": str(min(2, settings.replication))}
     return [
-        TopicSpec(settings.topic, n, {"cleanup.policy": "delete", "retention.ms": str(7 * DAY_MS)}),
-        TopicSpec(settings.dlq_topic, 1, {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)}),
+        TopicSpec(settings.topic, n, {"cleanup.policy": "delete", "retention.ms": str(INPUT_RETENTION_MS)}),
+        TopicSpec(settings.dlq_topic, 1, {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS), **durable}),
         TopicSpec(
             settings.batch_topic,
             n,
-            {"cleanup.policy": "delete", "retention.ms": str(DAY_MS), "max.message.bytes": str(8 * 1024 * 1024)},
+            {"cleanup.policy": "delete", "max.message.bytes": str(8 * 1024 * 1024), **durable},
             exact_partitions=True,
-        ),
-        TopicSpec(settings.state_changelog, n, {"cleanup.policy": "compact"}, exact_partitions=True),
+            retention_of=settings.topic,
+        ),  # fmt: skip
+        TopicSpec(settings.state_changelog, n, {"cleanup.policy": "compact", **durable}, exact_partitions=True),
     ]
 
 
@@ -50,10 +60,17 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
         existing = await partition_counts(admin, [spec.name for spec in specs])
         created = []
         for spec in specs:
+            if spec.retention_of is not None:
+                retention = await topic_config(admin, spec.retention_of, "retention.ms")
+                spec = replace(spec, config={**spec.config, "retention.ms": retention})
             if spec.name in existing:
                 check_partitions(spec, existing[spec.name])
+                if spec.retention_of is not None:
+                    await keep_retention(admin, spec)
                 continue
-            response = await admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)])
+            response = await admin.create_topics(
+                [NewTopic(spec.name, spec.partitions, settings.replication, topic_configs=spec.config)]
+            )
             [(_name, code, *message)] = response.topic_errors  # the admin client answers errors, it raises none
             if code == 0:
                 created.append(spec.name)
@@ -66,6 +83,25 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
         return created
     finally:
         await admin.close()
+
+
+async def topic_config(admin: AIOKafkaAdminClient, name: str, key: str) -> str:
+    [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs={key: None})])
+    [(code, message, _type, _name, entries)] = response.resources
+    if code != 0:
+        raise for_code(code)(f"reading the configuration of topic {name}: {message}")
+    return next(entry[1] for entry in entries if entry[0] == key)
+
+
+async def keep_retention(admin: AIOKafkaAdminClient, spec: TopicSpec) -> None:
+    """Give an existing topic the retention of its spec (with the rest of its spec's configuration:
+    the broker replaces a topic's whole configuration)."""
+    if await topic_config(admin, spec.name, "retention.ms") == spec.config["retention.ms"]:
+        return
+    [response] = await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, configs=spec.config)])
+    [(code, message, *_)] = response.resources
+    if code != 0:
+        raise for_code(code)(f"setting the retention of topic {spec.name}: {message}")
 
 
 def check_partitions(spec: TopicSpec, partitions: int) -> None:

@@ -12,6 +12,7 @@ from pipeline.migrations import migrate
 from pipeline.settings import parse_warehouse_url
 from pipeline.sink import ClickHouseSink
 from pipeline.state import CdrState
+from pipeline.state_store import MemoryStates
 from pipeline.warehouse import connect
 from tests.cdr_factory import BASE_MS, make_cdrs, newest_revisions
 
@@ -19,14 +20,14 @@ NOW_MS = BASE_MS + 90 * 86_400_000
 
 
 class NoChangelog:
-    async def __call__(self, partition, entries) -> None:
-        pass
+    async def __call__(self, partition, entries) -> int:
+        return 0
 
 
 def load_events(url, events: list[dict], rows_per_batch: int = 500) -> None:
     """Sink `events` into the warehouse at `url` as the pipeline does: dedup state, signed batches."""
     migrate(connect(url))
-    state, sink = CdrState({}, NoChangelog()), ClickHouseSink(lambda: connect(url))
+    state, sink = CdrState(MemoryStates({}, lambda cdr_id: 0), NoChangelog()), ClickHouseSink(lambda: connect(url))
 
     async def load() -> None:
         for offset, start in enumerate(range(0, len(events), rows_per_batch)):

@@ -52,3 +52,17 @@ def test_a_date_that_is_not_one_is_refused_naming_the_parameter(tmp_path):
 def test_version(tmp_path):
     done = cdrflow(tmp_path, "--version")
     assert (done.returncode, done.stdout) == (0, f"cdrflow {version('cdrflow')}\n")
+
+
+def test_a_worker_that_cannot_write_its_state_folder_exits_78_naming_it(tmp_path):
+    (tmp_path / "var").write_text("a file where the state folder should be")
+    for command in (
+        [sys.executable, "-m", "consumers.cli", "worker"],
+        [sys.executable, "-m", "faust", "-A", "pipeline.app", "worker"],
+    ):
+        done = subprocess.run(
+            command, env={"PATH": "/usr/bin:/bin", "CDRFLOW_DATA_DIR": str(tmp_path / "var")}, cwd=tmp_path,
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 78, done.stderr
+        assert f"CDRFLOW_DATA_DIR: the worker cannot write its state under '{tmp_path / 'var'}'" in done.stderr

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import Settings, SettingsError
+from pipeline.settings import Settings, SettingsError, ensure_data_dir
 
 
 def settings(env: dict[str, str], env_file: Path | None = None) -> Settings:
@@ -23,6 +23,7 @@ def test_defaults_are_those_of_operations_md():
     assert s.schedule_grace_minutes == 60
     assert (s.smtp.host, s.smtp.port, s.smtp.ssl, s.smtp.starttls) == ("127.0.0.1", 25, False, False)
     assert s.mail_from == "reports@localhost"
+    assert s.state == "rocksdb" and s.replication == 1
 
 
 def test_env_file_is_read_and_the_environment_wins(tmp_path):
@@ -93,6 +94,9 @@ def test_smtp_with_login_and_starttls():
         ("CDRFLOW_SMTP", "smtp://host?starttls=yes"),
         ("CDRFLOW_MAIL_FROM", "reports"),
         ("CDRFLOW_PARTITIONS", "0"),
+        ("CDRFLOW_STATE", "redis"),
+        ("CDRFLOW_REPLICATION", "0"),
+        ("CDRFLOW_STATE_MEMORY_MB", "1"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(variable, value):
@@ -106,3 +110,21 @@ def test_a_malformed_env_file_line_names_the_file_and_line(tmp_path):
     env_file.write_text("CDRFLOW_TOPIC=a\njust words\n")
     with pytest.raises(SettingsError, match=r"\.env:2: expected KEY=VALUE"):
         settings({}, env_file)
+
+
+def test_the_state_folder_is_made_per_app_id(tmp_path):
+    s = settings({"CDRFLOW_DATA_DIR": str(tmp_path / "var"), "CDRFLOW_APP_ID": "east"})
+    assert ensure_data_dir(s) == tmp_path / "var" / "faust" / "east"
+    assert ensure_data_dir(s).is_dir()
+
+
+@pytest.mark.parametrize("kind", ["a file", "unwritable"])
+def test_a_data_dir_the_worker_cannot_write_is_refused_naming_it(tmp_path, kind):
+    if kind == "a file":
+        data_dir = tmp_path / "state"
+        data_dir.write_text("not a folder")
+    else:
+        data_dir = Path("/proc/cdrflow-state")  # nobody, root included, makes folders there
+    with pytest.raises(SettingsError) as error:
+        ensure_data_dir(settings({"CDRFLOW_DATA_DIR": str(data_dir)}))
+    assert str(error.value).startswith("CDRFLOW_DATA_DIR: ") and str(data_dir) in str(error.value)

@@ -7,6 +7,7 @@ from pipeline.ingest import BATCH_ID_HEADER
 from pipeline.migrations import migrate
 from pipeline.sink import ClickHouseSink, batch_token
 from pipeline.state import CdrState
+from pipeline.state_store import MemoryStates
 from pipeline.warehouse import connect
 
 NOW = 1_795_000_000_000
@@ -47,7 +48,7 @@ def batch(offset: int, ids: list[str]):
         event = f'{{"id": "{cdr_id}", "start_time": 1788220800000, "customer": "acme", "dest_number": "4477", "sip_code": 200, "duration": 3, "customer_charge": "0.5"}}'
         [cdr], _ = parse_message(event.encode(), NOW)
         rows.append(list(cdr))
-    return CdrState({}, None).plan(0, offset, rows, day=20_700)
+    return CdrState(MemoryStates({}, lambda cdr_id: 0), None).plan(0, offset, rows, day=20_700)
 
 
 async def test_writes_wait_through_an_outage_and_land_once(warehouse_url):

@@ -90,3 +90,20 @@ async def test_the_broker_does_not_create_topics_on_its_own(settings, kafka):
             await producer.send_and_wait(f"{settings.topic}.never-declared", b"x")
     finally:
         await producer.stop()
+
+
+async def test_the_batch_topic_keeps_as_long_as_the_input_topic(settings, admin):
+    three_days, ten_days = str(3 * 86_400_000), str(10 * 86_400_000)
+    await admin.create_topics([NewTopic(settings.topic, 2, 1, topic_configs={"retention.ms": three_days})])
+    await settled_partition_counts(admin, [settings.topic])
+    await ensure_topics(settings)
+    assert (await topic_configs(admin, settings.batch_topic))["retention.ms"] == three_days
+
+    # The switches' team keeps its CDRs longer: the worker's next start follows, keeping the rest.
+    await admin.alter_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, settings.topic, configs={"retention.ms": ten_days})]
+    )
+    await ensure_topics(settings)
+    configs = await topic_configs(admin, settings.batch_topic)
+    assert configs["retention.ms"] == ten_days
+    assert configs["max.message.bytes"] == str(8 * 1024 * 1024)
