@@ -36,7 +36,7 @@ from pipeline.warehouse import connect
 
 log = logging.getLogger(__name__)
 collect_less_often()
-EXIT_UNAVAILABLE = 69  # the exit codes of the README's table: Kafka or ClickHouse unavailable,
+EXIT_UNAVAILABLE = 69  # exit codes of the README's table: Kafka, ClickHouse or needed batches unavailable
 EXIT_CONFIG = 78  # a bad setting
 FORGET_EVERY_SECONDS = 3600.0
 PROGRESS_EVERY_SECONDS = 10.0
