@@ -182,11 +182,17 @@ async def paced(settings: Settings, feed: SwitchFeed, rate: int, seconds: int) -
         await asyncio.sleep(max(0.0, started + (step + 1) / 10 - time.monotonic()))
 
 
-def main() -> int:
+def bench_folder(prefix: str) -> tuple[Path, Settings]:
+    """A fresh temporary folder and settings of its own on the bench broker, topics created."""
     broker = os.environ.get("CDRFLOW_BENCH_BROKER", "kafka://127.0.0.1:9092")
-    folder = Path(tempfile.mkdtemp(prefix="cdrflow-bench-"))
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     settings = bench_settings(broker, folder)
     asyncio.run(ensure_topics(settings))
+    return folder, settings
+
+
+def main() -> int:
+    folder, settings = bench_folder("cdrflow-bench-")
     feed = SwitchFeed(FeedShape(seed=42))
     start_ms = int(time.time() * 1000) - 86_400_000
     messages = [orjson.dumps(e) for e in feed.events(start_ms, THROUGHPUT_CDRS, 86_400_000)]

@@ -13,17 +13,15 @@ import asyncio
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import orjson
 
-from bench.pipeline_bench import bench_settings
+from bench.pipeline_bench import bench_folder
 from consumers.feed.producer import send_messages
 from consumers.feed.switch import FeedShape, SwitchFeed
 from consumers.worker import WorkerProcess
-from pipeline.topics import ensure_topics
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 IDS_PER_STEP = int(2_000_000 * SCALE)
@@ -57,10 +55,7 @@ def caught_up(worker: WorkerProcess, messages: int) -> dict[str, float]:
 
 
 def main() -> int:
-    broker = os.environ.get("CDRFLOW_BENCH_BROKER", "kafka://127.0.0.1:9092")
-    folder = Path(tempfile.mkdtemp(prefix="cdrflow-state-bench-"))
-    settings = bench_settings(broker, folder)
-    asyncio.run(ensure_topics(settings))
+    folder, settings = bench_folder("cdrflow-state-bench-")
     feed = SwitchFeed(FeedShape(seed=43))
     start_ms = int(time.time() * 1000) - 86_400_000
     state_dir = folder / "var" / "faust"
