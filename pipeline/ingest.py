@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from mode import Service
 
@@ -43,6 +44,7 @@ OLDEST_INPUT_HEADER = "cdrflow-oldest-input-ms"  # Kafka timestamp of the oldest
 # A batch message's own id: ClickHouse drops an insert whose deduplication token it has seen, so
 # the token must name this message and no other, even across topics recreated or renamed.
 BATCH_ID_HEADER = "cdrflow-batch-id"
+HOLD_CHECK_SECONDS = 1.0
 
 
 def partition_of(cdr_id: str, partitions: int) -> int:
@@ -89,7 +91,9 @@ class CdrIngest(Service):
         self.metrics = metrics
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
+        self.admin: AIOKafkaAdminClient | None = None
         self.positions: dict[TopicPartition, int] = {}
+        self.holding = False
 
     async def on_start(self) -> None:
         servers = self.settings.bootstrap_servers
@@ -108,10 +112,14 @@ class CdrIngest(Service):
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=servers)
         await self.producer.start()
         await self.consumer.start()
+        await self.admin.start()
 
     async def on_stop(self) -> None:
+        if self.admin is not None:
+            await self.admin.close()
         if self.consumer is not None:
             await self.consumer.stop()
         if self.producer is not None:
@@ -133,12 +141,48 @@ class CdrIngest(Service):
             lag += max(0, ends[tp] - self.positions[tp])
         return lag
 
+    async def batch_lag(self) -> int:
+        """Batch messages the workers have not taken yet (their group's committed offsets), all partitions."""
+        assert self.consumer is not None and self.admin is not None
+        partitions = [TopicPartition(self.settings.batch_topic, p) for p in range(self.settings.partitions)]
+        committed = await self.admin.list_consumer_group_offsets(self.settings.app_id, partitions=partitions)
+        starts = await self.consumer.beginning_offsets(partitions)
+        ends = await self.consumer.end_offsets(partitions)
+        taken = {tp: max(starts[tp], committed[tp].offset if tp in committed else 0) for tp in partitions}
+        return sum(max(0, ends[tp] - taken[tp]) for tp in partitions)
+
+    async def hold_back_while_behind(self) -> None:
+        """Stop reading the input while the workers are more than CDRFLOW_BATCH_LAG_LIMIT batches
+        behind (the warehouse refuses their inserts, say), and read again once they are back under
+        half of it: the CDRs wait in the input topic rather than pile up in the batch topic. The
+        input partitions are paused, not left unread, so this process stays in its group."""
+        limit = self.settings.batch_lag_limit
+        lag = await self.batch_lag()
+        if not self.holding and lag > limit:
+            log.warning(
+                "holding the input back: %d batches are not applied yet (CDRFLOW_BATCH_LAG_LIMIT %d)", lag, limit
+            )
+            self.holding = True
+        elif self.holding and lag <= limit // 2:
+            log.warning("reading the input again: %d batches are not applied yet", lag)
+            self.holding = False
+        consumer = self.consumer
+        assert consumer is not None
+        if self.holding:
+            consumer.pause(*consumer.assignment())
+        else:
+            consumer.resume(*consumer.paused())
+
     @Service.task
     async def _forward_forever(self) -> None:
         assert self.consumer is not None
         pending: dict[TopicPartition, list[ConsumerRecord]] = {}
         count, first_at = 0, 0.0
+        check_at = 0.0
         while not self.should_stop:
+            if time.monotonic() >= check_at:
+                check_at = time.monotonic() + HOLD_CHECK_SECONDS
+                await self.hold_back_while_behind()
             records = await self.consumer.getmany(timeout_ms=50, max_records=MAX_RECORDS)
             for tp, tp_records in records.items():
                 if not count:

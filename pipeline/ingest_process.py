@@ -71,6 +71,7 @@ class IngestProcess(Service):
                 self.status = orjson.loads(line)
                 for name in COUNTERS:
                     self.metrics.counters[name] = self.earlier_children[name] + self.status[name]
+                self.metrics.gauges["cdrflow_ingest_holding"] = int(self.status["holding"])
                 delay = 1.0
             code = await self.child.wait()
             for name in COUNTERS:
@@ -116,6 +117,7 @@ async def run_child() -> int:
                 "lag": lag,
                 "partitions": len(consumer.assignment()) if consumer else 0,
                 "caught_up_at": caught_up_at,
+                "holding": ingest.holding,
             }
             sys.stdout.buffer.write(orjson.dumps(status) + b"\n")
             sys.stdout.buffer.flush()

@@ -27,6 +27,7 @@ class WorkerMetrics:
         "cdrflow_lag": "input messages and CDR batches not processed yet on this worker's partitions; -1 while unassigned",
         "cdrflow_input_partitions": "input-topic partitions assigned to this worker",
         "cdrflow_batch_partitions": "batch-topic partitions assigned to this worker",
+        "cdrflow_ingest_holding": "1 while the ingest holds the input back: more than CDRFLOW_BATCH_LAG_LIMIT batches wait",
         "cdrflow_caught_up_through_seconds": (
             "epoch seconds before which every input message on this worker's partitions is in ClickHouse"
         ),

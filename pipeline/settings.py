@@ -74,6 +74,7 @@ class Settings:
     state: str = "rocksdb"  # the table store: "rocksdb" or "memory"
     state_memory_mb: int = 256  # RocksDB block cache and write buffers of all the worker's partitions together
     replication: int = 1  # replication factor of the topics cdrflow creates
+    batch_lag_limit: int = 1000  # batch messages not applied yet past which the ingest holds back
 
     @property
     def batch_topic(self) -> str:
@@ -125,6 +126,7 @@ class Settings:
             state=parse_choice("CDRFLOW_STATE", get("CDRFLOW_STATE", "rocksdb"), ("rocksdb", "memory")),
             state_memory_mb=parse_int("CDRFLOW_STATE_MEMORY_MB", get("CDRFLOW_STATE_MEMORY_MB", "256"), 32, 1 << 20),
             replication=parse_int("CDRFLOW_REPLICATION", get("CDRFLOW_REPLICATION", "1"), 1, 32),
+            batch_lag_limit=parse_int("CDRFLOW_BATCH_LAG_LIMIT", get("CDRFLOW_BATCH_LAG_LIMIT", "1000"), 2, 10_000_000),
         )
 
 

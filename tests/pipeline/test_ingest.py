@@ -1,14 +1,18 @@
 import asyncio
+import dataclasses
 from types import SimpleNamespace
 
 import orjson
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError
 
+from consumers.feed.producer import send_messages
 from pipeline.events import Cdr
-from pipeline.ingest import BATCH_ID_HEADER, CdrIngest, encoded_batches, partition_of
+from pipeline.ingest import BATCH_ID_HEADER, HOLD_CHECK_SECONDS, CdrIngest, encoded_batches, partition_of
 from pipeline.metrics import WorkerMetrics
 from pipeline.settings import Settings
+from pipeline.topics import ensure_topics
+from tests.cdr_factory import make_cdrs
 
 
 def cdr(number: int, cli: str = "") -> Cdr:
@@ -96,3 +100,64 @@ def test_every_batch_message_carries_an_id_of_its_own():
         headers[BATCH_ID_HEADER] for topic, _, headers in ingest.producer.sent if topic == ingest.settings.batch_topic
     ]
     assert len(ids) == len({partition_of(f"call-{n}", 8) for n in range(40)}) and len(set(ids)) == len(ids)
+
+
+async def wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+async def batch_ends(settings: Settings) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    await consumer.start()
+    try:
+        return await consumer.end_offsets([TopicPartition(settings.batch_topic, p) for p in range(settings.partitions)])
+    finally:
+        await consumer.stop()
+
+
+async def workers_take_every_batch(settings: Settings) -> None:
+    """Commit the workers' group at the batch topic's end, as workers that applied everything would."""
+    ends = await batch_ends(settings)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, group_id=settings.app_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(ends))
+        await consumer.commit(ends)
+    finally:
+        await consumer.stop()
+
+
+async def test_the_ingest_holds_the_input_back_while_the_workers_are_behind_and_loses_nothing(settings):
+    settings = dataclasses.replace(settings, batch_lag_limit=2)
+    await ensure_topics(settings)
+    events = [orjson.dumps(e) for e in make_cdrs(20, seed=91, rerate_share=0)]
+    ingest = CdrIngest(settings, WorkerMetrics())
+    await ingest.start()
+    try:
+
+        async def forwarded() -> bool:
+            return await ingest.lag() == 0
+
+        async def holding() -> bool:
+            return ingest.holding
+
+        for event in events[:3]:  # three flushes: three batch messages nobody applies
+            await send_messages(settings, [event])
+            await wait_until(forwarded)
+        await wait_until(holding)
+        before = await batch_ends(settings)
+        await send_messages(settings, events[3:])
+        await asyncio.sleep(3 * HOLD_CHECK_SECONDS)
+        assert await batch_ends(settings) == before and await ingest.lag() == len(events) - 3
+
+        await workers_take_every_batch(settings)  # the warehouse is back and the workers caught up
+        await wait_until(forwarded)
+        assert not ingest.holding
+        assert ingest.metrics.counters["cdrflow_cdrs_valid_total"] == len(events)
+    finally:
+        await ingest.stop()
