@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import rocksdict
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.stores import rocksdb as faust_rocksdb
-from faust.types import EventT
+from faust.types import TP, EventT
 
 Entry = tuple[bytes, bytes | None]
 ID_PREFIX = b"d|"
@@ -154,8 +155,11 @@ class BoundedRocksDBOptions(faust_rocksdb.RocksDBOptions):
 
 class BoundedRocksDBStore(faust_rocksdb.Store):
     """Faust's RocksDB table store (`store="cdrflow-rocksdb://"`) within a `StateMemory` budget,
-    given as the table's `options={"memory": StateMemory(...)}`; it counts the changelog records
-    it reads (recovery and standby replicas)."""
+    given as the table's `options={"memory": StateMemory(...)}`.
+
+    A partition assigned to the worker is first brought up to its changelog's end in bulk (see
+    `read_changelog_in_bulk`), then Faust's recovery reads whatever came after. The store counts
+    the changelog records it reads either way (`changelog_read`)."""
 
     def __init__(self, *args: Any, options: dict[str, Any] | None = None, **kwargs: Any) -> None:
         options = dict(options or {})
@@ -168,3 +172,52 @@ class BoundedRocksDBStore(faust_rocksdb.Store):
         events = list(batch)
         super().apply_changelog_batch(events, to_key, to_value)
         self.changelog_read += len(events)
+
+    async def on_rebalance(
+        self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP], generation_id: int = 0
+    ) -> None:
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+        mine = {tp for tp in newly_assigned if tp.topic in self.table.changelog_topic.topics}
+        if mine:
+            await self.read_changelog_in_bulk(mine)
+
+    async def read_changelog_in_bulk(self, partitions: set[TP]) -> None:
+        """Write each partition's changelog, from the offset its database holds to the changelog's
+        end, into the database: fetched in bulk, one atomic write (with the offset reached) per
+        fetch. Faust's recovery, which runs next, costs ~200 µs per record (its consumer's
+        per-message path); a worker on a fresh disk would rebuild 90M ids in hours."""
+        servers = [f"{url.host}:{url.port or 9092}" for url in self.app.conf.broker]
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=servers, enable_auto_commit=False, max_partition_fetch_bytes=8 << 20
+        )
+        await consumer.start()
+        try:
+            topic_partitions = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+            consumer.assign(topic_partitions)
+            ends = await consumer.end_offsets(topic_partitions)
+            reading = set()
+            for tp in topic_partitions:
+                persisted = self.persisted_offset(tp)
+                start = 0 if persisted is None else persisted + 1
+                if start < ends[tp]:
+                    consumer.seek(tp, start)
+                    reading.add(tp)
+            consumer.pause(*(set(topic_partitions) - reading))
+            while reading:
+                fetched = await consumer.getmany(*reading, timeout_ms=1000, max_records=50_000)
+                for tp, records in fetched.items():
+                    batch = rocksdict.WriteBatch(raw_mode=True)
+                    for record in records:
+                        if record.value is None:
+                            batch.delete(record.key)
+                        else:
+                            batch.put(record.key, record.value)
+                    batch.put(self.offset_key, b"%d" % records[-1].offset)
+                    self._db_for_partition(tp.partition).write(batch)
+                    self.changelog_read += len(records)
+                for tp in list(reading):
+                    if await consumer.position(tp) >= ends[tp]:
+                        reading.discard(tp)
+                        consumer.pause(tp)
+        finally:
+            await consumer.stop()
