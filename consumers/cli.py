@@ -117,6 +117,28 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
+    from consumers.sql.client import WorkerSqlPortClosed, run_sql
+    from consumers.sql.engine import SqlError
+
+    params = {}
+    for pair in args.param:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            print(f"cdrflow: sql: --param wants name=value, got {pair!r}", file=sys.stderr)
+            return EXIT_USAGE
+        params[name] = value
+    try:
+        sys.stdout.buffer.write(run_sql(settings, args.query, params, args.format))
+    except SqlError as error:
+        print(f"cdrflow: sql: {error.text}", file=sys.stderr)
+        return EXIT_CONFIG if error.status == 401 else EXIT_USAGE if error.status < 500 else EXIT_UNAVAILABLE
+    except WorkerSqlPortClosed as error:
+        print(f"cdrflow: sql: {error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    return 0
+
+
 def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
     from consumers.reports.table import to_text_table
     from consumers.schedules.client import schedule_command
@@ -211,6 +233,18 @@ def build_parser() -> argparse.ArgumentParser:
         "without it the worker stops (exit 69) when it finds them",
     )
     worker.set_defaults(run=cmd_worker)
+
+    sql = commands.add_parser(
+        "sql",
+        help="run one read-only ClickHouse SQL query on the warehouse",
+        description="Run one read-only SELECT through the worker's SQL port (CDRFLOW_SQL_PORT), or on the chDB "
+        "folder when no worker runs. Bind {name:Type} placeholders with --param name=value. Exits 0, 2 when "
+        "ClickHouse refuses the query, 69 when it fails or nothing answers, 78 for a wrong CDRFLOW_API_TOKEN.",
+    )
+    sql.add_argument("query", help='the SELECT, e.g. "SELECT customer, count() FROM cdr FINAL GROUP BY customer"')
+    sql.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a query parameter")
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    sql.set_defaults(run=cmd_sql)
 
     generate = commands.add_parser(
         "generate",

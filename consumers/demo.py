@@ -72,6 +72,7 @@ def demo() -> int:
         "CDRFLOW_CLICKHOUSE": f"chdb://{var / 'clickhouse'}",
         "CDRFLOW_DATA_DIR": str(var),
         "CDRFLOW_WEB_PORT": str(free_port()),
+        "CDRFLOW_SQL_PORT": str(free_port()),
     }
     settings = Settings.from_env(env, env_file=None)
     var.mkdir(exist_ok=True)

@@ -55,6 +55,7 @@ class WorkerProcess:
             "CDRFLOW_CLICKHOUSE": f"chdb://{folder / 'clickhouse'}",
             "CDRFLOW_DATA_DIR": str(folder / "var"),
             "CDRFLOW_WEB_PORT": str(free_port()),
+            "CDRFLOW_SQL_PORT": str(free_port()),
         }
         return cls(env, folder)
 

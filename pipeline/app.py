@@ -91,8 +91,8 @@ app = CdrflowApp(
     stream_wait_empty=False,
     producer_max_request_size=8 * 1024 * 1024,
     origin="pipeline.app",
-    # The reports API, the scheduler and the report console live with the consumers.
-    autodiscover=["consumers.web.api", "consumers.schedules.timer", "consumers.web.console"],
+    # The reports API, the scheduler, the report console and the SQL port live with the consumers.
+    autodiscover=["consumers.web.api", "consumers.schedules.timer", "consumers.web.console", "consumers.sql.port"],
     consumer_max_fetch_size=8 * 1024 * 1024,
 )
 batches = app.topic(settings.batch_topic, key_serializer="raw", value_serializer="raw", partitions=settings.partitions)

@@ -75,6 +75,8 @@ class Settings:
     state_memory_mb: int = 256  # RocksDB block cache and write buffers of all the worker's partitions together
     replication: int = 1  # replication factor of the topics cdrflow creates
     batch_lag_limit: int = 1000  # batch messages not applied yet past which the ingest holds back
+    sql_port: int = 8123  # the read-only ClickHouse HTTP port; 0 = off
+    sql_max_seconds: int = 30  # time limit of one ad-hoc query
 
     @property
     def batch_topic(self) -> str:
@@ -126,6 +128,8 @@ class Settings:
             state=parse_choice("CDRFLOW_STATE", get("CDRFLOW_STATE", "rocksdb"), ("rocksdb", "memory")),
             state_memory_mb=parse_int("CDRFLOW_STATE_MEMORY_MB", get("CDRFLOW_STATE_MEMORY_MB", "256"), 32, 1 << 20),
             replication=parse_int("CDRFLOW_REPLICATION", get("CDRFLOW_REPLICATION", "1"), 1, 32),
+            sql_port=parse_int("CDRFLOW_SQL_PORT", get("CDRFLOW_SQL_PORT", "8123"), 0, 65535),
+            sql_max_seconds=parse_int("CDRFLOW_SQL_MAX_SECONDS", get("CDRFLOW_SQL_MAX_SECONDS", "30"), 1, 24 * 3600),
             batch_lag_limit=parse_int("CDRFLOW_BATCH_LAG_LIMIT", get("CDRFLOW_BATCH_LAG_LIMIT", "1000"), 2, 10_000_000),
         )
 

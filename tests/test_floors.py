@@ -16,6 +16,7 @@ MAY_IMPORT = {
     "consumers.worker": {"pipeline", "queries"},
     "consumers.feed": {"pipeline"},
     "consumers.mail": {"pipeline"},
+    "consumers.sql": {"pipeline"},
     "consumers.reports": {"pipeline", "queries", "consumers.worker"},
     "consumers.schedules": {"pipeline", "queries", "consumers.worker", "consumers.reports", "consumers.mail"},
     "consumers.web": {"pipeline", "queries", "consumers.reports", "consumers.schedules"},

@@ -1,0 +1,146 @@
+"""ClickHouse's HTTP interface on CDRFLOW_SQL_PORT, read-only, over the worker's embedded warehouse.
+
+So that clickhouse-connect, curl, Grafana, DBeaver and the ClickHouse JDBC driver connect to the
+embedded warehouse as to a ClickHouse server: the query comes in the `query` parameter and/or
+the body, `param_<name>` binds `{name:Type}`, the output format is the query's FORMAT clause,
+else the `X-ClickHouse-Format` header, else `default_format`, else TabSeparated; `database` (or
+`X-ClickHouse-Database`) picks the database; any other parameter is a setting, which readonly
+refuses unless it leaves the value as it is. With CDRFLOW_API_TOKEN set, the token is the
+password: basic auth with any user, `X-ClickHouse-Key`, `Authorization: Bearer`, or `password`.
+Errors answer as ClickHouse does: its `Code: N. DB::Exception: ...` text, the code in
+`X-ClickHouse-Exception-Code`, and its HTTP status.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+import uuid
+
+from aiohttp import web
+from mode import Service
+
+from consumers.sql.engine import ReadOnlySql, SqlError, SqlLimits
+from pipeline.app import app, settings
+
+log = logging.getLogger(__name__)
+# Parameters of the HTTP interface itself, not settings of the query.
+HTTP_PARAMETERS = {
+    "query", "database", "default_format", "user", "password", "query_id", "session_id", "session_timeout",
+    "session_check", "compress", "decompress", "enable_http_compression", "wait_end_of_query",
+    "send_progress_in_http_headers", "http_headers_progress_interval_ms", "buffer_size", "quota_key",
+    "http_zlib_compression_level", "client_protocol_version", "extremes",
+}  # fmt: skip
+AUTHENTICATION_FAILED = (
+    "Code: 516. DB::Exception: default: Authentication failed: password is incorrect, or there is no user "
+    "with such name. (AUTHENTICATION_FAILED)"
+)
+CONTENT_TYPES = {
+    "JSON": "application/json",
+    "JSONCompact": "application/json",
+    "JSONEachRow": "application/x-ndjson",
+    "CSV": "text/csv",
+    "CSVWithNames": "text/csv",
+}
+
+
+def given_password(request: web.Request) -> str | None:
+    headers = request.headers
+    if "X-ClickHouse-Key" in headers:
+        return headers["X-ClickHouse-Key"]
+    authorization = headers.get("Authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer":
+        return credentials.strip()
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(credentials).decode().partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return None
+    return request.query.get("password")
+
+
+def allowed(request: web.Request) -> bool:
+    if not settings.api_token:
+        return True
+    password = given_password(request)
+    return password is not None and hmac.compare_digest(password.encode(), settings.api_token.encode())
+
+
+def clickhouse_error(error: SqlError, query_id: str) -> web.Response:
+    return web.Response(
+        status=error.status,
+        text=error.text + "\n",
+        headers={"X-ClickHouse-Exception-Code": str(error.code), "X-ClickHouse-Query-Id": query_id},
+    )
+
+
+class SqlPort(Service):
+    def __init__(self, engine: ReadOnlySql, host: str, port: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.engine = engine
+        self.host = host
+        self.port = port
+        self.runner: web.AppRunner | None = None
+
+    async def on_start(self) -> None:
+        server = web.Application(client_max_size=16 << 20)
+        server.router.add_route("GET", "/ping", self.ping)
+        server.router.add_route("*", "/", self.answer)
+        self.runner = web.AppRunner(server, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, self.host, self.port).start()
+
+    async def on_stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+        self.engine.close()
+
+    async def ping(self, request: web.Request) -> web.Response:
+        return web.Response(text="Ok.\n")
+
+    async def answer(self, request: web.Request) -> web.StreamResponse:
+        params = request.query
+        query_id = params.get("query_id") or str(uuid.uuid4())
+        if not allowed(request):
+            return clickhouse_error(SqlError(AUTHENTICATION_FAILED), query_id)
+        body = (await request.read()).decode(errors="replace") if request.can_read_body else ""
+        sql = "\n".join(part for part in (params.get("query", ""), body) if part)
+        fmt = request.headers.get("X-ClickHouse-Format") or params.get("default_format") or "TabSeparated"
+        try:
+            data = await self.engine.query(
+                sql,
+                fmt,
+                database=request.headers.get("X-ClickHouse-Database") or params.get("database"),
+                params={name[6:]: value for name, value in params.items() if name.startswith("param_")},
+                settings={
+                    name: value
+                    for name, value in params.items()
+                    if name not in HTTP_PARAMETERS and not name.startswith("param_")
+                },
+            )
+        except SqlError as error:
+            return clickhouse_error(error, query_id)
+        response = web.Response(
+            body=data,
+            content_type=CONTENT_TYPES.get(fmt, "text/plain"),
+            headers={
+                "X-ClickHouse-Format": fmt,
+                "X-ClickHouse-Query-Id": query_id,
+                "X-ClickHouse-Server-Display-Name": "cdrflow",
+            },
+        )
+        if params.get("enable_http_compression") == "1":
+            response.enable_compression()
+        return response
+
+
+if settings.sql_port and settings.clickhouse.interface == "chdb":
+    app.service(
+        SqlPort(
+            ReadOnlySql(settings.clickhouse.path, settings.clickhouse.database, SqlLimits(settings.sql_max_seconds)),
+            settings.web_host,
+            settings.sql_port,
+        )
+    )

@@ -1,0 +1,29 @@
+"""A worker with the SQL port open, CDRs applied and a token set, shared by the package's tests."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from consumers.worker import WorkerProcess
+from tests.cdr_factory import make_cdrs, publish
+from tests.services import pipeline_settings
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="package")
+def worker(tmp_path_factory, kafka):
+    folder = tmp_path_factory.mktemp("sql-port")
+    settings = pipeline_settings(kafka.url, f"sqlport{uuid.uuid4().hex[:8]}", folder)
+    events = make_cdrs(400, seed=101)
+    publish(settings, events)
+    process = WorkerProcess.on_folder(settings, folder)
+    process.env |= {"CDRFLOW_API_TOKEN": TOKEN, "CDRFLOW_SQL_MAX_SECONDS": "2"}
+    process.start()
+    try:
+        process.wait_until_caught_up(len(events))
+        yield process, events
+    finally:
+        process.stop()
