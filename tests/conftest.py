@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.settings import Settings, WarehouseUrl
 from tests.services import RunningBroker, RunningClickHouse, pipeline_settings, start_broker, start_clickhouse
+from tests.sql_worker import sql_worker  # noqa: F401  (a fixture for the SQL port's tests)
 from tests.warehouse_data import fresh_url, loaded  # noqa: F401  (loaded: a fixture for report tests)
 
 

@@ -18,20 +18,20 @@ def cdrflow_sql(cwd, env: dict[str, str], *args: str) -> subprocess.CompletedPro
     )  # fmt: skip
 
 
-def worker_env(worker) -> dict[str, str]:
-    process, _events = worker
+def worker_env(sql_worker) -> dict[str, str]:
+    process, _events = sql_worker
     return {name: process.env[name] for name in ("CDRFLOW_SQL_PORT", "CDRFLOW_CLICKHOUSE", "CDRFLOW_API_TOKEN")}
 
 
-def test_a_query_through_the_worker_in_csv(worker, tmp_path):
-    done = cdrflow_sql(tmp_path, worker_env(worker), "SELECT count() AS calls FROM cdr FINAL", "--format", "csv")
-    assert (done.returncode, done.stdout) == (0, f'"calls"\n{len(newest_revisions(worker[1]))}\n'), done.stderr
+def test_a_query_through_the_worker_in_csv(sql_worker, tmp_path):
+    done = cdrflow_sql(tmp_path, worker_env(sql_worker), "SELECT count() AS calls FROM cdr FINAL", "--format", "csv")
+    assert (done.returncode, done.stdout) == (0, f'"calls"\n{len(newest_revisions(sql_worker[1]))}\n'), done.stderr
 
 
-def test_a_refused_query_exits_2_and_a_wrong_token_78(worker, tmp_path):
-    done = cdrflow_sql(tmp_path, worker_env(worker), "DROP TABLE cdr")
+def test_a_refused_query_exits_2_and_a_wrong_token_78(sql_worker, tmp_path):
+    done = cdrflow_sql(tmp_path, worker_env(sql_worker), "DROP TABLE cdr")
     assert done.returncode == 2 and "Code: 164. DB::Exception:" in done.stderr
-    done = cdrflow_sql(tmp_path, worker_env(worker) | {"CDRFLOW_API_TOKEN": "wrong"}, "SELECT 1")
+    done = cdrflow_sql(tmp_path, worker_env(sql_worker) | {"CDRFLOW_API_TOKEN": "wrong"}, "SELECT 1")
     assert done.returncode == 78 and "(AUTHENTICATION_FAILED)" in done.stderr
 
 

@@ -13,19 +13,19 @@ import orjson
 import pytest
 
 from tests.cdr_factory import truth_by_customer
-from tests.consumers.sql.conftest import TOKEN
 from tests.services import DOCKER
+from tests.sql_worker import TOKEN
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the port serves the worker's embedded chDB folder")
 
 
-def port_of(worker) -> int:
-    return int(worker[0].env["CDRFLOW_SQL_PORT"])
+def port_of(sql_worker) -> int:
+    return int(sql_worker[0].env["CDRFLOW_SQL_PORT"])
 
 
-def post(worker, sql: str, headers: dict[str, str] | None = None, **params: str) -> tuple[int, bytes, dict]:
+def post(sql_worker, sql: str, headers: dict[str, str] | None = None, **params: str) -> tuple[int, bytes, dict]:
     """One request as curl would send it: the query in the body, the token as basic auth."""
-    url = f"http://127.0.0.1:{port_of(worker)}/?{urllib.parse.urlencode(params)}"
+    url = f"http://127.0.0.1:{port_of(sql_worker)}/?{urllib.parse.urlencode(params)}"
     basic = base64.b64encode(f"default:{TOKEN}".encode()).decode()
     request = urllib.request.Request(
         url, data=sql.encode(), headers={"Authorization": f"Basic {basic}", **(headers or {})}
@@ -37,29 +37,31 @@ def post(worker, sql: str, headers: dict[str, str] | None = None, **params: str)
         return error.code, error.read(), dict(error.headers)
 
 
-def client(worker):
-    return clickhouse_connect.get_client(host="127.0.0.1", port=port_of(worker), password=TOKEN, database="cdrflow")
+def client(sql_worker):
+    return clickhouse_connect.get_client(host="127.0.0.1", port=port_of(sql_worker), password=TOKEN, database="cdrflow")
 
 
-def test_clickhouse_connect_reads_the_same_rows_as_the_cdrs_sent(worker):
+def test_clickhouse_connect_reads_the_same_rows_as_the_cdrs_sent(sql_worker):
     rows = (
-        client(worker)
+        client(sql_worker)
         .query(
             "SELECT customer, count(), countIf(sip_code BETWEEN 200 AND 299), sum(customer_charge), sum(provider_charge) "
             "FROM cdr FINAL GROUP BY customer"
         )
         .result_rows
     )
-    assert {r[0]: (r[1], r[2], Decimal(r[3]), Decimal(r[4])) for r in rows} == truth_by_customer(worker[1])
+    assert {r[0]: (r[1], r[2], Decimal(r[3]), Decimal(r[4])) for r in rows} == truth_by_customer(sql_worker[1])
 
 
-def test_query_parameters_bind_as_on_a_clickhouse_server(worker):
+def test_query_parameters_bind_as_on_a_clickhouse_server(sql_worker):
     [(customer, expected)] = (
-        client(worker).query("SELECT customer, count() FROM cdr FINAL GROUP BY customer LIMIT 1").result_rows
+        client(sql_worker).query("SELECT customer, count() FROM cdr FINAL GROUP BY customer LIMIT 1").result_rows
     )
-    got = client(worker).query("SELECT count() FROM cdr FINAL WHERE customer = {c:String}", parameters={"c": customer})
+    got = client(sql_worker).query(
+        "SELECT count() FROM cdr FINAL WHERE customer = {c:String}", parameters={"c": customer}
+    )
     assert got.result_rows == [(expected,)]
-    status, body, _ = post(worker, "SELECT {n:UInt32} * 2", param_n="21")
+    status, body, _ = post(sql_worker, "SELECT {n:UInt32} * 2", param_n="21")
     assert (status, body) == (200, b"42\n")
 
 
@@ -67,10 +69,10 @@ def test_query_parameters_bind_as_on_a_clickhouse_server(worker):
     "fmt, expected",
     [("CSVWithNames", b'"x","y"\n1,"a"\n'), ("TabSeparated", b"1\ta\n"), ("JSONEachRow", b'{"x":1,"y":"a"}\n')],
 )
-def test_the_format_a_client_asks_for(worker, fmt, expected):
-    assert post(worker, "SELECT 1 AS x, 'a' AS y", default_format=fmt)[:2] == (200, expected)
-    assert post(worker, "SELECT 1 AS x, 'a' AS y", headers={"X-ClickHouse-Format": fmt})[:2] == (200, expected)
-    json = orjson.loads(post(worker, "SELECT 1 AS x FORMAT JSON")[1])
+def test_the_format_a_client_asks_for(sql_worker, fmt, expected):
+    assert post(sql_worker, "SELECT 1 AS x, 'a' AS y", default_format=fmt)[:2] == (200, expected)
+    assert post(sql_worker, "SELECT 1 AS x, 'a' AS y", headers={"X-ClickHouse-Format": fmt})[:2] == (200, expected)
+    json = orjson.loads(post(sql_worker, "SELECT 1 AS x FORMAT JSON")[1])
     assert json["data"] == [{"x": 1}]
 
 
@@ -91,27 +93,27 @@ def test_the_format_a_client_asks_for(worker, fmt, expected):
         ("SELECT 1", {"readonly": "0"}),
     ],
 )
-def test_what_would_write_or_lift_a_limit_is_refused_in_clickhouses_words_and_changes_nothing(worker, sql, params):
-    before = client(worker).query("SELECT count() FROM cdr FINAL").result_rows
-    status, body, headers = post(worker, sql, **params)
+def test_what_would_write_or_lift_a_limit_is_refused_in_clickhouses_words_and_changes_nothing(sql_worker, sql, params):
+    before = client(sql_worker).query("SELECT count() FROM cdr FINAL").result_rows
+    status, body, headers = post(sql_worker, sql, **params)
     assert status == 403 and b"(READONLY)" in body and body.startswith(b"Code: 164. DB::Exception:")
     assert headers["X-ClickHouse-Exception-Code"] == "164"
-    assert client(worker).query("SELECT count() FROM cdr FINAL").result_rows == before
-    assert client(worker).query("EXISTS TABLE evil").result_rows == [(0,)]
+    assert client(sql_worker).query("SELECT count() FROM cdr FINAL").result_rows == before
+    assert client(sql_worker).query("EXISTS TABLE evil").result_rows == [(0,)]
 
 
-def test_several_statements_in_one_request_are_refused(worker):
-    status, body, _ = post(worker, "SELECT 1; DROP TABLE cdr")
+def test_several_statements_in_one_request_are_refused(sql_worker):
+    status, body, _ = post(sql_worker, "SELECT 1; DROP TABLE cdr")
     assert status == 400 and b"Multi-statements are not allowed" in body
-    assert client(worker).query("EXISTS TABLE cdr").result_rows == [(1,)]
+    assert client(sql_worker).query("EXISTS TABLE cdr").result_rows == [(1,)]
 
 
-def test_a_query_past_the_time_limit_or_the_row_limit_is_stopped(worker):
-    status, body, _ = post(worker, "SELECT count() FROM system.numbers")
+def test_a_query_past_the_time_limit_or_the_row_limit_is_stopped(sql_worker):
+    status, body, _ = post(sql_worker, "SELECT count() FROM system.numbers")
     assert status == 500 and b"(TIMEOUT_EXCEEDED)" in body
-    status, body, _ = post(worker, "SELECT number FROM numbers(1000001)")
+    status, body, _ = post(sql_worker, "SELECT number FROM numbers(1000001)")
     assert status == 500 and b"(TOO_MANY_ROWS_OR_BYTES)" in body
-    assert post(worker, "SELECT count() FROM (SELECT number FROM numbers(1000000))")[:2] == (200, b"1000000\n")
+    assert post(sql_worker, "SELECT count() FROM (SELECT number FROM numbers(1000000))")[:2] == (200, b"1000000\n")
 
 
 @pytest.mark.parametrize(
@@ -123,16 +125,16 @@ def test_a_query_past_the_time_limit_or_the_row_limit_is_stopped(worker):
         {"Authorization": "Bearer wrong"},
     ],
 )
-def test_without_the_token_nothing_is_answered(worker, headers):
-    url = f"http://127.0.0.1:{port_of(worker)}/?query=SELECT+1"
+def test_without_the_token_nothing_is_answered(sql_worker, headers):
+    url = f"http://127.0.0.1:{port_of(sql_worker)}/?query=SELECT+1"
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10)
     assert refused.value.code == 401 and b"(AUTHENTICATION_FAILED)" in refused.value.read()
 
 
 @pytest.mark.parametrize("header", ["X-ClickHouse-Key", "Authorization"])
-def test_the_token_opens_it_as_key_or_bearer(worker, header):
+def test_the_token_opens_it_as_key_or_bearer(sql_worker, header):
     value = TOKEN if header == "X-ClickHouse-Key" else f"Bearer {TOKEN}"
-    url = f"http://127.0.0.1:{port_of(worker)}/?query=SELECT+1"
+    url = f"http://127.0.0.1:{port_of(sql_worker)}/?query=SELECT+1"
     with urllib.request.urlopen(urllib.request.Request(url, headers={header: value}), timeout=10) as response:
         assert response.read() == b"1\n"

@@ -1,4 +1,4 @@
-"""A worker with the SQL port open, CDRs applied and a token set, shared by the package's tests."""
+"""A worker with the SQL port open, CDRs applied and a token set, shared by the session's SQL tests."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from tests.services import pipeline_settings
 TOKEN = "s3cret-token"
 
 
-@pytest.fixture(scope="package")
-def worker(tmp_path_factory, kafka):
+@pytest.fixture(scope="session")
+def sql_worker(tmp_path_factory, kafka):
+    """(the running WorkerProcess, the events it applied)."""
     folder = tmp_path_factory.mktemp("sql-port")
     settings = pipeline_settings(kafka.url, f"sqlport{uuid.uuid4().hex[:8]}", folder)
     events = make_cdrs(400, seed=101)
