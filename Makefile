@@ -25,7 +25,7 @@ endef
 .PHONY: help setup test test-docker demo run bench clean
 
 help:
-	@echo "make setup        create .venv with cdrflow installed (editable), resolve the Kafka broker, install the console's libraries"
+	@echo "make setup        create .venv with cdrflow installed (editable), resolve the Kafka broker and the JDBC driver, install the console's libraries"
 	@echo "make test         install what is missing, start the services, run every test, stop them"
 	@echo "make demo         run the pipeline on synthetic CDRs and mail one report (see README)"
 	@echo "make run          keep a broker, a worker and a paced synthetic feed running; the console at :6066; Ctrl-C stops all"
@@ -47,6 +47,12 @@ $(STAMPS)/kafka: deploy/kafka/pom.xml | $(STAMPS)/system
 	deploy/kafka/broker resolve
 	@touch $@
 
+# The ClickHouse JDBC driver from Maven Central, which the SQL port's tests connect as DBeaver would.
+$(STAMPS)/jdbc: deploy/jdbc/pom.xml | $(STAMPS)/system
+	rm -rf deploy/jdbc/lib
+	mvn -q -B -f deploy/jdbc/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/deploy/jdbc/lib
+	@touch $@
+
 # The report console's grid and chart libraries, from the npm registry (served by the worker).
 $(STAMPS)/console: consumers/web/static/package.json consumers/web/static/package-lock.json | $(STAMPS)/system
 	cd consumers/web/static && npm ci --no-audit --no-fund --loglevel=error
@@ -57,7 +63,7 @@ $(STAMPS)/browser: | $(STAMPS)/system
 	@deploy/install-system-packages --browser
 	@touch $@
 
-setup: $(STAMPS)/venv $(STAMPS)/kafka $(STAMPS)/console
+setup: $(STAMPS)/venv $(STAMPS)/kafka $(STAMPS)/console $(STAMPS)/jdbc
 
 # The broker lives only as long as the run; its data goes to a fresh temporary folder.
 test: setup $(STAMPS)/browser
@@ -83,4 +89,4 @@ test-docker: setup
 	CDRFLOW_TEST_DOCKER=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) $(STAMPS) var deploy/kafka/lib consumers/web/static/node_modules
+	rm -rf $(VENV) $(STAMPS) var deploy/kafka/lib deploy/jdbc/lib consumers/web/static/node_modules
