@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
 
@@ -80,13 +80,48 @@ def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from consumers.feed.files import count_records, file_messages
     from consumers.feed.producer import send_messages
+    from pipeline.events import parse_message
 
     if not args.file.is_file():
         print(f"cdrflow: replay: no such file: {args.file}", file=sys.stderr)
         return EXIT_USAGE
+    invalid = 0
+
+    def checked(messages: Iterator[bytes]) -> Iterator[bytes]:
+        nonlocal invalid
+        for message in messages:
+            invalid += len(parse_message(message)[1])
+            yield message
+
     with _progress_bar(count_records(args.file), "msg") as bar:
-        sent = asyncio.run(send_messages(settings, file_messages(args.file), bar.update))
+        sent = asyncio.run(send_messages(settings, checked(file_messages(args.file)), bar.update))
     print(f"replayed {sent} message(s) from {args.file} into {settings.topic}")
+    if invalid:
+        print(
+            f"{invalid} event(s) in them are invalid: the worker puts them in {settings.dlq_topic} (`cdrflow dlq` lists them)"
+        )
+    return 0
+
+
+def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
+    from consumers.feed.dead_letters import newest_dead_letters
+    from consumers.reports.table import to_text_table
+
+    letters = asyncio.run(newest_dead_letters(settings, args.limit))
+    if args.format == "json":
+        sys.stdout.buffer.write(
+            orjson.dumps([{**letter.as_row(), "event": letter.event.decode(errors="replace")} for letter in letters])
+            + b"\n"
+        )
+        return 0
+    if not letters:
+        print(f"no dead letters in {settings.dlq_topic}")
+        return 0
+    rows = [
+        letter.as_row() | {"time": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(letter.time_ms / 1000))}
+        for letter in letters
+    ]
+    print(to_text_table(["time", "source", "reason", "event"], rows))
     return 0
 
 
@@ -233,6 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
         "without it the worker stops (exit 69) when it finds them",
     )
     worker.set_defaults(run=cmd_worker)
+
+    dlq = commands.add_parser(
+        "dlq",
+        help="list the newest dead letters: refused events with their reason and source",
+        description="List the newest events the ingest refused (the dead-letter topic, <topic>.dlq): when, the "
+        "input topic, partition and offset they came from, why, and the event as sent (times in UTC).",
+    )
+    dlq.add_argument("--limit", type=_positive, default=50, help="how many, newest last (default 50)")
+    dlq.add_argument("--format", choices=["table", "json"], default="table")
+    dlq.set_defaults(run=cmd_dlq)
 
     sql = commands.add_parser(
         "sql",

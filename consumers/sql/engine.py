@@ -35,6 +35,7 @@ class SqlLimits:
     max_seconds: int = 30  # CDRFLOW_SQL_MAX_SECONDS
     max_rows: int = 1_000_000  # result rows
     max_memory_bytes: int = 2 << 30
+    max_threads: int = max(1, (os.cpu_count() or 2) // 2)  # the other cores stay with the pipeline
 
 
 class SqlError(Exception):
@@ -115,6 +116,7 @@ class ReadOnlySql:
                 f"SET max_result_rows = {limits.max_rows}",
                 "SET result_overflow_mode = 'throw'",
                 f"SET max_memory_usage = {limits.max_memory_bytes}",
+                f"SET max_threads = {limits.max_threads}",
                 "SET readonly = 1",
             ):
                 session.query(statement)
