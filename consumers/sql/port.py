@@ -107,7 +107,10 @@ class SqlPort(Service):
         server.router.add_route("*", "/", self.answer)
         self.runner = web.AppRunner(server, access_log=None)
         await self.runner.setup()
-        await web.TCPSite(self.runner, self.host, self.port).start()
+        try:
+            await web.TCPSite(self.runner, self.host, self.port).start()
+        except OSError as error:  # a ClickHouse server on the same machine, say: the pipeline runs on without it
+            log.error("ad-hoc SQL is off: cannot listen on %s:%d (CDRFLOW_SQL_PORT): %s", self.host, self.port, error)
 
     async def on_stop(self) -> None:
         if self.runner is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import socket
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -12,6 +14,7 @@ import clickhouse_connect
 import orjson
 import pytest
 
+from consumers.worker import WorkerProcess
 from tests.cdr_factory import truth_by_customer
 from tests.services import DOCKER
 from tests.sql_worker import TOKEN
@@ -138,3 +141,22 @@ def test_the_token_opens_it_as_key_or_bearer(sql_worker, header):
     url = f"http://127.0.0.1:{port_of(sql_worker)}/?query=SELECT+1"
     with urllib.request.urlopen(urllib.request.Request(url, headers={header: value}), timeout=10) as response:
         assert response.read() == b"1\n"
+
+
+def test_a_worker_whose_sql_port_is_taken_runs_on_without_it(settings, tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    worker = WorkerProcess.on_folder(settings, tmp_path)
+    worker.env["CDRFLOW_SQL_PORT"] = str(taken.getsockname()[1])
+    worker.start()
+    try:
+        worker.wait_until_healthy()
+        deadline = time.monotonic() + 30
+        while "ad-hoc SQL is off: cannot listen on" not in worker.tail():
+            assert time.monotonic() < deadline, worker.tail()
+            time.sleep(0.2)
+        worker.wait_until_healthy()  # still running
+    finally:
+        worker.stop()
+        taken.close()
