@@ -53,10 +53,33 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+class _ProgressLines:
+    """Progress without a terminal (a log, a pipe): a line at every tenth of the way."""
+
+    def __init__(self, total: int, unit: str) -> None:
+        self.total, self.unit, self.done, self.shown = total, unit, 0, 0
+
+    def __enter__(self) -> "_ProgressLines":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def update(self, n: int) -> None:
+        self.done += n
+        tenths = 10 * self.done // max(self.total, 1)
+        if tenths > self.shown:
+            self.shown = tenths
+            print(f"{self.done}/{self.total} {self.unit} ({100 * self.done // max(self.total, 1)}%)", file=sys.stderr)
+
+
 def _progress_bar(total: int, unit: str):
+    """A progress bar on a terminal, progress lines otherwise."""
+    if not sys.stderr.isatty():
+        return _ProgressLines(total, unit)
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=unit, unit_scale=True, file=sys.stderr, disable=None)
+    return tqdm(total=total, unit=unit, unit_scale=True, file=sys.stderr)
 
 
 def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:

@@ -69,7 +69,15 @@ class ScheduleService:
         return schedule_fields(schedule)
 
     async def list(self) -> list[dict]:
-        return [schedule_fields(s) for s in await self.runner.warehouse(self.store.all)]
+        """Every schedule, with `next_run`: the earliest its next period goes out (its end plus the
+        grace; later if the pipeline has not caught up by then)."""
+        now = datetime.now(timezone.utc)
+        listed = []
+        for schedule in await self.runner.warehouse(self.store.all):
+            _start, closed_at = schedule.period_before(now)
+            _start, next_end = schedule.period_starting(closed_at)
+            listed.append(schedule_fields(schedule) | {"next_run": (next_end + self.runner.grace).isoformat()})
+        return listed
 
     async def remove(self, name: str) -> bool:
         return await self.runner.warehouse(lambda: self.store.remove(name))

@@ -253,6 +253,8 @@ def test_a_schedule_made_in_the_form_is_listed_run_and_deleted(page):
     assert [(s["name"], s["email"], s["customers"], s["format"]) for s in listed] == [
         ("daily-cust-001", ["noc@example.com", "billing@example.com"], ["cust-001"], "xlsx")
     ]  # fmt: skip
+    assert "next run (UTC)" in page.inner_text("#tab-schedules .schedules .tabulator-header")
+    assert listed[0]["next_run"][:16].replace("T", " ") in page.inner_text("#tab-schedules .schedules")
     page.locator("#tab-schedules .schedules button", has_text="Run now").click()
     page.wait_for_selector("#tab-schedules .runs .tabulator-row.failed", timeout=60_000)
     runs = grid_data(page, "#tab-schedules .runs")

@@ -9,7 +9,7 @@ import io
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from email import policy
 from zoneinfo import ZoneInfo
@@ -65,6 +65,9 @@ def test_the_leader_mails_a_schedule_once_and_the_log_shows_it(settings, tmp_pat
             assert bad.returncode == 2 and "email: not an email address" in bad.stderr
             listed = schedule(worker, tmp_path, "list")
             assert "yearly-oct" in listed.stdout and "billing@example.com" in listed.stdout
+            now = datetime.now(timezone.utc)
+            next_october = now.year if now < datetime(now.year, 10, 1, tzinfo=timezone.utc) else now.year + 1
+            assert f"{next_october}-10-01T01:00:00+00:00" in listed.stdout  # next run: period end + 60 min grace
             deadline = time.monotonic() + 90  # the worker reports its progress, the leader's timer mails
             while not catcher.handler.saved and time.monotonic() < deadline:
                 time.sleep(0.5)

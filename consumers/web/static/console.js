@@ -720,6 +720,10 @@ class SchedulesView {
         { title: "name", field: "name", headerFilter: "input" },
         { title: "email", field: "email", formatter: list },
         { title: "report", field: "report" }, { title: "every", field: "every" }, { title: "tz", field: "tz" },
+        {
+          title: "next run (UTC)", field: "next_run",
+          formatter: (cell) => text((cell.getValue() ?? "").slice(0, 16).replace("T", " ")),
+        },
         { title: "row groups", field: "group", formatter: list },
         { title: "customers", field: "customers", formatter: list },
         { title: "providers", field: "providers", formatter: list },

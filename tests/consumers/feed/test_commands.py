@@ -64,6 +64,7 @@ def test_generate_sends_rate_times_seconds_cdrs(settings, tmp_path):
     asyncio.run(ensure_topics(settings))
     done = cdrflow(settings, tmp_path, "generate", "--rate", "700", "--seconds", "2", "--seed", "5")
     assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == "1400/1400 CDR (100%)"  # progress lines without a terminal
     values = asyncio.run(topic_values(settings, 1400))
     assert len(values) == 1400
     assert {orjson.loads(v)["customer"] for v in values} <= {f"cust-{i:03d}" for i in range(1, 21)}
