@@ -3,8 +3,8 @@
 `CDRFLOW_STATE=rocksdb` (the default): Faust's RocksDB store, one database per partition under
 CDRFLOW_DATA_DIR, all of them within one memory budget (`StateMemory`). A batch's writes go in as
 one atomic RocksDB write together with the changelog offset they reach, so after a crash the
-database holds whole batches only and Faust's recovery reads the changelog from that offset on:
-a restart on the same disk reads the changelog's tail, not the whole of it.
+database holds whole batches only, and the changelog is read from that offset on (in bulk, then
+by Faust's recovery): a restart on the same disk reads the changelog's tail, not the whole of it.
 
 `CDRFLOW_STATE=memory`: Faust's memory store, for unit tests; it replays the whole changelog at
 every start.
