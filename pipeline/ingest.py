@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from mode import Service
 
 from pipeline.events import Cdr, InvalidEvent, parse_message
@@ -157,7 +157,11 @@ class CdrIngest(Service):
         half of it: the CDRs wait in the input topic rather than pile up in the batch topic. The
         input partitions are paused, not left unread, so this process stays in its group."""
         limit = self.settings.batch_lag_limit
-        lag = await self.batch_lag()
+        try:
+            lag = await self.batch_lag()
+        except KafkaError as error:  # a broker blip: decide again at the next check
+            log.warning("could not read the batch lag: %s", error)
+            return
         if not self.holding and lag > limit:
             log.warning(
                 "holding the input back: %d batches are not applied yet (CDRFLOW_BATCH_LAG_LIMIT %d)", lag, limit

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, KafkaConnectionError
 
 from consumers.feed.producer import send_messages
 from pipeline.events import Cdr
@@ -161,3 +161,15 @@ async def test_the_ingest_holds_the_input_back_while_the_workers_are_behind_and_
         assert ingest.metrics.counters["cdrflow_cdrs_valid_total"] == len(events)
     finally:
         await ingest.stop()
+
+
+def test_a_batch_lag_the_broker_cannot_tell_leaves_the_ingest_as_it_was():
+    class Unreachable:
+        async def list_consumer_group_offsets(self, *args, **kwargs):
+            raise KafkaConnectionError("the coordinator moved")
+
+    ingest = ingest_over(MovingConsumer(moving=False))
+    ingest.admin = Unreachable()  # type: ignore[assignment]
+    ingest.holding = True
+    asyncio.run(ingest.hold_back_while_behind())
+    assert ingest.holding
