@@ -127,15 +127,15 @@ def broker_pid() -> int | None:
     return int(pid_file.read_text()) if pid_file.exists() else None
 
 
-def rss_mb(worker: WorkerProcess) -> float:
-    """Peak resident memory of the worker process and its children (the ingest process), in MB."""
-    pids = [worker.process.pid, *worker.children()]
-    return sum(_peak_kb(pid) for pid in pids) / 1024
+def rss_mb(worker: WorkerProcess, field: str = "VmHWM") -> float:
+    """Resident memory of the worker process and its children (the ingest process), in MB: the peak
+    (VmHWM), or now (VmRSS)."""
+    return sum(_status_kb(pid, field) for pid in [worker.process.pid, *worker.children()]) / 1024
 
 
-def _peak_kb(pid: int) -> int:
+def _status_kb(pid: int, field: str) -> int:
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return int(status["VmHWM"].split()[0])
+    return int(status[field].split()[0])
 
 
 def throughput(worker: WorkerProcess, count: int) -> tuple[float, float, CpuSeconds]:

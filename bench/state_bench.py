@@ -18,7 +18,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.pipeline_bench import bench_folder
+from bench.pipeline_bench import bench_folder, rss_mb
 from consumers.feed.producer import send_messages
 from consumers.feed.switch import FeedShape, SwitchFeed
 from consumers.worker import WorkerProcess
@@ -27,16 +27,6 @@ SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 IDS_PER_STEP = int(2_000_000 * SCALE)
 PARTITIONS = 4
 CHUNK = 200_000
-
-
-def rss_mb(worker: WorkerProcess) -> float:
-    """Resident memory of the worker and its ingest process now, in MB."""
-    pids = [worker.process.pid, *worker.children()]
-    total_kb = 0
-    for pid in pids:
-        status = Path(f"/proc/{pid}/status").read_text().splitlines()
-        total_kb += next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
-    return total_kb / 1024
 
 
 def folder_bytes(path: Path) -> int:
@@ -65,7 +55,7 @@ def main() -> int:
         worker.start()
         seen = caught_up(worker, IDS_PER_STEP)
         ids = int(seen["cdrflow_cdrs_applied_total"])
-        rss_first = rss_mb(worker)
+        rss_first = rss_mb(worker, "VmRSS")
         disk = folder_bytes(state_dir)
 
         worker.kill()
@@ -77,7 +67,7 @@ def main() -> int:
         asyncio.run(publish_ids(settings, feed, IDS_PER_STEP, start_ms))
         seen = caught_up(worker, IDS_PER_STEP)
         ids_second = ids + int(seen["cdrflow_cdrs_applied_total"])
-        rss_second = rss_mb(worker)
+        rss_second = rss_mb(worker, "VmRSS")
         worker.stop()
 
         shutil.rmtree(state_dir)  # a fresh disk: everything comes from the changelog

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import clickhouse_connect
 import pytest
 
 from consumers.worker import WorkerProcess
@@ -28,3 +29,14 @@ def sql_worker(tmp_path_factory, kafka):
         yield process, events
     finally:
         process.stop()
+
+
+def sql_port(sql_worker) -> int:
+    return int(sql_worker[0].env["CDRFLOW_SQL_PORT"])
+
+
+def sql_client(sql_worker):
+    """clickhouse-connect's HTTP client on the worker's SQL port, the token as password."""
+    return clickhouse_connect.get_client(
+        host="127.0.0.1", port=sql_port(sql_worker), password=TOKEN, database="cdrflow"
+    )

@@ -6,32 +6,26 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
-import clickhouse_connect
 import pytest
 
 from tests.cdr_factory import newest_revisions
 from tests.services import DOCKER
-from tests.sql_worker import TOKEN
+from tests.sql_worker import sql_client
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the port serves the worker's embedded chDB folder")
 SCHEMA = Path(__file__).parents[2] / "docs" / "schema.md"
 EXAMPLES = re.findall(r"```sql\n(.*?)```", SCHEMA.read_text(), flags=re.S)
 
 
-def client(sql_worker):
-    port = int(sql_worker[0].env["CDRFLOW_SQL_PORT"])
-    return clickhouse_connect.get_client(host="127.0.0.1", port=port, password=TOKEN, database="cdrflow")
-
-
 @pytest.mark.parametrize("sql", EXAMPLES, ids=[f"example{n}" for n in range(len(EXAMPLES))])
 def test_every_example_runs(sql_worker, sql):
     number = next(iter(newest_revisions(sql_worker[1]).values()))["dest_number"]
-    client(sql_worker).query(sql, parameters={"number": number} if "{number:" in sql else None)
+    sql_client(sql_worker).query(sql, parameters={"number": number} if "{number:" in sql else None)
 
 
 def test_the_revenue_example_adds_up_to_the_cdrs_sent(sql_worker):
     [madrid] = [sql for sql in EXAMPLES if "Europe/Madrid" in sql]
-    rows = client(sql_worker).query(madrid).result_rows
+    rows = sql_client(sql_worker).query(madrid).result_rows
     expected: dict[str, Decimal] = {}
     for event in newest_revisions(sql_worker[1]).values():
         expected[event["customer"]] = expected.get(event["customer"], Decimal(0)) + Decimal(
@@ -49,7 +43,7 @@ def test_every_documented_column_exists(sql_worker):
                    for name in re.findall(r"`(\w+)`", cell)}  # fmt: skip
     existing = {
         name
-        for (name,) in client(sql_worker)
+        for (name,) in sql_client(sql_worker)
         .query("SELECT DISTINCT name FROM system.columns WHERE database = 'cdrflow'")
         .result_rows
     }

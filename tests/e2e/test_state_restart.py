@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import rocksdict
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.stores.rocksdb import Store as RocksDBStore
 
 from consumers.worker import WorkerProcess
 from tests.cdr_factory import make_cdrs, publish, truth_by_customer
@@ -16,7 +17,7 @@ from tests.chdb_query import aggregated_by_customer
 from tests.services import DOCKER
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
-OFFSET_KEY = b"__faust\0offset__"
+OFFSET_KEY = RocksDBStore.offset_key  # where the store keeps the changelog offset it holds
 
 
 def persisted_offsets(folder: Path) -> dict[int, int]:

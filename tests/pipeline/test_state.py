@@ -5,6 +5,7 @@ from pathlib import Path
 import orjson
 import pytest
 import rocksdict
+from faust.stores.rocksdb import Store as RocksDBStore
 
 from pipeline.events import Cdr, parse_message
 from pipeline.state import CdrState
@@ -34,7 +35,7 @@ class Changelog(list):
 class OpenDatabases:
     """What RocksDBStates uses of Faust's RocksDB store: a database per partition and the offset key."""
 
-    offset_key = b"__faust\0offset__"
+    offset_key = RocksDBStore.offset_key
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder

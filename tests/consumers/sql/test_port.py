@@ -10,25 +10,20 @@ import urllib.parse
 import urllib.request
 from decimal import Decimal
 
-import clickhouse_connect
 import orjson
 import pytest
 
 from consumers.worker import WorkerProcess
 from tests.cdr_factory import truth_by_customer
 from tests.services import DOCKER
-from tests.sql_worker import TOKEN
+from tests.sql_worker import TOKEN, sql_client, sql_port
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the port serves the worker's embedded chDB folder")
 
 
-def port_of(sql_worker) -> int:
-    return int(sql_worker[0].env["CDRFLOW_SQL_PORT"])
-
-
 def post(sql_worker, sql: str, headers: dict[str, str] | None = None, **params: str) -> tuple[int, bytes, dict]:
     """One request as curl would send it: the query in the body, the token as basic auth."""
-    url = f"http://127.0.0.1:{port_of(sql_worker)}/?{urllib.parse.urlencode(params)}"
+    url = f"http://127.0.0.1:{sql_port(sql_worker)}/?{urllib.parse.urlencode(params)}"
     basic = base64.b64encode(f"default:{TOKEN}".encode()).decode()
     request = urllib.request.Request(
         url, data=sql.encode(), headers={"Authorization": f"Basic {basic}", **(headers or {})}
@@ -40,13 +35,9 @@ def post(sql_worker, sql: str, headers: dict[str, str] | None = None, **params: 
         return error.code, error.read(), dict(error.headers)
 
 
-def client(sql_worker):
-    return clickhouse_connect.get_client(host="127.0.0.1", port=port_of(sql_worker), password=TOKEN, database="cdrflow")
-
-
 def test_clickhouse_connect_reads_the_same_rows_as_the_cdrs_sent(sql_worker):
     rows = (
-        client(sql_worker)
+        sql_client(sql_worker)
         .query(
             "SELECT customer, count(), countIf(sip_code BETWEEN 200 AND 299), sum(customer_charge), sum(provider_charge) "
             "FROM cdr FINAL GROUP BY customer"
@@ -58,9 +49,9 @@ def test_clickhouse_connect_reads_the_same_rows_as_the_cdrs_sent(sql_worker):
 
 def test_query_parameters_bind_as_on_a_clickhouse_server(sql_worker):
     [(customer, expected)] = (
-        client(sql_worker).query("SELECT customer, count() FROM cdr FINAL GROUP BY customer LIMIT 1").result_rows
+        sql_client(sql_worker).query("SELECT customer, count() FROM cdr FINAL GROUP BY customer LIMIT 1").result_rows
     )
-    got = client(sql_worker).query(
+    got = sql_client(sql_worker).query(
         "SELECT count() FROM cdr FINAL WHERE customer = {c:String}", parameters={"c": customer}
     )
     assert got.result_rows == [(expected,)]
@@ -97,18 +88,18 @@ def test_the_format_a_client_asks_for(sql_worker, fmt, expected):
     ],
 )
 def test_what_would_write_or_lift_a_limit_is_refused_in_clickhouses_words_and_changes_nothing(sql_worker, sql, params):
-    before = client(sql_worker).query("SELECT count() FROM cdr FINAL").result_rows
+    before = sql_client(sql_worker).query("SELECT count() FROM cdr FINAL").result_rows
     status, body, headers = post(sql_worker, sql, **params)
     assert status == 403 and b"(READONLY)" in body and body.startswith(b"Code: 164. DB::Exception:")
     assert headers["X-ClickHouse-Exception-Code"] == "164"
-    assert client(sql_worker).query("SELECT count() FROM cdr FINAL").result_rows == before
-    assert client(sql_worker).query("EXISTS TABLE evil").result_rows == [(0,)]
+    assert sql_client(sql_worker).query("SELECT count() FROM cdr FINAL").result_rows == before
+    assert sql_client(sql_worker).query("EXISTS TABLE evil").result_rows == [(0,)]
 
 
 def test_several_statements_in_one_request_are_refused(sql_worker):
     status, body, _ = post(sql_worker, "SELECT 1; DROP TABLE cdr")
     assert status == 400 and b"Multi-statements are not allowed" in body
-    assert client(sql_worker).query("EXISTS TABLE cdr").result_rows == [(1,)]
+    assert sql_client(sql_worker).query("EXISTS TABLE cdr").result_rows == [(1,)]
 
 
 def test_a_query_past_the_time_limit_or_the_row_limit_is_stopped(sql_worker):
@@ -129,7 +120,7 @@ def test_a_query_past_the_time_limit_or_the_row_limit_is_stopped(sql_worker):
     ],
 )
 def test_without_the_token_nothing_is_answered(sql_worker, headers):
-    url = f"http://127.0.0.1:{port_of(sql_worker)}/?query=SELECT+1"
+    url = f"http://127.0.0.1:{sql_port(sql_worker)}/?query=SELECT+1"
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10)
     assert refused.value.code == 401 and b"(AUTHENTICATION_FAILED)" in refused.value.read()
@@ -138,7 +129,7 @@ def test_without_the_token_nothing_is_answered(sql_worker, headers):
 @pytest.mark.parametrize("header", ["X-ClickHouse-Key", "Authorization"])
 def test_the_token_opens_it_as_key_or_bearer(sql_worker, header):
     value = TOKEN if header == "X-ClickHouse-Key" else f"Bearer {TOKEN}"
-    url = f"http://127.0.0.1:{port_of(sql_worker)}/?query=SELECT+1"
+    url = f"http://127.0.0.1:{sql_port(sql_worker)}/?query=SELECT+1"
     with urllib.request.urlopen(urllib.request.Request(url, headers={header: value}), timeout=10) as response:
         assert response.read() == b"1\n"
 
