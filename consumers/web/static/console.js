@@ -721,7 +721,7 @@ class SchedulesView {
         { title: "email", field: "email", formatter: list },
         { title: "report", field: "report" }, { title: "every", field: "every" }, { title: "tz", field: "tz" },
         {
-          title: "next run (UTC)", field: "next_run",
+          title: "next run (UTC)", field: "next_run", minWidth: 140,
           formatter: (cell) => text((cell.getValue() ?? "").slice(0, 16).replace("T", " ")),
         },
         { title: "row groups", field: "group", formatter: list },
