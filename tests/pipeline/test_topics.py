@@ -103,6 +103,10 @@ async def test_the_batch_topic_keeps_as_long_as_the_input_topic(settings, admin)
     await admin.alter_configs(
         [ConfigResource(ConfigResourceType.TOPIC, settings.topic, configs={"retention.ms": ten_days})]
     )
+    for _ in range(50):  # the broker applies a changed configuration a moment after it answers
+        if (await topic_configs(admin, settings.topic))["retention.ms"] == ten_days:
+            break
+        await asyncio.sleep(0.1)
     await ensure_topics(settings)
     configs = await topic_configs(admin, settings.batch_topic)
     assert configs["retention.ms"] == ten_days
