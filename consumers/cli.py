@@ -149,22 +149,23 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
-    from consumers.reports.client import answer_report
+    from consumers.reports.client import answer_custom, answer_report
     from consumers.reports.dates import resolve_range
     from queries.breakout import ReportError
 
     try:
         start, end = resolve_range(args.start, args.end, args.tz)
-        options = {
-            "from": [start], "to": [end], "customer": args.customer, "format": [args.format],
-            "columns": [args.columns] if args.columns else [],
-        }  # fmt: skip
-        options["tz"] = [args.tz]
-        if args.report == "per-number":
-            options |= {"number": args.number, "by": [args.by], "calls": ["true"] if args.calls else []}
+        options = {"from": [start], "to": [end], "customer": args.customer, "format": [args.format], "tz": [args.tz]}
+        if args.report == "custom":
+            options["provider"] = args.provider
+            body = answer_custom(settings, args.name, {name: values for name, values in options.items() if values})
         else:
-            options |= {"provider": args.provider, "group": [args.group] if args.group else []}
-        body = answer_report(settings, args.report, {name: values for name, values in options.items() if values})
+            options["columns"] = [args.columns] if args.columns else []
+            if args.report == "per-number":
+                options |= {"number": args.number, "by": [args.by], "calls": ["true"] if args.calls else []}
+            else:
+                options |= {"provider": args.provider, "group": [args.group] if args.group else []}
+            body = answer_report(settings, args.report, {name: values for name, values in options.items() if values})
     except ReportError as error:
         print(f"cdrflow: report: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -195,6 +196,38 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
         print(f"cdrflow: sql: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     return 0
+
+
+def cmd_custom(settings: Settings, args: argparse.Namespace) -> int:
+    from consumers.reports.client import custom_command
+    from consumers.reports.table import to_text_table
+    from queries.breakout import ReportError
+
+    fields = None
+    if args.action == "add":
+        sql = args.sql if args.sql_file is None else _read_sql(args.sql_file)
+        if sql is None:
+            print("cdrflow: custom add: give the query with --sql or --sql-file", file=sys.stderr)
+            return EXIT_USAGE
+        fields = {"name": args.name, "title": args.title, "description": args.description, "sql": sql}
+    try:
+        answer = custom_command(settings, args.action, getattr(args, "report", None), fields)
+    except ReportError as error:
+        print(f"cdrflow: custom {args.action}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.action == "list":
+        rows = [{**row, "sql": " ".join(row["sql"].split())[:60]} for row in answer]  # type: ignore[union-attr]
+        print(to_text_table(["name", "title", "sql"], rows) if rows else "no custom reports yet")
+    elif args.action == "show":
+        print("\n".join(f"{field}: {value}" for field, value in answer.items() if field != "sql"))  # type: ignore[union-attr]
+        print(answer["sql"].strip())  # type: ignore[index]
+    else:
+        print(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def _read_sql(path: Path) -> str:
+    return sys.stdin.read() if str(path) == "-" else path.read_text()
 
 
 def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
@@ -249,12 +282,13 @@ DATES_HELP = (
 )
 
 
-def _report_options(parser: argparse.ArgumentParser) -> None:
+def _report_options(parser: argparse.ArgumentParser, columns: bool = True) -> None:
     parser.add_argument("--from", dest="start", required=True, help="RFC 3339 time (inclusive), date or word")
     parser.add_argument("--to", dest="end", help="RFC 3339 time (exclusive), or a date or word (included)")
     parser.add_argument("--tz", default="UTC", help="IANA time zone of dates, words and day/hour/week/month groups")
     parser.add_argument("--customer", action="append", default=[], help="repeat for many")
-    parser.add_argument("--columns", help="comma list of columns (default all)")
+    if columns:
+        parser.add_argument("--columns", help="comma list of columns (default all)")
     parser.add_argument("--format", default="table", choices=["json", "csv", "xlsx", "html", "table"])
     parser.add_argument("--output", type=Path, help="write to this file instead of standard output")
     parser.set_defaults(run=cmd_report)
@@ -340,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser(
         "report",
-        help="answer a report: breakout, dtmf, per-number",
+        help="answer a report: breakout, dtmf, per-number, custom NAME",
         description="Through the running worker's API when one answers on CDRFLOW_WEB_PORT, else from the warehouse.",
     )
     reports = report.add_subparsers(dest="report", required=True, metavar="REPORT")
@@ -362,6 +396,42 @@ def build_parser() -> argparse.ArgumentParser:
     per_number.add_argument("--by", default="dest", choices=["dest", "cli"])
     per_number.add_argument("--calls", action="store_true", help="list every call instead of the summary")
 
+    custom = reports.add_parser(
+        "custom",
+        help="a custom report: a saved read-only query (see `cdrflow custom`)",
+        description=f"Run the custom report NAME with the range and filters it binds as {{from}}, {{to}}, {{tz}}, "
+        f"{{customers}} and {{providers}}. {DATES_HELP}",
+    )
+    custom.add_argument("name", metavar="NAME")
+    _report_options(custom, columns=False)
+    custom.add_argument("--provider", action="append", default=[], help="repeat for many")
+
+    customs = commands.add_parser(
+        "custom",
+        help="custom reports: add, list, show, remove",
+        description="Saved read-only queries everyone can run (`cdrflow report custom NAME`) and schedule "
+        "(--report custom:NAME). The SQL is one SELECT that may use {from:DateTime64(3)}, {to:DateTime64(3)}, "
+        "{tz:String}, {customers:Array(String)} and {providers:Array(String)} (empty = all); the tables are in "
+        "docs/schema.md. Through the running worker's API, else on the warehouse.",
+    )
+    custom_actions = customs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    custom_add = custom_actions.add_parser(
+        "add",
+        help="save a custom report (or replace one of the same name)",
+        description="Save a custom report once its query runs on an empty range; refused (exit 2) with the reason "
+        "otherwise, and nothing is saved.",
+    )
+    custom_add.add_argument("--name", required=True, help="1-64 characters of a-z, 0-9, _ and -")
+    custom_add.add_argument("--sql", help="the SELECT")
+    custom_add.add_argument("--sql-file", type=Path, help="read the SELECT from this file (- for standard input)")
+    custom_add.add_argument("--title", default="", help="shown in the console and in e-mails")
+    custom_add.add_argument("--description", default="")
+    custom_actions.add_parser("list", help="every custom report", description="Every custom report.")
+    for action, text in (("show", "one custom report, its SQL whole"), ("remove", "remove a custom report")):
+        one = custom_actions.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        one.add_argument("report", metavar="NAME")
+    customs.set_defaults(run=cmd_custom)
+
     schedule = commands.add_parser(
         "schedule",
         help="scheduled email reports: add, list, remove, run, log",
@@ -374,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name", required=True)
     add.add_argument("--email", action="append", required=True, help="repeat, or separate by commas, for many")
     add.add_argument("--every", default="daily", help="hourly, daily, weekly, monthly or a 5-field cron expression")
-    add.add_argument("--report", default="breakout", choices=["breakout", "dtmf"])
+    add.add_argument("--report", default="breakout", help="breakout, dtmf or custom:NAME (a custom report)")
     add.add_argument("--tz", default="UTC", help="IANA time zone of the periods and day groups")
     add.add_argument("--group", help="comma list of groups (default: the report's)")
     add.add_argument("--customer", action="append", default=[], help="repeat for many (default all)")

@@ -17,7 +17,7 @@ MAY_IMPORT = {
     "consumers.feed": {"pipeline"},
     "consumers.mail": {"pipeline"},
     "consumers.sql": {"pipeline"},
-    "consumers.reports": {"pipeline", "queries", "consumers.worker"},
+    "consumers.reports": {"pipeline", "queries", "consumers.worker", "consumers.sql"},
     "consumers.schedules": {"pipeline", "queries", "consumers.worker", "consumers.reports", "consumers.mail"},
     "consumers.web": {"pipeline", "queries", "consumers.reports", "consumers.schedules"},
     "consumers.cli": {"*"},

@@ -6,10 +6,18 @@ worker's API; when none answers, it opens the warehouse itself.
 
 from __future__ import annotations
 
+import asyncio
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 
+import orjson
+from clickhouse_connect.driver.client import Client
+
+from consumers.reports.custom import FIELDS, CustomReports
 from consumers.reports.request import answer, parse_report, query_runner
+from consumers.reports.saved import SavedTable, UnknownName
+from consumers.sql.engine import ReadOnlyRows, SqlLimits
 from consumers.worker import ask_worker, open_warehouse
 from pipeline.settings import Settings
 
@@ -21,3 +29,54 @@ def answer_report(settings: Settings, kind: str, params: Mapping[str, Sequence[s
         return from_worker
     client = open_warehouse(settings)
     return answer(request, query_runner(lambda: client))
+
+
+def direct_custom_reports(settings: Settings, client: Client) -> CustomReports:
+    """Custom reports on the warehouse itself (no worker runs), `client` keeping them."""
+
+    async def warehouse(work):
+        return work()
+
+    reader = ReadOnlyRows(settings.clickhouse, SqlLimits(settings.sql_max_seconds), threads=1)
+    return CustomReports(SavedTable(lambda: client, "custom_reports", FIELDS), warehouse, reader.query)
+
+
+def answer_custom(settings: Settings, name: str, params: Mapping[str, Sequence[str]]) -> bytes:
+    path = f"/api/reports/custom/{urllib.parse.quote(name, safe='')}?" + urllib.parse.urlencode(params, doseq=True)
+    from_worker = ask_worker(settings, "GET", path)
+    if from_worker is not None:
+        return from_worker
+    reports = direct_custom_reports(settings, open_warehouse(settings))
+
+    async def run() -> bytes:
+        return await reports.answer(await reports.get(name), params)
+
+    return asyncio.run(run())
+
+
+def custom_command(settings: Settings, action: str, name: str | None = None, fields: dict | None = None) -> object:
+    """add (fields), list, show (name), remove (name): through the worker, or on the warehouse."""
+    one = "/api/custom-reports/" + urllib.parse.quote(name or "", safe="")
+    method, path, body = {
+        "add": ("POST", "/api/custom-reports", fields),
+        "list": ("GET", "/api/custom-reports", None),
+        "show": ("GET", one, None),
+        "remove": ("DELETE", one, None),
+    }[action]
+    from_worker = ask_worker(settings, method, path, body)
+    if from_worker is not None:
+        return orjson.loads(from_worker)
+    reports = direct_custom_reports(settings, open_warehouse(settings))
+
+    async def run() -> object:
+        if action == "add":
+            return await reports.add(fields or {})
+        if action == "list":
+            return await reports.list()
+        if action == "show":
+            return asdict(await reports.get(name or ""))
+        if not await reports.remove(name or ""):
+            raise UnknownName(f"no custom report named {name!r}")
+        return {"removed": name}
+
+    return asyncio.run(run())

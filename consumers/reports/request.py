@@ -63,7 +63,7 @@ class ReportRequest:
         return f"{self.kind} {self.query.start.isoformat()} .. {self.query.end.isoformat()}"
 
 
-def _one(params: Mapping[str, Sequence[str]], name: str, default: str | None = None) -> str:
+def one_value(params: Mapping[str, Sequence[str]], name: str, default: str | None = None) -> str:
     values = params.get(name) or ([] if default is None else [default])
     if not values:
         raise ReportError(f"{name}: required")
@@ -72,8 +72,8 @@ def _one(params: Mapping[str, Sequence[str]], name: str, default: str | None = N
     return values[0]
 
 
-def _moment(params: Mapping[str, Sequence[str]], name: str) -> datetime:
-    return parse_moment(name, _one(params, name))
+def moment_value(params: Mapping[str, Sequence[str]], name: str) -> datetime:
+    return parse_moment(name, one_value(params, name))
 
 
 def parse_moment(name: str, text: str) -> datetime:
@@ -88,7 +88,7 @@ def parse_moment(name: str, text: str) -> datetime:
 
 
 def _list(params: Mapping[str, Sequence[str]], name: str, default: str) -> tuple[str, ...]:
-    text = _one(params, name, default)
+    text = one_value(params, name, default)
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
@@ -107,27 +107,27 @@ def parse_report(kind: str, params: Mapping[str, Sequence[str]]) -> ReportReques
     unknown = sorted(set(params) - known)
     if unknown:
         raise ReportError(f"unknown parameter {unknown[0]!r} for the {kind} report")
-    output = _one(params, "format", "json")
+    output = one_value(params, "format", "json")
     if output not in FORMATS:
         raise ReportError(f"format: unknown format {output!r}; formats are {', '.join(FORMATS)}")
     if kind == "per-number":
-        calls = _one(params, "calls", "false").lower()
+        calls = one_value(params, "calls", "false").lower()
         if calls not in ("true", "false", "1", "0"):
             raise ReportError(f"calls: true or false, not {calls!r}")
         query = PerNumberQuery(
-            _moment(params, "from"), _moment(params, "to"), numbers=tuple(params.get("number", ())),
-            by=_one(params, "by", "dest"), customers=tuple(params.get("customer", ())),
+            moment_value(params, "from"), moment_value(params, "to"), numbers=tuple(params.get("number", ())),
+            by=one_value(params, "by", "dest"), customers=tuple(params.get("customer", ())),
         )  # fmt: skip
-        tz = _one(params, "tz", "UTC")
+        tz = one_value(params, "tz", "UTC")
         if tz not in available_timezones() and tz != "UTC":
             raise ReportError(f"tz: unknown time zone {tz!r}")
         return ReportRequest(kind, query, _columns(params, NUMBER_COLUMNS), output, calls in ("true", "1"), tz)
     allowed = DTMF_COLUMNS if kind == "dtmf" else COLUMNS
     query = BreakoutQuery(
-        _moment(params, "from"), _moment(params, "to"),
+        moment_value(params, "from"), moment_value(params, "to"),
         groups=_list(params, "group", "day,provider" if kind == "dtmf" else "customer,provider"),
         customers=tuple(params.get("customer", ())), providers=tuple(params.get("provider", ())),
-        tz=_one(params, "tz", "UTC"),
+        tz=one_value(params, "tz", "UTC"),
     )  # fmt: skip
     return ReportRequest(kind, query, _columns(params, allowed), output)
 
@@ -184,16 +184,20 @@ def _call(values: dict, zone: ZoneInfo) -> dict:
 def render(request: ReportRequest, rows: list[dict], totals: dict | None = None) -> bytes:
     """The rows in the request's format; CSV, XLSX, HTML and the text table end with a Total row
     (JSON stays a list of rows: ask for the totals with an empty group)."""
-    header = request.header
-    if request.format == "json":
+    return render_rows(request.header, rows, request.format, request.title, totals)
+
+
+def render_rows(header: list[str], rows: list[dict], output: str, title: str, totals: dict | None = None) -> bytes:
+    """Rows with the columns `header` in the format `output`, with a Total row from `totals` if given."""
+    if output == "json":
         return report_table.to_json(header, rows)
     if totals is not None:
         total = {column: totals.get(column, "") for column in header} | {header[0]: "Total"}
         rows = [*rows, total]
-    if request.format == "csv":
+    if output == "csv":
         return report_table.to_csv(header, rows)
-    if request.format == "xlsx":
-        return report_table.to_xlsx(header, rows, request.title)
-    if request.format == "html":
-        return report_table.to_html(header, rows, request.title).encode()
+    if output == "xlsx":
+        return report_table.to_xlsx(header, rows, title)
+    if output == "html":
+        return report_table.to_html(header, rows, title).encode()
     return (report_table.to_text_table(header, rows) + "\n").encode()

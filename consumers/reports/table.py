@@ -31,7 +31,8 @@ def _json_value(value: object) -> object:
 
 
 def to_json(columns: list[str], rows: list[dict]) -> bytes:
-    return orjson.dumps([{c: _json_value(row[c]) for c in columns} for row in rows])
+    """Values JSON has no type for (an IP address, say) as their text."""
+    return orjson.dumps([{c: _json_value(row[c]) for c in columns} for row in rows], default=str)
 
 
 def to_text_table(columns: list[str], rows: list[dict]) -> str:
@@ -73,8 +74,10 @@ def to_xlsx(columns: list[str], rows: list[dict], title: str) -> bytes:
             value = row[name]
             if isinstance(value, Decimal):
                 sheet.write_number(r, c, float(value), six if value.as_tuple().exponent == -6 else two)
-            elif value is not None:
-                sheet.write(r, c, value)
+            elif isinstance(value, (int, float)):
+                sheet.write_number(r, c, value)
+            elif value is not None:  # text never as a formula; times (Excel has no zones), arrays: as text
+                sheet.write_string(r, c, str(value))
     sheet.set_column(0, len(columns) - 1, 14)
     workbook.close()
     return out.getvalue()

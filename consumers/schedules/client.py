@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import orjson
 
+from consumers.reports.client import direct_custom_reports
 from consumers.reports.request import query_runner
 from consumers.schedules.runner import ScheduleRunner
 from consumers.schedules.service import ScheduleService
@@ -28,7 +29,7 @@ def _direct(settings: Settings) -> ScheduleService:
 
     runner = ScheduleRunner(
         ScheduleStore(lambda: client), warehouse, query_runner(lambda: client), settings.smtp, settings.mail_from,
-        grace=timedelta(minutes=settings.schedule_grace_minutes),
+        direct_custom_reports(settings, client), grace=timedelta(minutes=settings.schedule_grace_minutes),
     )  # fmt: skip
     return ScheduleService(runner)
 

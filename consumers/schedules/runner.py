@@ -25,15 +25,15 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from consumers.mail.smtp import Attachment, open_smtp, report_message
-from consumers.reports.request import FORMATS, ReportRequest, RunQuery, render, report_rows, report_totals
+from consumers.reports.custom import CustomReports, CustomRun
+from consumers.reports.request import FORMATS, RunQuery, render_rows, report_rows, report_totals
+from consumers.reports.saved import Warehouse
 from consumers.reports.table import to_html
 from consumers.schedules.schedule import Cadence, Schedule
 from consumers.schedules.store import DONE, BrokenSchedule, ScheduleStore
@@ -41,7 +41,6 @@ from pipeline.progress import caught_up_through
 from pipeline.settings import SmtpUrl
 
 log = logging.getLogger(__name__)
-Warehouse = Callable[[Callable[[], Any]], Awaitable[Any]]  # runs blocking warehouse work
 HEADLINE = ("attempts", "connected", "asr", "acd", "dtmf", "customer_charge", "provider_charge", "profit")
 STATUS_ORDER = {"running": 1, "sending": 2}  # an attempt's later statuses outrank these
 IN_FLIGHT = ("running", "sending")
@@ -54,24 +53,38 @@ def complete_text(complete_until: datetime | None, tz: str) -> str:
     return f"complete up to {complete_until.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} ({tz})"
 
 
+@dataclass(frozen=True)
+class PeriodReport:
+    """A schedule's report for one period, ready to mail: its rows and, for a built-in report, totals."""
+
+    heading: str  # "Breakout report", or a custom report's title
+    header: list[str]
+    rows: list[dict]
+    totals: dict | None
+    title: str
+
+
 def report_email(
-    schedule: Schedule, request: ReportRequest, rows: list[dict], totals: dict, sender: str,
+    schedule: Schedule, start: datetime, end: datetime, report: PeriodReport, sender: str,
     complete_until: datetime | None,
 ) -> EmailMessage:  # fmt: skip
     """The report mail: a summary of the totals in the chosen columns, the rows attached."""
-    start, end = request.query.start, request.query.end
     period = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} ({schedule.tz})"
-    headline = [f"{c} {'—' if totals.get(c) is None else totals[c]}" for c in HEADLINE if c in request.header]
+    totals = report.totals or {}
+    headline = [f"{c} {'—' if totals.get(c) is None else totals[c]}" for c in HEADLINE if c in report.header]
     summary = (
-        f"{schedule.report.title()} report {period}: {len(rows)} rows; "
-        + ", ".join(headline)
+        f"{report.heading} {period}: {len(report.rows)} rows"
+        + "".join(f"; {item}" if n == 0 else f", {item}" for n, item in enumerate(headline))
         + f". Data {complete_text(complete_until, schedule.tz)}."
     )
     maintype, subtype = FORMATS[schedule.format].split("/")
     attachment = Attachment(
-        f"{schedule.report}-{start:%Y%m%d%H%M}.{schedule.format}", render(request, rows, totals), maintype, subtype
+        f"{schedule.custom_name or schedule.report}-{start:%Y%m%d%H%M}.{schedule.format}",
+        render_rows(report.header, report.rows, schedule.format, report.title, report.totals),
+        maintype,
+        subtype,
     )
-    html = to_html(request.header, rows[:50], f"{schedule.name}: {period}", intro=summary)
+    html = to_html(report.header, report.rows[:50], f"{schedule.name}: {period}", intro=summary)
     return report_message(sender, list(schedule.email), f"{schedule.name}: {period}", summary, html, attachment)
 
 
@@ -115,6 +128,7 @@ class ScheduleRunner:
     run_query: RunQuery
     smtp: SmtpUrl
     sender: str
+    custom: CustomReports
     grace: timedelta = timedelta(minutes=60)
     retry_after: float = 30.0  # seconds before the first retry; doubles per failed attempt
     retry_at_most: float = 3600.0
@@ -181,14 +195,12 @@ class ScheduleRunner:
             await self.log(run, "superseded", finished=True)
             return "superseded"
         try:
-            request = schedule.request(start, end)
-            rows = await self.warehouse(lambda: report_rows(request, self.run_query))
-            run["rows"] = len(rows)
-            if not rows and schedule.skip_empty:
+            report = await self.period_report(schedule, start, end)
+            run["rows"] = len(report.rows)
+            if not report.rows and schedule.skip_empty:
                 await self.log(run, "skipped", finished=True)
                 return "skipped"
-            totals = await self.warehouse(lambda: report_totals(request, self.run_query))
-            message = report_email(schedule, request, rows, totals or {}, self.sender, complete_until)
+            message = report_email(schedule, start, end, report, self.sender, complete_until)
             run["message_id"] = message["Message-ID"]
             client = await asyncio.to_thread(open_smtp, self.smtp)
             try:
@@ -202,6 +214,17 @@ class ScheduleRunner:
             return "failed"
         await self.log(run, "sent", finished=True)
         return "sent"
+
+    async def period_report(self, schedule: Schedule, start: datetime, end: datetime) -> PeriodReport:
+        if schedule.custom_name is not None:
+            custom = await self.custom.get(schedule.custom_name)
+            run = CustomRun(custom, start, end, schedule.tz, schedule.customers, schedule.providers, schedule.format)
+            header, rows = await self.custom.run(run)
+            return PeriodReport(custom.heading, header, rows, None, run.title)
+        request = schedule.request(start, end)
+        rows = await self.warehouse(lambda: report_rows(request, self.run_query))
+        totals = await self.warehouse(lambda: report_totals(request, self.run_query))
+        return PeriodReport(f"{schedule.report.title()} report", request.header, rows, totals, request.title)
 
     async def _claimed(self, run: dict, resend: bool) -> bool:
         """Whether this attempt's claim was stored first, read back from the log after writing it.

@@ -14,11 +14,13 @@ from zoneinfo import ZoneInfo, available_timezones
 from cronsim import CronSim, CronSimError
 
 from consumers.mail.smtp import BadRecipient, check_recipients
+from consumers.reports.custom import NAME as CUSTOM_NAME
 from consumers.reports.request import ReportRequest, parse_report
 from queries.breakout import ReportError
 
 EVERY = ("hourly", "daily", "weekly", "monthly")
 SCHEDULED_REPORTS = ("breakout", "dtmf")
+CUSTOM = "custom:"  # `custom:NAME` schedules the custom report NAME
 ATTACHMENTS = ("csv", "xlsx", "html")
 
 
@@ -106,12 +108,22 @@ class Schedule:
             check_recipients(list(self.email))
         except BadRecipient as error:
             raise ReportError(f"email: {error}") from None
-        if self.report not in SCHEDULED_REPORTS:
-            raise ReportError(f"report: one of {', '.join(SCHEDULED_REPORTS)}, not {self.report!r}")
         if self.format not in ATTACHMENTS:
             raise ReportError(f"format: one of {', '.join(ATTACHMENTS)}, not {self.format!r}")
         start, end = self.period_before(datetime(2026, 1, 15, tzinfo=timezone.utc))
-        self.request(start, end)  # the groups, columns and filters make a valid report
+        if self.custom_name is None:
+            if self.report not in SCHEDULED_REPORTS:
+                raise ReportError(f"report: one of {', '.join(SCHEDULED_REPORTS)} or {CUSTOM}NAME, not {self.report!r}")
+            self.request(start, end)  # the groups, columns and filters make a valid report
+        elif not CUSTOM_NAME.fullmatch(self.custom_name):
+            raise ReportError(f"report: {CUSTOM}NAME names a custom report, not {self.report!r}")
+        elif self.groups or self.columns:
+            raise ReportError(f"{'group' if self.groups else 'columns'}: a custom report has its own rows and columns")
+
+    @property
+    def custom_name(self) -> str | None:
+        """The custom report's name, for a schedule of one."""
+        return self.report.removeprefix(CUSTOM) if self.report.startswith(CUSTOM) else None
 
     @cached_property
     def cadence(self) -> Cadence:

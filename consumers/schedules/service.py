@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 from consumers.reports.dates import resolve_moment
 from consumers.reports.request import parse_moment
+from consumers.reports.saved import UnknownName
 from consumers.schedules.runner import ScheduleRunner
 from consumers.schedules.schedule import Schedule
 from consumers.schedules.store import ScheduleStore
@@ -65,6 +66,11 @@ class ScheduleService:
 
     async def add(self, fields: Mapping[str, object]) -> dict:
         schedule = schedule_from(fields)
+        if schedule.custom_name is not None:
+            try:
+                await self.runner.custom.get(schedule.custom_name)
+            except UnknownName:
+                raise ReportError(f"report: no custom report named {schedule.custom_name!r}") from None
         await self.runner.warehouse(lambda: self.store.save(schedule))
         return schedule_fields(schedule)
 

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 from clickhouse_connect.driver.client import Client
 
+from consumers.reports.saved import SavedTable
 from consumers.schedules.schedule import Schedule
 from queries.breakout import ReportError
 
@@ -55,23 +56,17 @@ class ScheduleStore:
 
     def __init__(self, connected: Callable[[], Client]) -> None:
         self.connected = connected
+        self.saved = SavedTable(connected, "schedules", FIELDS)
 
     @property
     def client(self) -> Client:
         return self.connected()
 
     def save(self, schedule: Schedule) -> None:
-        row = [getattr(schedule, f) for f in FIELDS]
-        row = [list(v) if isinstance(v, tuple) else v for v in row]
-        row[FIELDS.index("skip_empty")] = int(schedule.skip_empty)
-        self.client.insert("schedules", [row], column_names=list(FIELDS))
+        self.saved.save({f: getattr(schedule, f) for f in FIELDS} | {"skip_empty": int(schedule.skip_empty)})
 
     def remove(self, name: str) -> bool:
-        schedule = self.get(name)
-        if schedule is None:
-            return False
-        self.client.insert("schedules", [[name, 1]], column_names=["name", "deleted"])
-        return True
+        return self.saved.remove(name)
 
     def all(self) -> list[Schedule]:
         return self.read_all()[0]
@@ -79,9 +74,8 @@ class ScheduleStore:
     def read_all(self) -> tuple[list[Schedule], list[BrokenSchedule]]:
         """The stored schedules, and those that no longer make a valid report (stored by hand, or
         by a version that allowed what this one refuses)."""
-        result = self.client.query(f"SELECT {', '.join(FIELDS)} FROM schedules FINAL WHERE deleted = 0 ORDER BY name")
         schedules, broken = [], []
-        for row in (dict(zip(FIELDS, values)) for values in result.result_rows):
+        for row in self.saved.rows():
             try:
                 schedules.append(_schedule(row))
             except ReportError as error:

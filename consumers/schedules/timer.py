@@ -7,7 +7,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 from functools import cache
 
-from consumers.reports.request import query_runner
+from consumers.reports.on_worker import custom_reports, query_warehouse
 from consumers.schedules.runner import ScheduleRunner
 from consumers.schedules.service import ScheduleService
 from consumers.schedules.store import ScheduleStore
@@ -15,9 +15,6 @@ from pipeline.app import app, settings, sink
 
 log = logging.getLogger(__name__)
 SCHEDULE_CHECK_SECONDS = 30.0
-
-
-query_warehouse = query_runner(lambda: sink.client)  # on the warehouse thread, through sink.run
 
 
 @cache
@@ -29,6 +26,7 @@ def schedules() -> ScheduleService:
             query_warehouse,
             settings.smtp,
             settings.mail_from,
+            custom_reports(),
             grace=timedelta(minutes=settings.schedule_grace_minutes),
         )  # fmt: skip
     )

@@ -18,11 +18,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import chdb
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from pipeline.settings import WarehouseUrl
+from pipeline.warehouse import connect_read_only
 
 READONLY_TEXT = "Code: 164. DB::Exception: default: Cannot execute query in readonly mode. (READONLY)"
 ERROR_CODE = re.compile(r"Code: (\d+)\.")
 READING_STATEMENTS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN", "(")
 SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+PLACEHOLDER = re.compile(r"\{\s*[A-Za-z_]\w*\s*:")  # {name:Type}, bound by the server
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 # How ClickHouse's HTTP handler answers some error codes; every other error is 500.
 HTTP_STATUS = {164: 403, 497: 403, 516: 401, 62: 400, 60: 404, 81: 404}
@@ -36,6 +41,16 @@ class SqlLimits:
     max_rows: int = 1_000_000  # result rows
     max_memory_bytes: int = 2 << 30
     max_threads: int = max(1, (os.cpu_count() or 2) // 2)  # the other cores stay with the pipeline
+
+    def settings(self) -> dict[str, object]:
+        """The ClickHouse settings that hold a query to these limits."""
+        return {
+            "max_execution_time": self.max_seconds,
+            "max_result_rows": self.max_rows,
+            "result_overflow_mode": "throw",
+            "max_memory_usage": self.max_memory_bytes,
+            "max_threads": self.max_threads,
+        }
 
 
 class SqlError(Exception):
@@ -110,16 +125,8 @@ class ReadOnlySql:
         session = getattr(self.sessions, "session", None)
         if session is None:
             session = chdb.connect(os.path.realpath(self.path))
-            limits = self.limits
-            for statement in (
-                f"SET max_execution_time = {limits.max_seconds}",
-                f"SET max_result_rows = {limits.max_rows}",
-                "SET result_overflow_mode = 'throw'",
-                f"SET max_memory_usage = {limits.max_memory_bytes}",
-                f"SET max_threads = {limits.max_threads}",
-                "SET readonly = 1",
-            ):
-                session.query(statement)
+            for name, value in {**self.limits.settings(), "readonly": 1}.items():
+                session.query(f"SET {name} = {string_literal(value) if isinstance(value, str) else value}")
             self.sessions.session = session
         return session
 
@@ -137,9 +144,7 @@ class ReadOnlySql:
             for name, value in (settings or {}).items():  # readonly refuses any change, in its own words
                 if not SETTING_NAME.match(name):
                     raise SqlError(f"Code: 115. DB::Exception: Unknown setting '{name}'. (UNKNOWN_SETTING)")
-                session.query(
-                    f"SET {name} = '{value.replace(chr(92), chr(92) * 2).replace(chr(39), chr(92) + chr(39))}'"
-                )
+                session.query(f"SET {name} = {string_literal(value)}")
             session.query(f"USE `{database}`")
             return session.query(statement, fmt, params=params or None).bytes()
         except SqlError:
@@ -150,6 +155,39 @@ class ReadOnlySql:
     async def query(self, *args, **kwargs) -> bytes:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: self.run(*args, **kwargs))
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class ReadOnlyRows:
+    """Read-only queries on the warehouse at `url` answering typed rows, held to `limits`: each
+    thread has a read-only client of its own (a chDB handle, or HTTP to a server)."""
+
+    def __init__(self, url: WarehouseUrl, limits: SqlLimits, threads: int = 2) -> None:
+        self.url = url
+        self.limits = limits
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="read-only")
+        self.clients = threading.local()
+
+    def rows(self, sql: str, params: dict | None = None) -> tuple[list[str], list[tuple]]:
+        """The column names and rows of one reading statement, here on the calling thread."""
+        statement = check_reading(sql)
+        client = getattr(self.clients, "client", None)
+        if client is None:
+            client = self.clients.client = connect_read_only(self.url, self.limits.settings())
+        if not PLACEHOLDER.search(statement):
+            params = None  # else clickhouse-connect would format them into the text with % (LIKE '44%' breaks)
+        try:
+            result = client.query(statement, parameters=params)
+        except ClickHouseError as error:
+            raise SqlError(str(error)) from None
+        return list(result.column_names), result.result_rows
+
+    async def query(self, sql: str, params: dict | None = None) -> tuple[list[str], list[tuple]]:
+        """rows() on this object's threads, off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: self.rows(sql, params))
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

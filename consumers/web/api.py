@@ -6,8 +6,14 @@
     GET /api/schedules                 POST /api/schedules (JSON fields of a schedule)
     DELETE /api/schedules/{name}       POST /api/schedules/{name}/run       GET /api/schedules/{name}/log
     GET /api/schedule-runs             (the run log of every schedule)
+    GET /api/custom-reports            POST /api/custom-reports (JSON: name, title, description, sql)
+    GET /api/custom-reports/{name}     DELETE /api/custom-reports/{name}
+    GET /api/reports/custom/{name}?from=...&to=...[&tz=...][&customer=...][&provider=...][&format=...]
+    POST /api/reports/custom?from=...  (JSON: sql) runs unsaved SQL as a custom report would run
+    GET /api/schema                    the tables a custom report or ad-hoc query may read, and their columns
 
-Parameters as `cdrflow report` takes them; a bad request answers 400 with {"error": "..."};
+Parameters as `cdrflow report` takes them; a bad request answers 400 with {"error": "..."}, an
+unknown name 404;
 with CDRFLOW_API_TOKEN set, a request without `Authorization: Bearer <token>` answers 401.
 Queries run on the warehouse thread, so with chDB the worker's own engine answers.
 """
@@ -15,12 +21,16 @@ Queries run on the warehouse thread, so with chDB the worker's own engine answer
 from __future__ import annotations
 
 import hmac
+from dataclasses import asdict
 
 import orjson
 from faust.web import Request, Response, View
 
+from consumers.reports.custom import CustomReport, readable_tables
+from consumers.reports.on_worker import custom_reports, query_warehouse
 from consumers.reports.request import FORMATS, KINDS, answer, parse_report
-from consumers.schedules.timer import query_warehouse, schedules
+from consumers.reports.saved import UnknownName
+from consumers.schedules.timer import schedules
 from pipeline.app import app, settings, sink
 from queries.breakout import ReportError
 
@@ -48,17 +58,34 @@ class AuthorizedView(View):
             return self.json({"error": "a POST to the API takes Content-Type: application/json"}, status=415)
         try:
             return await super().dispatch(request)
+        except UnknownName as error:
+            return self.json({"error": str(error)}, status=404)
         except ReportError as error:
             return self.json({"error": str(error)}, status=400)
+
+
+def query_lists(request: Request) -> dict[str, list[str]]:
+    """The query string as name -> values (a name repeated for many values)."""
+    params: dict[str, list[str]] = {}
+    for name, value in request.query.items():
+        params.setdefault(name, []).append(value)
+    return params
+
+
+async def json_fields(view: View, request: Request) -> dict:
+    try:
+        fields = orjson.loads(await view.read_request_content(request))
+    except orjson.JSONDecodeError:
+        raise ReportError("the body is not JSON") from None
+    if not isinstance(fields, dict):
+        raise ReportError("the body must be a JSON object of fields")
+    return fields
 
 
 def report_view(kind: str) -> type[View]:
     class ReportView(AuthorizedView):
         async def get(self, request: Request) -> Response:
-            params: dict[str, list[str]] = {}
-            for name, value in request.query.items():
-                params.setdefault(name, []).append(value)
-            report = parse_report(kind, params)
+            report = parse_report(kind, query_lists(request))
             body = await sink.run(lambda: answer(report, query_warehouse))
             return self.bytes(body, content_type=FORMATS[report.format])
 
@@ -76,13 +103,7 @@ class Schedules(AuthorizedView):
         return self.json(await schedules().list())
 
     async def post(self, request: Request) -> Response:
-        try:
-            fields = orjson.loads(await self.read_request_content(request))
-        except orjson.JSONDecodeError:
-            raise ReportError("the body is not JSON") from None
-        if not isinstance(fields, dict):
-            raise ReportError("the body must be a JSON object of schedule fields")
-        return self.json(await schedules().add(fields), status=201)
+        return self.json(await schedules().add(await json_fields(self, request)), status=201)
 
 
 @app.page("/api/schedules/{name}")
@@ -118,3 +139,50 @@ class ScheduleLog(AuthorizedView):
 class ScheduleRuns(AuthorizedView):
     async def get(self, request: Request) -> Response:
         return self.json(await schedules().log())
+
+
+@app.page("/api/custom-reports")
+class CustomReports(AuthorizedView):
+    async def get(self, request: Request) -> Response:
+        return self.json(await custom_reports().list())
+
+    async def post(self, request: Request) -> Response:
+        return self.json(await custom_reports().add(await json_fields(self, request)), status=201)
+
+
+@app.page("/api/custom-reports/{name}")
+class OneCustomReport(AuthorizedView):
+    async def get(self, request: Request, name: str) -> Response:
+        return self.json(asdict(await custom_reports().get(name)))
+
+    async def delete(self, request: Request, name: str) -> Response:
+        if not await custom_reports().remove(name):
+            raise UnknownName(f"no custom report named {name!r}")
+        return self.json({"removed": name})
+
+
+@app.page("/api/reports/custom/{name}")
+class CustomReportRun(AuthorizedView):
+    async def get(self, request: Request, name: str) -> Response:
+        reports = custom_reports()
+        body = await reports.answer(await reports.get(name), query_lists(request))
+        return self.bytes(body, content_type=FORMATS[request.query.get("format", "json")])
+
+
+@app.page("/api/reports/custom")
+class UnsavedReportRun(AuthorizedView):
+    """The console's Run: the SQL in the body, checked and run as a saved report would be."""
+
+    async def post(self, request: Request) -> Response:
+        fields = await json_fields(self, request)
+        sql = fields.get("sql")
+        if set(fields) != {"sql"} or not isinstance(sql, str):
+            raise ReportError('the body is {"sql": "SELECT ..."}')
+        body = await custom_reports().answer(CustomReport("unsaved", sql), query_lists(request))
+        return self.bytes(body, content_type=FORMATS[request.query.get("format", "json")])
+
+
+@app.page("/api/schema")
+class Schema(AuthorizedView):
+    async def get(self, request: Request) -> Response:
+        return self.json(await sink.run(lambda: readable_tables(sink.client)))

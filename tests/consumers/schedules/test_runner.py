@@ -14,10 +14,14 @@ from email import policy
 from aiosmtpd.controller import Controller
 
 from consumers.mail.catcher import MailCatcher
+from consumers.reports.custom import FIELDS as CUSTOM_FIELDS
+from consumers.reports.custom import CustomReports
 from consumers.reports.request import query_runner
+from consumers.reports.saved import SavedTable
 from consumers.schedules.runner import ScheduleRunner
 from consumers.schedules.schedule import Schedule
 from consumers.schedules.store import ScheduleStore
+from consumers.sql.engine import ReadOnlyRows, SqlLimits
 from consumers.worker import free_port
 from pipeline.progress import record_progress
 from pipeline.settings import parse_smtp_url
@@ -28,9 +32,17 @@ NOW = datetime(2026, 9, 3, 2, 0, tzinfo=timezone.utc)  # Sep 2 closed in UTC; th
 SEP_2, SEP_3 = datetime(2026, 9, 2, tzinfo=timezone.utc), datetime(2026, 9, 3, tzinfo=timezone.utc)
 
 
-def runner_for(client, port: int, retry_after: float = 30.0, yielding: bool = False) -> ScheduleRunner:
-    """A runner as a process of its own would have; `yielding` lets concurrent runs interleave at
-    every warehouse call, as the worker's warehouse thread does."""
+def custom_reports_on(client, url) -> CustomReports:
+    async def warehouse(work):
+        return work()
+
+    reader = ReadOnlyRows(url, SqlLimits())
+    return CustomReports(SavedTable(lambda: client, "custom_reports", CUSTOM_FIELDS), warehouse, reader.query)
+
+
+def runner_for(client, url, port: int, retry_after: float = 30.0, yielding: bool = False) -> ScheduleRunner:
+    """A runner as a process of its own would have, on the database of `url`; `yielding` lets
+    concurrent runs interleave at every warehouse call, as the worker's warehouse thread does."""
 
     async def warehouse(work):
         if yielding:
@@ -40,7 +52,7 @@ def runner_for(client, port: int, retry_after: float = 30.0, yielding: bool = Fa
     smtp = parse_smtp_url("CDRFLOW_SMTP", f"smtp://127.0.0.1:{port}")
     return ScheduleRunner(
         ScheduleStore(lambda: client), warehouse, query_runner(lambda: client), smtp, "reports@localhost",
-        retry_after=retry_after,
+        custom_reports_on(client, url), retry_after=retry_after,
     )  # fmt: skip
 
 
@@ -82,7 +94,7 @@ def test_a_period_is_mailed_once_with_the_calls_of_that_period(loaded, tmp_path)
         "daily-acme", ("billing@example.com",), every="daily", customers=("acme",), groups=("customer", "provider")
     )
     with MailCatcher(tmp_path / "outbox") as catcher:
-        runner = runner_for(client, catcher.port)
+        runner = runner_for(client, loaded[2], catcher.port)
         runner.store.save(schedule)
         assert asyncio.run(runner.tick(NOW)) == {"daily-acme": "sent"}
         assert asyncio.run(runner.tick(NOW + timedelta(hours=5))) == {}  # the same period: nothing more
@@ -123,7 +135,7 @@ def test_a_period_waits_for_the_pipeline_past_its_end_plus_the_grace(clickhouse,
         "daily", ("noc@example.com",), groups=("customer",), columns=("attempts", "customer_charge"), skip_empty=True
     )
     with MailCatcher(tmp_path / "outbox") as catcher:
-        runner = runner_for(client, catcher.port)
+        runner = runner_for(client, url, catcher.port)
         runner.store.save(schedule)
         record_progress(client, "worker-1", SEP_3 + timedelta(seconds=30))
         # within the grace the latest complete day is Sep 1 (no calls): Sep 2 waits
@@ -145,7 +157,7 @@ def test_nothing_is_mailed_while_no_worker_reports_its_progress(loaded, tmp_path
     client, _ = fresh(loaded)
     client.command("TRUNCATE TABLE pipeline_progress")
     with MailCatcher(tmp_path / "outbox") as catcher:
-        runner = runner_for(client, catcher.port)
+        runner = runner_for(client, loaded[2], catcher.port)
         runner.store.save(Schedule("daily", ("noc@example.com",)))
         assert asyncio.run(runner.tick(NOW)) == {}
     assert catcher.handler.saved == []
@@ -155,7 +167,7 @@ def test_a_restart_after_handing_the_mail_to_smtp_does_not_send_it_again(loaded,
     client, _ = fresh(loaded)
     schedule = Schedule("daily", ("noc@example.com",))
     with MailCatcher(tmp_path / "outbox") as catcher:
-        runner = runner_for(client, catcher.port)
+        runner = runner_for(client, loaded[2], catcher.port)
         runner.store.save(schedule)
         # what a worker killed between the SMTP transaction and logging 'sent' leaves behind
         runner.store.record({"schedule": "daily", "period_start": SEP_2, "period_end": SEP_3, "attempt": 1,
@@ -168,7 +180,7 @@ def test_a_restart_after_handing_the_mail_to_smtp_does_not_send_it_again(loaded,
 def test_smtp_refusing_connections_is_retried_with_backoff_until_it_comes_back(loaded, tmp_path):
     client, _ = fresh(loaded)
     port = free_port()  # nothing listens yet: connections are refused
-    runner = runner_for(client, port, retry_after=1.0)
+    runner = runner_for(client, loaded[2], port, retry_after=1.0)
     runner.store.save(Schedule("daily", ("noc@example.com",)))
     assert asyncio.run(runner.tick(NOW)) == {"daily": "failed"}
     assert asyncio.run(runner.tick(NOW)) == {}  # backing off
@@ -192,7 +204,7 @@ class HangUpMidMessage:
 def test_a_connection_dropped_mid_message_fails_the_attempt_and_it_is_retried(loaded, tmp_path):
     client, _ = fresh(loaded)
     port = free_port()
-    runner = runner_for(client, port, retry_after=1.0)
+    runner = runner_for(client, loaded[2], port, retry_after=1.0)
     runner.store.save(Schedule("daily", ("noc@example.com",)))
     dropping = Controller(HangUpMidMessage(), hostname="127.0.0.1", port=port)
     dropping.start()
@@ -211,7 +223,7 @@ def test_a_connection_dropped_mid_message_fails_the_attempt_and_it_is_retried(lo
 def test_a_schedule_that_no_longer_makes_a_report_fails_alone(loaded, tmp_path):
     client, _ = fresh(loaded)
     with MailCatcher(tmp_path / "outbox") as catcher:
-        runner = runner_for(client, catcher.port)
+        runner = runner_for(client, loaded[2], catcher.port)
         runner.store.save(Schedule("good", ("noc@example.com",)))
         client.insert("schedules", [["broken", ["noc@example.com"], "breakout", "daily", "UTC", ["planet"]]],
                       column_names=["name", "email", "report", "every", "tz", "groups"])  # fmt: skip
@@ -223,7 +235,7 @@ def test_a_tick_and_a_run_of_one_process_take_turns(loaded, tmp_path):
     client, _ = fresh(loaded)
     schedule = Schedule("daily", ("noc@example.com",))
     with MailCatcher(tmp_path / "outbox") as catcher:
-        runner = runner_for(client, catcher.port, yielding=True)
+        runner = runner_for(client, loaded[2], catcher.port, yielding=True)
         runner.store.save(schedule)
 
         async def together():
@@ -267,8 +279,13 @@ def test_a_tick_and_a_run_of_two_processes_racing_for_one_period_mail_it_once(lo
         smtp = parse_smtp_url("CDRFLOW_SMTP", f"smtp://127.0.0.1:{catcher.port}")
         timer, operator = (
             ScheduleRunner(
-                LookingStore(client, looked, name), warehouse, query_runner(lambda: client), smtp, "r@localhost"
-            )
+                LookingStore(client, looked, name),
+                warehouse,
+                query_runner(lambda: client),
+                smtp,
+                "r@localhost",
+                custom_reports_on(client, loaded[2]),
+            )  # fmt: skip
             for name in ("timer", "operator")
         )
         timer.store.save(schedule)
@@ -289,8 +306,35 @@ def test_a_tick_and_a_run_of_two_processes_racing_for_one_period_mail_it_once(lo
 def test_an_empty_period_is_skipped_when_asked(loaded, tmp_path):
     client, _ = fresh(loaded)
     with MailCatcher(tmp_path / "outbox") as catcher:
-        runner = runner_for(client, catcher.port)
+        runner = runner_for(client, loaded[2], catcher.port)
         runner.store.save(Schedule("quiet", ("noc@example.com",), customers=("nobody",), skip_empty=True))
         runner.store.save(Schedule("loud", ("noc@example.com",), customers=("nobody",)))
         assert asyncio.run(runner.tick(NOW)) == {"loud": "sent", "quiet": "skipped"}
     assert len(catcher.handler.saved) == 1
+
+
+def test_a_custom_report_is_mailed_with_its_own_columns_for_the_period(loaded, tmp_path):
+    client, newest = fresh(loaded)
+    runner_reports = custom_reports_on(client, loaded[2])
+    sql = (
+        "SELECT provider, count() AS calls, sum(customer_charge) AS charged FROM cdr FINAL "
+        "WHERE start_time >= {from:DateTime64(3)} AND start_time < {to:DateTime64(3)} "
+        "AND has({customers:Array(String)}, customer) GROUP BY provider ORDER BY provider"
+    )
+    asyncio.run(runner_reports.add({"name": "acme-by-provider", "title": "Acme by provider", "sql": sql}))
+    with MailCatcher(tmp_path / "outbox") as catcher:
+        runner = runner_for(client, loaded[2], catcher.port)
+        runner.store.save(Schedule("acme-custom", ("billing@example.com",), report="custom:acme-by-provider",
+                                   customers=("acme",), format="csv"))  # fmt: skip
+        assert asyncio.run(runner.tick(NOW)) == {"acme-custom": "sent"}
+    [saved] = catcher.handler.saved
+    rows = attachment_rows(saved)
+    expected = {
+        provider: (n, charge)
+        for (_, provider), (n, _, charge) in by_route(newest.values(), SEP_2, SEP_3, "acme").items()
+    }
+    assert {r["provider"]: (int(r["calls"]), r["charged"]) for r in rows} == expected and expected
+    assert list(rows[0]) == ["provider", "calls", "charged"]  # no Total row: the columns are the report's own
+    assert "Acme by provider 2026-09-02 00:00 to 2026-09-03 00:00 (UTC): " in body_text(saved)
+    message = email.message_from_bytes(saved.read_bytes(), policy=policy.default)
+    assert [a.get_filename() for a in message.iter_attachments()] == ["acme-by-provider-202609020000.csv"]

@@ -63,6 +63,11 @@ def test_a_run_covers_the_period_that_just_closed_in_the_schedules_zone(every, t
         ({"groups": ("planet",)}, "unknown group 'planet'"),
         ({"columns": ("attempts", "1; DROP TABLE cdr")}, "unknown column"),
         ({"tz": "Mars/Olympus"}, "tz"),
+        ({"report": "custom:Bad Name"}, "report: custom:NAME names a custom report"),
+        ({"report": "custom:"}, "report: custom:NAME names a custom report"),
+        ({"report": "custom:ok", "groups": ("customer",)}, "group: a custom report has its own rows and columns"),
+        ({"report": "custom:ok", "columns": ("attempts",)}, "columns: a custom report has its own rows and columns"),
+        ({"report": "custom:ok", "tz": "Mars/Olympus"}, "tz"),
     ],
 )
 def test_bad_schedules_are_refused_naming_the_field(kwargs, message):
@@ -100,3 +105,9 @@ def test_a_start_where_no_period_begins_is_refused(every, tz, start):
     schedule = Schedule("s", ("noc@example.com",), every=every, tz=tz)
     with pytest.raises(ReportError, match=f"period_start: no {every} period in {tz} begins at"):
         schedule.period_starting(datetime.fromisoformat(start))
+
+
+def test_a_schedule_may_mail_a_custom_report_by_name():
+    schedule = Schedule("weekly-routes", ("noc@example.com",), report="custom:routes-by-profit", every="weekly")
+    assert schedule.custom_name == "routes-by-profit"
+    assert Schedule("daily", ("noc@example.com",)).custom_name is None

@@ -1,0 +1,194 @@
+"""Custom reports: named, saved, read-only queries that take the filter bar's parameters.
+
+A report's SQL is one SELECT that may use `{from:DateTime64(3)}`, `{to:DateTime64(3)}`,
+`{tz:String}`, `{customers:Array(String)}` and `{providers:Array(String)}` (an empty array
+means all). It runs read-only and held to the ad-hoc SQL limits (consumers.sql.engine), on
+threads of its own, so a slow report never holds up the pipeline's warehouse thread. Saving
+checks the query: one SELECT that runs on an empty range, else refused with ClickHouse's reason.
+Reports are kept in `custom_reports` (deploy/clickhouse/006_custom_reports.sql).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from zoneinfo import available_timezones
+
+from clickhouse_connect.driver.client import Client
+
+from consumers.reports.request import FORMATS, moment_value, one_value, render_rows
+from consumers.reports.saved import SavedTable, UnknownName, Warehouse
+from consumers.sql.engine import SqlError, check_reading, strip_comments
+from queries.breakout import ReportError
+
+NAME = re.compile(r"[a-z0-9_-]{1,64}")
+FIELDS = ("name", "title", "description", "sql")
+RUN_PARAMETERS = {"from", "to", "tz", "customer", "provider", "format"}
+EMPTY_RANGE = datetime(2000, 1, 1, tzinfo=timezone.utc)  # from = to: nothing lies in it
+READABLE_TABLES = ("cdr", "agg_breakout", "agg_number", "schedule_runs", "alert_events")  # docs/schema.md
+ReadRows = Callable[[str, dict], Awaitable[tuple[list[str], list[tuple]]]]  # a read-only query's names and rows
+
+
+def first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), text)
+
+
+def select_statement(sql: str) -> str:
+    """The one SELECT of `sql`; a ReportError naming `sql` for anything else."""
+    words = strip_comments(sql).split()
+    if not words:
+        raise ReportError("sql: required")
+    word = words[0].upper()
+    if not word.startswith(("SELECT", "WITH", "(")):
+        raise ReportError(f"sql: a custom report is one SELECT, not {word}")
+    try:
+        return check_reading(sql)
+    except SqlError as error:
+        raise ReportError(f"sql: {first_line(error.text)}") from None
+
+
+@dataclass(frozen=True)
+class CustomReport:
+    name: str
+    sql: str
+    title: str = ""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not NAME.fullmatch(self.name):
+            raise ReportError(f"name: 1 to 64 characters of a-z, 0-9, _ and -, not {self.name!r}")
+        if len(self.title) > 200 or any(c in self.title for c in "\r\n"):
+            raise ReportError("title: at most 200 characters on one line")
+        if len(self.description) > 2000:
+            raise ReportError("description: at most 2000 characters")
+        select_statement(self.sql)
+
+    @property
+    def heading(self) -> str:
+        return self.title or self.name
+
+
+def custom_report_from(fields: Mapping[str, object]) -> CustomReport:
+    """A custom report from JSON-like fields: `name` and `sql` required, `title` and `description` text."""
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise ReportError(f"unknown field {unknown[0]!r}")
+    for name, value in fields.items():
+        if not isinstance(value, str):
+            raise ReportError(f"{name}: a string")
+    if "name" not in fields or "sql" not in fields:
+        raise ReportError("name and sql are required")
+    return CustomReport(**fields)  # type: ignore[arg-type]
+
+
+def query_parameters(
+    start: datetime, end: datetime, tz: str, customers: Sequence[str], providers: Sequence[str]
+) -> dict:
+    return {"from": start, "to": end, "tz": tz, "customers": list(customers), "providers": list(providers)}
+
+
+@dataclass(frozen=True)
+class CustomRun:
+    """One run of a custom report over [start, end) with the filter bar's zone and filters."""
+
+    report: CustomReport
+    start: datetime
+    end: datetime
+    tz: str = "UTC"
+    customers: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+    format: str = "json"
+
+    def __post_init__(self) -> None:
+        if self.tz not in available_timezones() and self.tz != "UTC":
+            raise ReportError(f"tz: unknown time zone {self.tz!r}")
+        if self.format not in FORMATS:
+            raise ReportError(f"format: unknown format {self.format!r}; formats are {', '.join(FORMATS)}")
+        if self.start >= self.end:
+            raise ReportError("from must be before to")
+
+    @property
+    def parameters(self) -> dict:
+        return query_parameters(self.start, self.end, self.tz, self.customers, self.providers)
+
+    @property
+    def title(self) -> str:
+        return f"{self.report.heading} {self.start.isoformat()} .. {self.end.isoformat()}"
+
+
+def parse_custom_run(report: CustomReport, params: Mapping[str, Sequence[str]]) -> CustomRun:
+    """A run from the parameters the built-in reports take (repeat customer and provider for many)."""
+    unknown = sorted(set(params) - RUN_PARAMETERS)
+    if unknown:
+        raise ReportError(f"unknown parameter {unknown[0]!r} for a custom report")
+    return CustomRun(
+        report, moment_value(params, "from"), moment_value(params, "to"), one_value(params, "tz", "UTC"),
+        tuple(params.get("customer", ())), tuple(params.get("provider", ())), one_value(params, "format", "json"),
+    )  # fmt: skip
+
+
+def readable_tables(client: Client) -> dict[str, list[dict]]:
+    """The tables of docs/schema.md that the warehouse has, each with its columns' names and types."""
+    result = client.query(
+        "SELECT table, name, type FROM system.columns WHERE database = currentDatabase() "
+        "AND table IN {tables:Array(String)} ORDER BY position",
+        parameters={"tables": list(READABLE_TABLES)},
+    )
+    columns: dict[str, list[dict]] = {}
+    for table, name, column_type in result.result_rows:
+        columns.setdefault(table, []).append({"name": name, "type": column_type})
+    return {table: columns[table] for table in READABLE_TABLES if table in columns}
+
+
+class CustomReports:
+    """What `cdrflow custom`, `cdrflow report custom`, the API and schedules do with custom reports:
+    kept through `warehouse` (the worker's warehouse thread), run through `read` (read-only threads)."""
+
+    def __init__(self, saved: SavedTable, warehouse: Warehouse, read: ReadRows) -> None:
+        self.saved = saved
+        self.warehouse = warehouse
+        self.read = read
+
+    async def add(self, fields: Mapping[str, object]) -> dict:
+        """Save a report (or replace one of the same name) once its query runs on an empty range."""
+        report = custom_report_from(fields)
+        try:
+            await self.read(report.sql, query_parameters(EMPTY_RANGE, EMPTY_RANGE, "UTC", (), ()))
+        except SqlError as error:
+            raise ReportError(f"sql: {first_line(error.text)}") from None
+        await self.warehouse(lambda: self.saved.save(asdict(report)))
+        return asdict(report)
+
+    async def list(self) -> list[dict]:
+        return await self.warehouse(self.saved.rows)
+
+    async def get(self, name: str) -> CustomReport:
+        found = [row for row in await self.list() if row["name"] == name]
+        if not found:
+            raise UnknownName(f"no custom report named {name!r}")
+        try:
+            return CustomReport(**found[0])
+        except ReportError as error:  # saved by hand, or by a version that allowed it
+            raise ReportError(f"the saved custom report {name!r} is not valid: {error}") from None
+
+    async def remove(self, name: str) -> bool:
+        return await self.warehouse(lambda: self.saved.remove(name))
+
+    async def rows(self, report: CustomReport, parameters: dict) -> tuple[list[str], list[dict]]:
+        """The report's column names and rows; a ReportError with ClickHouse's reason if it fails."""
+        try:
+            names, rows = await self.read(report.sql, parameters)
+        except SqlError as error:
+            raise ReportError(f"{report.name}: {first_line(error.text)}") from None
+        return names, [dict(zip(names, row)) for row in rows]
+
+    async def run(self, run: CustomRun) -> tuple[list[str], list[dict]]:
+        return await self.rows(run.report, run.parameters)
+
+    async def answer(self, report: CustomReport, params: Mapping[str, Sequence[str]]) -> bytes:
+        """The report run with `params` (from, to, tz, customer, provider, format), rendered."""
+        run = parse_custom_run(report, params)
+        names, rows = await self.run(run)
+        return render_rows(names, rows, run.format, run.title)

@@ -1,0 +1,52 @@
+"""What people save (schedules, custom reports) in ClickHouse: one table each, a row per change.
+
+The newest row of a name wins (ReplacingMergeTree on `updated_at`) and a row with `deleted = 1`
+removes the name, so a save or a removal is one insert and reads use FINAL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from queries.breakout import ReportError
+
+Warehouse = Callable[[Callable[[], Any]], Awaitable[Any]]  # runs blocking warehouse work (the worker's thread)
+
+
+class UnknownName(ReportError):
+    """No saved thing of that name (the API answers 404)."""
+
+
+class SavedTable:
+    """The table `table` (a name of ours, never a user's) with the columns `fields`, `name` first,
+    over the warehouse client `connected()` returns."""
+
+    def __init__(self, connected: Callable[[], Client], table: str, fields: tuple[str, ...]) -> None:
+        self.connected = connected
+        self.table = table
+        self.fields = fields
+
+    def save(self, values: dict) -> None:
+        row = [list(v) if isinstance(v, tuple) else v for v in (values[f] for f in self.fields)]
+        self.connected().insert(self.table, [row], column_names=list(self.fields))
+
+    def remove(self, name: str) -> bool:
+        """Whether there was a `name` to remove."""
+        found = self.connected().query(
+            f"SELECT count() FROM {self.table} FINAL WHERE name = {{n:String}} AND deleted = 0",
+            parameters={"n": name},
+        )
+        if not found.result_rows[0][0]:
+            return False
+        self.connected().insert(self.table, [[name, 1]], column_names=["name", "deleted"])
+        return True
+
+    def rows(self) -> list[dict]:
+        """Every saved row, by name."""
+        result = self.connected().query(
+            f"SELECT {', '.join(self.fields)} FROM {self.table} FINAL WHERE deleted = 0 ORDER BY name"
+        )
+        return [dict(zip(self.fields, values)) for values in result.result_rows]
