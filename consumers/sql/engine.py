@@ -6,6 +6,10 @@ itself enforces: no writes, no DDL, no table functions that reach files or the n
 setting may be changed afterwards, so no query can lift its limits. The few things readonly
 lets through that a shared warehouse must not (several statements in one request, KILL) are
 refused here first, with ClickHouse's own error text.
+
+`ReadOnlySql` answers in the format a client asks for (the SQL port, `cdrflow sql`);
+`ReadOnlyRows` answers typed rows (custom reports), through read-only clients of the one
+warehouse factory, so it reads a ClickHouse server as well as the folder.
 """
 
 from __future__ import annotations

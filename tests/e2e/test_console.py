@@ -331,3 +331,58 @@ def test_per_number_lists_calls_in_the_chosen_zone_and_errors_show_beside_the_fo
 def test_a_chosen_day_begins_at_local_midnight_in_the_chosen_zone(page, day, zone, start):
     open_console(page, DAYS)
     assert page.evaluate(f"startOfDay({day!r}, {zone!r})") == start
+
+
+def test_a_custom_report_is_written_run_saved_and_offered_to_schedules_in_the_reports_tab(page, events):
+    open_console(page, f"tab=reports&{DAYS}&customer=cust-002&customer=cust-003")
+    assert "cdr" in page.inner_text("#tab-reports .schema")
+    form = page.locator("#tab-reports .custom-form")
+    form.locator("textarea[name=sql]").fill("SELECT customer, count() AS calls FROM cdr FINAL WHERE no_such_column = 1")
+    form.locator("button.run").click()
+    page.wait_for_selector("#tab-reports .report-error:not([hidden])", timeout=60_000)
+    assert "no_such_column" in page.inner_text("#tab-reports .report-error")
+
+    form.locator("input[name=name]").fill("calls-by-customer")
+    form.locator("input[name=title]").fill("Calls by customer")
+    form.locator("textarea[name=sql]").fill(
+        "SELECT customer, count() AS calls, sum(customer_charge) AS charged FROM cdr FINAL\n"
+        "WHERE start_time >= {from:DateTime64(3)} AND start_time < {to:DateTime64(3)}\n"
+        "  AND (empty({customers:Array(String)}) OR has({customers:Array(String)}, customer))\n"
+        "GROUP BY customer ORDER BY customer"
+    )
+    form.locator("button.run").click()
+    wait_until(page, "document.querySelector('#tab-reports .report-error').hidden")
+    settled(page)
+    newest = [e for e in newest_revisions(events).values() if e["customer"] in ("cust-002", "cust-003")]
+    expected = {
+        c: (
+            sum(1 for e in newest if e["customer"] == c),
+            sum(Decimal(str(e.get("customer_charge", 0))) for e in newest if e["customer"] == c),
+        )
+        for c in ("cust-002", "cust-003")
+    }
+    shown = grid_data(page, "#tab-reports .custom-result")
+    assert {r["customer"]: (r["calls"], Decimal(r["charged"])) for r in shown} == expected
+
+    form.locator("button.save").click()
+    wait_until(page, "document.querySelector('#status').textContent.includes('saved')")
+    settled(page)
+    assert [r["name"] for r in grid_data(page, "#tab-reports .custom-list")] == ["calls-by-customer"]
+    assert "report=calls-by-customer" in page.url
+    with page.expect_download() as download:
+        form.locator(".export[data-format=csv]").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0] == "customer,calls,charged" and len(lines) == 3
+    screenshot(page, "reports")
+
+    form.locator("textarea[name=sql]").fill("INSERT INTO cdr (id) VALUES ('x')")
+    form.locator("button.save").click()
+    wait_until(page, "!document.querySelector('#tab-reports .report-error').hidden")
+    assert "a custom report is one SELECT, not INSERT" in page.inner_text("#tab-reports .report-error")
+
+    page.click("[data-tab=schedules]")
+    settled(page)
+    options = page.eval_on_selector_all("#tab-schedules select[name=report] option", "os => os.map(o => o.value)")
+    assert options == ["breakout", "dtmf", "custom:calls-by-customer"]
+    page.select_option("#tab-schedules select[name=report]", "custom:calls-by-customer")
+    assert page.is_disabled("#tab-schedules input[name=group]")

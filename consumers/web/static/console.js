@@ -186,8 +186,8 @@ async function request(path, { params = {}, method = "GET", body } = {}) {
 
 const api = async (path, options) => (await request(path, options)).json();
 
-async function download(path, params, filename) {
-  const blob = await (await request(path, { params })).blob();
+async function download(path, params, filename, body) {
+  const blob = await (await request(path, { params, body, method: body === undefined ? "GET" : "POST" })).blob();
   const link = element("a", { href: URL.createObjectURL(blob), download: filename });
   document.body.append(link);
   link.click();
@@ -660,6 +660,155 @@ class PerNumberView {
   }
 }
 
+// ---- Custom reports ------------------------------------------------------------------------------
+
+const isNumeric = (value) => typeof value === "number" || (typeof value === "string" && /^-?\d+(\.\d+)?$/.test(value));
+
+// A result column of a custom report: numbers right-aligned with a number filter, the rest as text.
+function resultColumn(field, rows) {
+  const values = rows.map((row) => row[field]).filter((v) => v !== null && v !== undefined && v !== "");
+  if (!values.length || !values.every(isNumeric)) {
+    return { ...textColumn(field, field), formatter: (cell) => text(cell.getValue()) };
+  }
+  return {
+    title: field, field, hozAlign: "right", headerHozAlign: "right", sorter: "number", minWidth: 100,
+    headerFilter: numberFilterEditor, headerFilterLiveFilter: false, headerFilterFunc: numberFilter,
+    headerFilterEmptyCheck: (value) => !value || value.first === "", formatter: (cell) => text(cell.getValue()),
+  };
+}
+
+class CustomReportsView {
+  constructor(section) {
+    this.section = section;
+    this.form = $(".custom-form", section);
+    this.error = $(".report-error", section);
+    this.schemaShown = false;
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.save().catch((e) => status(e.message, true));
+    });
+    $(".run", this.form).addEventListener("click", () => refresh());
+    $(".new", this.form).addEventListener("click", () => { this.form.reset(); this.showError(""); writeUrl(); });
+    for (const button of $$(".export", this.form)) {
+      button.addEventListener("click", () => this.export(button.dataset.format).catch((e) => this.showError(e.message)));
+    }
+  }
+
+  get fields() {
+    const f = new FormData(this.form);
+    return { name: f.get("name").trim(), title: f.get("title").trim(), description: f.get("description").trim(), sql: f.get("sql") };
+  }
+
+  loadFrom(url) {
+    this.wanted = url.get("report");
+  }
+
+  saveTo(url) {
+    const name = this.fields.name;
+    if (name) url.set("report", name);
+  }
+
+  showError(message) {
+    this.error.textContent = message;
+    this.error.hidden = !message;
+  }
+
+  runParams(format = "json") {
+    return { ...filters.params, customer: filters.customers.selected, provider: filters.providers.selected, format };
+  }
+
+  edit(report) {
+    for (const name of ["name", "title", "description", "sql"]) this.form.elements[name].value = report[name];
+    this.showError("");
+  }
+
+  async save() {
+    const fields = this.fields;
+    try {
+      await api("/api/custom-reports", { method: "POST", body: fields });
+    } catch (error) {
+      this.showError(error.message);
+      throw error;
+    }
+    this.showError("");
+    await refresh();
+    status(`report ${fields.name} saved`);
+  }
+
+  async remove(name) {
+    if (!confirm(`Delete the custom report ${name}?`)) return;
+    await api(`/api/custom-reports/${encodeURIComponent(name)}`, { method: "DELETE" });
+    if (this.fields.name === name) this.form.reset();
+    await refresh();
+    status(`report ${name} deleted`);
+  }
+
+  async export(format) {
+    const { name, sql } = this.fields;
+    await download("/api/reports/custom", this.runParams(format), `${name || "report"}-${filters.range.from}-${filters.range.to}.${format}`, { sql });
+  }
+
+  async showSchema() {
+    const tables = await api("/api/schema");
+    const list = Object.entries(tables).map(([table, columns], i) => element("details", { open: i === 0 },
+      element("summary", { text: table }),
+      element("ul", {}, ...columns.map((c) => element("li", {}, element("code", { text: c.name }), " ",
+        element("span", { class: "type", text: c.type }))))));
+    $(".schema .tables", this.section).replaceChildren(...list);
+    this.schemaShown = true;
+  }
+
+  async refresh() {
+    const reports = await api("/api/custom-reports");
+    if (!this.schemaShown) await this.showSchema();
+    if (this.wanted) {
+      const report = reports.find((r) => r.name === this.wanted);
+      if (report) this.edit(report);
+      this.wanted = null;
+    }
+    const actions = (cell) => {
+      const report = cell.getRow().getData();
+      const open = element("button", { type: "button", text: "Open" });
+      const remove = element("button", { type: "button", class: "danger", text: "Delete" });
+      open.addEventListener("click", () => { this.edit(report); refresh(); });
+      remove.addEventListener("click", () => this.remove(report.name).catch((e) => status(e.message, true)));
+      return element("span", { class: "actions" }, open, remove);
+    };
+    await grid($(".custom-list", this.section), {
+      layout: "fitColumns", data: reports, maxHeight: "220px", placeholder: "No custom reports yet: write one below",
+      columns: [
+        { title: "name", field: "name", headerFilter: "input", formatter: (cell) => text(cell.getValue()) },
+        { title: "title", field: "title", formatter: (cell) => text(cell.getValue()) },
+        { title: "description", field: "description", formatter: (cell) => text(cell.getValue()), widthGrow: 2 },
+        { title: "", field: "name", formatter: actions, headerSort: false, minWidth: 150 },
+      ],
+    });
+    return `${reports.length} custom report(s)${await this.run()}`;
+  }
+
+  // The SQL in the editor, saved or not, run with the filter bar; its error shown beside it.
+  async run() {
+    const { name, title, sql } = this.fields;
+    $(".result-title", this.section).textContent = title || name || "Result";
+    if (!sql.trim()) {
+      await grid($(".custom-result", this.section), { data: [], columns: [], placeholder: "Write a SELECT and Run it" });
+      return "";
+    }
+    let rows;
+    try {
+      rows = await api("/api/reports/custom", { method: "POST", params: this.runParams(), body: { sql } });
+    } catch (error) {
+      this.showError(error.message);
+      await grid($(".custom-result", this.section), { data: [], columns: [], placeholder: "The query failed: see the error above" });
+      return " · the query failed";
+    }
+    this.showError("");
+    const columns = Object.keys(rows[0] ?? {}).map((field) => resultColumn(field, rows));
+    await grid($(".custom-result", this.section), { data: rows, columns, placeholder: "No rows for these filters" });
+    return ` · ${rows.length} rows`;
+  }
+}
+
 // ---- Schedules -----------------------------------------------------------------------------------
 
 const listOf = (text) => text.split(",").map((v) => v.trim()).filter(Boolean);
@@ -669,6 +818,8 @@ class SchedulesView {
     this.section = section;
     this.form = $(".schedule-form", section);
     fillTimeZones($("select[name=tz]", this.form), "UTC");
+    // A custom report has its own rows and columns: no row groups or columns to choose.
+    $("select[name=report]", this.form).addEventListener("change", () => this.showReportFields());
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.add().catch((e) => status(e.message, true));
@@ -679,12 +830,13 @@ class SchedulesView {
     const f = new FormData(this.form);
     const fields = {
       name: f.get("name").trim(), email: listOf(f.get("email")), report: f.get("report"), every: f.get("every").trim(),
-      tz: f.get("tz"), group: listOf(f.get("group")), customers: listOf(f.get("customers")),
-      providers: listOf(f.get("providers")), columns: listOf(f.get("columns")), format: f.get("format"),
+      tz: f.get("tz"), group: listOf(f.get("group") ?? ""), customers: listOf(f.get("customers")),
+      providers: listOf(f.get("providers")), columns: listOf(f.get("columns") ?? ""), format: f.get("format"),
       skip_empty: f.get("skip_empty") === "on",
     };
     await api("/api/schedules", { method: "POST", body: fields });
     this.form.reset();
+    this.showReportFields();
     await this.refresh();
     status(`schedule ${fields.name} added`);
   }
@@ -703,8 +855,24 @@ class SchedulesView {
     status(done);
   }
 
+  showReportFields() {
+    const custom = $("select[name=report]", this.form).value.startsWith("custom:");
+    for (const name of ["group", "columns"]) this.form.elements[name].disabled = custom;
+  }
+
+  fillReports(customReports) {
+    const select = $("select[name=report]", this.form);
+    const chosen = select.value;
+    const names = ["breakout", "dtmf", ...customReports.map((r) => `custom:${r.name}`)];
+    select.replaceChildren(...names.map((name) => new Option(name, name, false, name === chosen)));
+    this.showReportFields();
+  }
+
   async refresh() {
-    const [schedules, runs] = await Promise.all([api("/api/schedules"), api("/api/schedule-runs")]);
+    const [schedules, runs, customReports] = await Promise.all([
+      api("/api/schedules"), api("/api/schedule-runs"), api("/api/custom-reports"),
+    ]);
+    this.fillReports(customReports);
     const list = (cell) => text(cell.getValue().join(", ") || "all");
     const actions = (cell) => {
       const name = cell.getRow().getData().name;
@@ -760,6 +928,7 @@ const views = {
   breakout: new GroupedReport($("#tab-breakout")),
   dtmf: new GroupedReport($("#tab-dtmf")),
   "per-number": new PerNumberView($("#tab-per-number")),
+  reports: new CustomReportsView($("#tab-reports")),
   schedules: new SchedulesView($("#tab-schedules")),
 };
 let currentTab = "breakout";
