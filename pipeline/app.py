@@ -2,7 +2,10 @@
 
 input topic ─► CdrIngest in its own process (bulk read, validate, DLQ) ─► batch topic (by CDR id)
     ─► apply_batches agent: CdrState (dedup and rerates over the `state` table)
-    ─► ClickHouseSink (raw CDRs, aggregate deltas) ─► record the batch in the table
+    ─► ClickHouseSink (raw CDRs, aggregate deltas) ─► live topic (the batch's live delta)
+    ─► record the batch in the table
+live topic (one partition) ─► apply_live_deltas agent: LiveState (windows in the `live` table)
+    ─► the minute steps of the live clock (alert rules)
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from pipeline.changelog import ChangelogWriter
 from pipeline.collector import collect_less_often, freeze_start_up
 from pipeline.ingest import OLDEST_INPUT_HEADER, partition_of
 from pipeline.ingest_process import IngestProcess
+from pipeline.live import batch_delta
+from pipeline.live_state import LiveState
 from pipeline.metrics import WorkerMetrics
 from pipeline.migrations import migrate
 from pipeline.progress import record_progress
@@ -92,7 +97,14 @@ app = CdrflowApp(
     producer_max_request_size=8 * 1024 * 1024,
     origin="pipeline.app",
     # The reports API, the scheduler, the report console and the SQL port live with the consumers.
-    autodiscover=["consumers.web.api", "consumers.schedules.timer", "consumers.web.console", "consumers.sql.port"],
+    autodiscover=[
+        "consumers.web.api",
+        "consumers.web.live",
+        "consumers.schedules.timer",
+        "consumers.web.console",
+        "consumers.sql.port",
+        "consumers.alerts.on_worker",
+    ],  # fmt: skip
     consumer_max_fetch_size=8 * 1024 * 1024,
 )
 batches = app.topic(settings.batch_topic, key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
@@ -101,6 +113,12 @@ table = app.Table(
     options={"memory": StateMemory(total_mb=settings.state_memory_mb)} if settings.state == "rocksdb" else None,
 )  # fmt: skip
 sink = ClickHouseSink(lambda: connect(settings.clickhouse))
+live_deltas = app.topic(settings.live_topic, value_serializer="raw", partitions=1)
+live_table = app.Table(
+    "live", default=None, partitions=1, key_type=bytes, value_type=bytes, use_partitioner=True,
+    options={"memory": StateMemory(total_mb=32)} if settings.state == "rocksdb" else None,
+)  # fmt: skip
+live = LiveState(live_table, settings.live_grace_seconds * 1000)
 
 
 changelog = app.service(ChangelogWriter(settings, table.changelog_topic.get_topic_name()))
@@ -153,6 +171,8 @@ async def apply_batches(stream) -> None:
 async def sink_and_record(changes: BatchChanges, headers: dict[str, bytes]) -> None:
     await sink.write(changes, batch_token(headers, settings.batch_topic, changes.partition, changes.offset))
     try:
+        if settings.live and changes.newest:
+            await (await live_deltas.send(value=batch_delta(changes)))  # delivered before the batch counts
         await cdr_state.record(changes)
     except Exception as error:
         stop_unrecorded(changes, error)
@@ -164,7 +184,7 @@ async def sink_and_record(changes: BatchChanges, headers: dict[str, bytes]) -> N
 
 
 def stop_unrecorded(changes: BatchChanges, error: Exception) -> NoReturn:
-    """The changelog did not take all of a batch: this worker stops at once (exit 69), before any
+    """The changelog (or the live topic) did not take all of a batch: this worker stops at once (exit 69), before any
     later write could land after the lost ones, and starts again from what Kafka holds; the batch
     is planned again from its marker and its insert is dropped as a replay."""
     log.critical(
@@ -185,6 +205,35 @@ async def record_before_handing_over(sender, revoked, **kwargs) -> None:
     """A batch being sunk is recorded, and its changelog sent, before another worker takes its partition."""
     await finish_batches_in_flight()
     await changelog.flush()
+    if any(tp.topic == settings.live_topic for tp in revoked):
+        live.drop()
+
+
+@app.agent(live_deltas)
+async def apply_live_deltas(stream) -> None:
+    """Add each applied batch's delta to the live windows, in the order the batches were applied."""
+    async for event in stream.events():
+        await live.apply(event.message.offset, event.value)
+        live_idle_since[0] = time.monotonic()
+
+
+live_idle_since = [time.monotonic()]  # when the last delta arrived
+
+
+def holds_live() -> bool:
+    """Whether this worker keeps the live windows (it holds the live partition, recovered)."""
+    return recovered() and any(tp.topic == settings.live_topic for tp in app.consumer.assignment())
+
+
+@app.timer(interval=1.0)
+async def follow_the_wall_clock_when_idle() -> None:
+    """While the input is caught up and no CDR arrived for CDRFLOW_LIVE_IDLE_SECONDS, the live clock
+    follows the wall clock, so that rules on traffic that stopped can fire."""
+    if not settings.live or not holds_live():
+        return
+    if time.monotonic() - live_idle_since[0] < settings.live_idle_seconds or ingest.lag() != 0:
+        return
+    await live.follow_wall_clock(int(time.time() * 1000))
 
 
 @app.on_rebalance_complete.connect
@@ -333,4 +382,8 @@ class Metrics(View):
         metrics.gauges["cdrflow_batch_partitions"] = sum(
             1 for tp in app.consumer.assignment() if tp.topic == batches.get_topic_name()
         )
+        holder = settings.live and holds_live()
+        metrics.gauges["cdrflow_live_holder"] = int(holder)
+        metrics.gauges["cdrflow_live_clock_seconds"] = (live.built().clock_ms or 0) // 1000 if holder else 0
+        metrics.counters["cdrflow_live_late_total"] = live.built().late if holder else 0
         return self.text(metrics.render(), content_type="text/plain; version=0.0.4")

@@ -21,6 +21,11 @@ class WorkerMetrics:
         ),
         "cdrflow_sink_rows_total": "rows written to ClickHouse",
         "cdrflow_sink_failures_total": "failed ClickHouse writes (each retried)",
+        "cdrflow_live_late_total": (
+            "CDR revisions older than the live clock less the longest window: in reports, not in live statistics"
+        ),
+        "cdrflow_alert_transitions_total": "alert transitions (fired, resolved) recorded",
+        "cdrflow_alert_notifications_failed_total": "failed e-mail or webhook notifications (each retried)",
     }
 
     GAUGES = {
@@ -31,6 +36,8 @@ class WorkerMetrics:
         "cdrflow_caught_up_through_seconds": (
             "epoch seconds before which every input message on this worker's partitions is in ClickHouse"
         ),
+        "cdrflow_live_clock_seconds": "the live clock (epoch seconds) on the worker keeping the live windows; 0 elsewhere",
+        "cdrflow_live_holder": "1 on the worker keeping the live windows",
     }
 
     LATENCY = "cdrflow_event_to_queryable_seconds"

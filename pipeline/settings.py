@@ -77,6 +77,10 @@ class Settings:
     batch_lag_limit: int = 1000  # batch messages not applied yet past which the ingest holds back
     sql_port: int = 8123  # the read-only ClickHouse HTTP port; 0 = off
     sql_max_seconds: int = 30  # time limit of one ad-hoc query
+    live: bool = True  # live windows and alert rules
+    live_grace_seconds: int = 60  # how late a CDR may be and still count in the live window
+    live_idle_seconds: int = 300  # after this long without CDRs the live clock follows the wall clock
+    webhook_secret: str | None = None  # HMAC key of the alert webhooks' X-Cdrflow-Signature
 
     @property
     def batch_topic(self) -> str:
@@ -87,6 +91,15 @@ class Settings:
     def state_changelog(self) -> str:
         """Changelog of the worker's state table (Faust's name for it: <app id>-<table>-changelog)."""
         return f"{self.app_id}-state-changelog"
+
+    @property
+    def live_topic(self) -> str:
+        """Internal topic of the applied batches' live deltas: one partition, so one worker keeps the windows."""
+        return f"{self.app_id}-live-deltas"
+
+    @property
+    def live_changelog(self) -> str:
+        return f"{self.app_id}-live-changelog"
 
     @property
     def dlq_topic(self) -> str:
@@ -131,6 +144,12 @@ class Settings:
             sql_port=parse_int("CDRFLOW_SQL_PORT", get("CDRFLOW_SQL_PORT", "8123"), 0, 65535),
             sql_max_seconds=parse_int("CDRFLOW_SQL_MAX_SECONDS", get("CDRFLOW_SQL_MAX_SECONDS", "30"), 1, 24 * 3600),
             batch_lag_limit=parse_int("CDRFLOW_BATCH_LAG_LIMIT", get("CDRFLOW_BATCH_LAG_LIMIT", "1000"), 2, 10_000_000),
+            live=parse_choice("CDRFLOW_LIVE", get("CDRFLOW_LIVE", "on"), ("on", "off")) == "on",
+            live_grace_seconds=parse_int(
+                "CDRFLOW_LIVE_GRACE_SECONDS", get("CDRFLOW_LIVE_GRACE_SECONDS", "60"), 0, 24 * 3600
+            ),
+            live_idle_seconds=parse_int("CDRFLOW_LIVE_IDLE_SECONDS", get("CDRFLOW_LIVE_IDLE_SECONDS", "300"), 1, 86400),
+            webhook_secret=get("CDRFLOW_WEBHOOK_SECRET", "") or None,
         )
 
 

@@ -48,6 +48,19 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             retention_of=settings.topic,
         ),  # fmt: skip
         TopicSpec(settings.state_changelog, n, {"cleanup.policy": "compact", **durable}, exact_partitions=True),
+        TopicSpec(
+            settings.live_topic,
+            1,
+            {"cleanup.policy": "delete", "max.message.bytes": str(8 * 1024 * 1024), **durable},
+            exact_partitions=True,
+            retention_of=settings.topic,
+        ),  # fmt: skip
+        TopicSpec(
+            settings.live_changelog,
+            1,
+            {"cleanup.policy": "compact", "max.message.bytes": str(8 * 1024 * 1024), **durable},
+            exact_partitions=True,
+        ),  # fmt: skip
     ]
 
 

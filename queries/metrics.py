@@ -42,7 +42,7 @@ def _per_digit(charge: Decimal, digits: int) -> Decimal | None:
 
 def derive(row: dict[str, int]) -> dict[str, object]:
     """Every report column from the metric sums of one row (sums a table lacks count as 0)."""
-    sums = {name: row.get(name, 0) for name in SUM_NAMES}
+    sums = {name: row.get(name, 0) for name in (*SUM_NAMES, "reached")}
     customer_charge = _millionths(sums["customer_charge_micros"])
     provider_charge = _millionths(sums["provider_charge_micros"])
     duration = _millionths(sums["duration_us"])
@@ -65,6 +65,8 @@ def derive(row: dict[str, int]) -> dict[str, object]:
         "pdd_in_avg": _ratio(sums["pdd_in_sum"], sums["pdd_in_count"]),
         "pdd_out_avg": _ratio(sums["pdd_out_sum"], sums["pdd_out_count"]),
         "short_calls": sums["short_calls"],
+        "short_calls_percent": _ratio(sums["short_calls"], sums["connected"], 100),
+        "ner": _ratio(sums["reached"], sums["attempts"], 100),  # live sums only: the reports have no `reached`
         "provider_cost_per_digit": _per_digit(provider_charge, sums["dtmf"]),
         "customer_charge_per_digit": _per_digit(customer_charge, sums["dtmf"]),
     }

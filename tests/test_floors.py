@@ -19,7 +19,8 @@ MAY_IMPORT = {
     "consumers.sql": {"pipeline"},
     "consumers.reports": {"pipeline", "queries", "consumers.worker", "consumers.sql"},
     "consumers.schedules": {"pipeline", "queries", "consumers.worker", "consumers.reports", "consumers.mail"},
-    "consumers.web": {"pipeline", "queries", "consumers.reports", "consumers.schedules"},
+    "consumers.alerts": {"pipeline", "queries", "consumers.worker", "consumers.reports", "consumers.mail"},
+    "consumers.web": {"pipeline", "queries", "consumers.reports", "consumers.schedules", "consumers.alerts"},
     "consumers.cli": {"*"},
     "consumers.demo": {"*"},
 }

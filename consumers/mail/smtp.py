@@ -36,7 +36,7 @@ def check_recipients(recipients: list[str]) -> list[str]:
 
 
 def report_message(
-    sender: str, recipients: list[str], subject: str, text: str, html: str, attachment: Attachment
+    sender: str, recipients: list[str], subject: str, text: str, html: str, attachment: Attachment | None = None
 ) -> EmailMessage:
     """The message; header values with line breaks are refused by the email package itself."""
     message = EmailMessage()
@@ -47,9 +47,10 @@ def report_message(
     message["Message-ID"] = make_msgid(domain="cdrflow")
     message.set_content(text)
     message.add_alternative(html, subtype="html")
-    message.add_attachment(
-        attachment.content, maintype=attachment.maintype, subtype=attachment.subtype, filename=attachment.filename
-    )
+    if attachment is not None:
+        message.add_attachment(
+            attachment.content, maintype=attachment.maintype, subtype=attachment.subtype, filename=attachment.filename
+        )
     return message
 
 

@@ -36,16 +36,20 @@ async def admin(settings):
 async def test_topics_are_created_with_their_partitions_and_cleanup_policy(settings, admin):
     created = await ensure_topics(settings)
     assert sorted(created) == sorted(
-        [settings.topic, settings.dlq_topic, settings.batch_topic, settings.state_changelog]
-    )
+        [settings.topic, settings.dlq_topic, settings.batch_topic, settings.state_changelog, settings.live_topic,
+         settings.live_changelog]
+    )  # fmt: skip
     counts = await settled_partition_counts(admin, created)
     assert counts == {
         settings.topic: 4,
         settings.dlq_topic: 1,
         settings.batch_topic: 4,
         settings.state_changelog: 4,
+        settings.live_topic: 1,  # one worker keeps the live windows
+        settings.live_changelog: 1,
     }
     assert (await topic_configs(admin, settings.state_changelog))["cleanup.policy"] == "compact"
+    assert (await topic_configs(admin, settings.live_changelog))["cleanup.policy"] == "compact"
     assert (await topic_configs(admin, settings.batch_topic))["cleanup.policy"] == "delete"
     assert (await topic_configs(admin, settings.topic))["cleanup.policy"] == "delete"
 

@@ -22,7 +22,13 @@ def test_definitions():
         "asr": Decimal("66.67"), "acd": Decimal("50.00"), "dtmf": 7, "dtmf_calls": 1, "dtmf_percent": Decimal("50.00"),
         "pdd_in_avg": Decimal("1500.50"), "pdd_out_avg": Decimal("900.00"), "short_calls": 1,
         "provider_cost_per_digit": Decimal("0.142857"), "customer_charge_per_digit": Decimal("0.428571"),
+        "short_calls_percent": Decimal("50.00"), "ner": Decimal("0.00"),
     }  # fmt: skip
+
+
+def test_ner_counts_the_attempts_that_reached_the_far_end():
+    assert derive({"attempts": 8, "reached": 3})["ner"] == Decimal("37.50")  # 2xx, 480, 486, 487, 603
+    assert derive({"attempts": 0})["ner"] is None
 
 
 def test_ratios_over_nothing_are_null():

@@ -1,0 +1,1 @@
+"""Alert rules on the live windows: evaluation at every minute step, notifications, history."""

@@ -1,0 +1,67 @@
+"""`cdrflow alert` and `cdrflow live` for the command line: through the running worker's API, or
+(rules and history only) on the warehouse itself when no worker answers."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.parse
+
+import orjson
+
+from consumers.alerts.service import AlertService
+from consumers.alerts.store import AlertStore
+from consumers.worker import ask_worker, open_warehouse
+from pipeline.settings import Settings
+from queries.breakout import ReportError
+
+
+class NoLiveWorker(RuntimeError):
+    """Live statistics are kept by a running worker, and none answers."""
+
+
+def live_statistics(settings: Settings, params: dict[str, list[str]]) -> dict:
+    answer = ask_worker(settings, "GET", "/api/live?" + urllib.parse.urlencode(params, doseq=True))
+    if answer is None:
+        raise NoLiveWorker(
+            f"no worker answers on CDRFLOW_WEB_PORT {settings.web_port}: live statistics are kept by a running worker"
+        )
+    return orjson.loads(answer)
+
+
+def alert_command(
+    settings: Settings, action: str, name: str | None = None, fields: dict | None = None,
+    history: dict[str, list[str]] | None = None,
+) -> object:  # fmt: skip
+    """add (fields), list, remove (name), history (rule, from, to), firing."""
+    query = urllib.parse.urlencode(history or {}, doseq=True)
+    method, path, body = {
+        "add": ("POST", "/api/alert-rules", fields),
+        "list": ("GET", "/api/alert-rules", None),
+        "remove": ("DELETE", "/api/alert-rules/" + urllib.parse.quote(name or "", safe=""), None),
+        "history": ("GET", "/api/alerts/history" + (f"?{query}" if query else ""), None),
+        "firing": ("GET", "/api/alerts", None),
+    }[action]
+    answer = ask_worker(settings, method, path, body)
+    if answer is not None:
+        return orjson.loads(answer)
+    client = open_warehouse(settings)
+
+    async def warehouse(work):
+        return work()
+
+    service = AlertService(AlertStore(lambda: client), warehouse)
+
+    async def run() -> object:
+        if action == "add":
+            return await service.add(fields or {})
+        if action == "list":
+            return await service.list()
+        if action == "remove":
+            if not await service.remove(name or ""):
+                raise ReportError(f"no alert rule named {name!r}")
+            return {"removed": name}
+        if action == "history":
+            return await service.history(history or {})
+        return await service.firing()
+
+    return asyncio.run(run())

@@ -1,0 +1,144 @@
+"""Alert rules evaluated on the live windows at each minute step of the live clock.
+
+A rule's keys are those with traffic in the slices kept (so a key whose traffic stopped is still
+watched) and those firing. Only transitions come out: `ok -> firing` when the metric crosses the
+threshold, `firing -> ok` when it is back past the reset threshold; a window with fewer than
+`min_attempts` attempts, or a metric without a value (asr of no attempts), changes nothing. A
+transition's id is made of what it is (rule, key, kind, minute), so one evaluated again after a
+restart is the same transition and is not recorded or notified twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import orjson
+
+from consumers.alerts.notify import Notifier
+from consumers.alerts.rule import AlertRule
+from consumers.alerts.store import AlertStore, Transition
+from consumers.reports.saved import Warehouse
+from pipeline.live import LIVE_SUMS, MINUTE_MS, LiveWindows
+from queries.live import live_values
+
+log = logging.getLogger(__name__)
+NO_TRAFFIC = [0] * len(LIVE_SUMS)
+
+
+def alert_id(rule: str, key: dict[str, str], transition: str, minute: int) -> str:
+    text = orjson.dumps([rule, key, transition, minute])
+    return hashlib.sha256(text).hexdigest()[:24]
+
+
+def transitions_at(rule: AlertRule, windows: LiveWindows, minute: int, firing: set[tuple]) -> list[Transition]:
+    """The rule's transitions at the minute step `minute`, given its keys `firing` before it."""
+    sums_by_key = windows.window_sums(rule.scope, rule.window, minute, rule.customers, rule.providers)
+    keys = set(sums_by_key) | windows.keys(rule.scope, rule.customers, rule.providers) | firing
+    found = []
+    for key in sorted(keys):
+        sums = sums_by_key.get(key, NO_TRAFFIC)
+        if sums[0] < rule.min_attempts:
+            continue
+        value = live_values(sums)[rule.metric]
+        if value is None:
+            continue
+        if key in firing:
+            if not rule.resolves(value):
+                continue
+            kind = "resolved"
+        elif rule.fires(value):
+            kind = "fired"
+        else:
+            continue
+        named = dict(zip(rule.scope, key))
+        found.append(
+            Transition(
+                alert_id(rule.name, named, kind, minute),
+                rule.name,
+                named,
+                kind,
+                rule.metric,
+                float(value),
+                float(rule.threshold),
+                float(rule.resets_at),
+                rule.window,
+                sums[0],
+                datetime.fromtimestamp(minute * MINUTE_MS / 1000, timezone.utc),
+                rule.email,
+                rule.webhook,
+            )  # fmt: skip
+        )
+    return found
+
+
+class Alerting:
+    """The rules' keys' states, and what happens at a minute step: the transitions are recorded in
+    `alert_events` (retried until stored: the live clock waits), then notified in the background."""
+
+    RULES_FRESH_FOR = 2.0  # seconds; a rule saved on another worker is seen within this
+
+    def __init__(
+        self, store: AlertStore, warehouse: Warehouse, notifier: Notifier, count: Callable[[int], None]
+    ) -> None:
+        self.store = store
+        self.warehouse = warehouse
+        self.notifier = notifier
+        self.count = count
+        self.firing: dict[str, set[tuple]] | None = None  # per rule, its firing keys (from alert_events at first)
+        self._rules: list[AlertRule] | None = None
+        self._rules_read_at = 0.0
+        self._windows: LiveWindows | None = None  # the windows `firing` belongs to
+
+    def rules_changed(self) -> None:
+        self._rules = None
+
+    async def rules(self) -> list[AlertRule]:
+        if self._rules is None or time.monotonic() - self._rules_read_at > self.RULES_FRESH_FOR:
+            self._rules = await self.warehouse(self.store.all_rules)
+            self._rules_read_at = time.monotonic()
+        return self._rules
+
+    async def at_minute_step(self, windows: LiveWindows, minute: int) -> None:
+        if self.firing is None or windows is not self._windows:  # first, or the live partition came back
+            self._windows = windows
+            firing: dict[str, set[tuple]] = {}
+            for transition in await self.warehouse(self.store.firing):
+                firing.setdefault(transition.rule, set()).add(tuple(transition.key.values()))
+            self.firing = firing
+        found = []
+        for rule in await self.rules():
+            found += transitions_at(rule, windows, minute, self.firing.setdefault(rule.name, set()))
+        if not found:
+            return
+        new = await self.record(found)
+        for transition in found:
+            keys = self.firing[transition.rule]
+            key = tuple(transition.key.values())
+            if transition.transition == "fired":
+                keys.add(key)
+            else:
+                keys.discard(key)
+        for transition in new:
+            for channel in transition.channels:
+                self.notifier.notify(transition, channel)
+        self.count(len(new))
+
+    async def record(self, transitions: list[Transition]) -> list[Transition]:
+        """Store the transitions not stored yet (all of them but after a restart); those it stored."""
+        delay = 0.5
+        while True:
+            try:
+                known = await self.warehouse(lambda: self.store.known([t.alert_id for t in transitions]))
+                new = [t for t in transitions if t.alert_id not in known]
+                if new:
+                    await self.warehouse(lambda: self.store.record(new))
+                return new
+            except Exception as error:  # the warehouse is down: the live clock waits for it
+                log.warning("alert transitions not recorded, retrying in %.1f s: %s", delay, error)
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, 10.0)

@@ -1,0 +1,48 @@
+"""Alert rules on the worker (found by the Faust app's autodiscovery): evaluated at each minute step
+of the live clock on the worker keeping the live windows, notified from there."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from functools import cache
+
+from consumers.alerts.evaluate import Alerting
+from consumers.alerts.notify import Notifier
+from consumers.alerts.service import AlertService
+from consumers.alerts.store import AlertStore
+from pipeline.app import app, holds_live, live, metrics, settings, sink
+
+log = logging.getLogger(__name__)
+RESUME_EVERY_SECONDS = 30.0
+
+
+def console_url() -> str:
+    host = socket.getfqdn() if settings.web_host in ("0.0.0.0", "::") else settings.web_host
+    return f"http://{host}:{settings.web_port}/?tab=live"
+
+
+store = AlertStore(lambda: sink.client)
+notifier = Notifier(
+    store, sink.run, settings.smtp, settings.mail_from, console_url(), settings.webhook_secret,
+    on_failure=lambda: metrics.inc("cdrflow_alert_notifications_failed_total"),
+)  # fmt: skip
+alerting = Alerting(store, sink.run, notifier, lambda n: metrics.inc("cdrflow_alert_transitions_total", n))
+live.minute_steps.append(alerting.at_minute_step)
+
+
+@cache
+def alerts() -> AlertService:
+    return AlertService(store, sink.run, alerting.rules_changed)
+
+
+@app.timer(interval=RESUME_EVERY_SECONDS)
+async def resume_notifications() -> None:
+    """On the worker keeping the live windows: deliver transitions recorded but not notified yet
+    (after a restart, or when the live partition came here)."""
+    if not settings.live or not holds_live():
+        return
+    try:
+        await notifier.resume()
+    except Exception:  # the warehouse could not be read: the next round tries again
+        log.exception("alert notifications not resumed; trying again in %.0f s", RESUME_EVERY_SECONDS)

@@ -1,0 +1,51 @@
+"""What `cdrflow alert` and /api/alert-rules, /api/alerts do, over a warehouse reached through `warehouse`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from consumers.alerts.rule import alert_rule_from, rule_fields
+from consumers.alerts.store import AlertStore
+from consumers.reports.request import parse_moment
+from consumers.reports.saved import Warehouse
+from queries.breakout import ReportError
+
+HISTORY_PARAMETERS = {"rule", "from", "to"}
+
+
+class AlertService:
+    def __init__(
+        self, store: AlertStore, warehouse: Warehouse, rules_changed: Callable[[], None] = lambda: None
+    ) -> None:
+        self.store = store
+        self.warehouse = warehouse
+        self.rules_changed = rules_changed
+
+    async def add(self, fields: Mapping[str, object]) -> dict:
+        rule = alert_rule_from(fields)
+        await self.warehouse(lambda: self.store.save_rule(rule))
+        self.rules_changed()
+        return rule_fields(rule)
+
+    async def list(self) -> list[dict]:
+        return [rule_fields(rule) for rule in await self.warehouse(self.store.all_rules)]
+
+    async def remove(self, name: str) -> bool:
+        removed = await self.warehouse(lambda: self.store.rules.remove(name))
+        self.rules_changed()
+        return removed
+
+    async def firing(self) -> list[dict]:
+        """The keys firing now: their latest transition."""
+        return [t.body() for t in await self.warehouse(self.store.firing)]
+
+    async def history(self, params: Mapping[str, Sequence[str]]) -> list[dict]:
+        """Transitions, newest first: `rule`, and `from`/`to` (RFC 3339) of the live clock, each optional."""
+        unknown = sorted(set(params) - HISTORY_PARAMETERS)
+        if unknown:
+            raise ReportError(f"unknown parameter {unknown[0]!r} for the alert history")
+        one = {name: values[-1] for name, values in params.items() if values}
+        start = parse_moment("from", one["from"]) if "from" in one else None
+        end = parse_moment("to", one["to"]) if "to" in one else None
+        found = await self.warehouse(lambda: self.store.history(one.get("rule"), start, end))
+        return [t.body() for t in found]

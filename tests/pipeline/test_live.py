@@ -1,0 +1,173 @@
+"""Live windows equal an independent computation from the newest revision of every CDR, by end
+minute, across duplicates and rerates that move a CDR between minutes; late CDRs count in history
+only; the clock follows the CDRs, and the wall clock only while idle."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import defaultdict
+
+import orjson
+import pytest
+
+from pipeline.events import parse_message
+from pipeline.live import LIVE_SUMS, MINUTE_MS, LiveWindows, batch_delta
+from pipeline.live_state import LiveState
+from pipeline.state import CdrState
+from pipeline.state_store import MemoryStates
+from tests.warehouse_data import NOW_MS, NoChangelog
+
+T0 = 1_793_491_200_000  # 2026-11-01T00:00:00Z
+GRACE_MS = 60_000
+
+
+def feed(n: int, seed: int) -> list[dict]:
+    """n CDRs ending within 40 minutes of T0, with rerates (some moved by minutes) and resends."""
+    rng = random.Random(seed)
+    events = []
+    for i in range(n):
+        connected = rng.random() < 0.5
+        event = {
+            "id": f"l{seed}-{i}", "start_time": T0 + rng.randrange(0, 30 * MINUTE_MS), "customer": rng.choice("ab"),
+            "provider": rng.choice(["p1", "p2", ""]), "customer_destination": "UK", "dest_number": f"4420{rng.randrange(30)}",
+            "sip_code": 200 if connected else rng.choice([486, 503, 603]),
+            "duration": round(rng.uniform(1, 600), 3) if connected else 0,
+            "customer_charge": f"{rng.randrange(0, 900_000) / 1_000_000:.6f}" if connected else 0,
+            "provider_charge": rng.randrange(0, 500_000) / 1_000_000 if connected else 0,
+            "dtmf": rng.choice([0, 2]) if connected else 0, "pdd_in_ms": rng.randrange(100, 3000),
+        }  # fmt: skip
+        events.append(event)
+        if rng.random() < 0.2:
+            events.append(dict(event, rev=1, start_time=event["start_time"] + rng.randrange(-5, 5) * MINUTE_MS))
+        if rng.random() < 0.1:
+            events.append(event)  # the switch sent it again
+    return events
+
+
+def deltas(events: list[dict], per_batch: int = 97) -> list[bytes]:
+    """Each batch's live delta, as the pipeline applies the events in batches."""
+    state = CdrState(MemoryStates({}, lambda cdr_id: 0), NoChangelog())
+    out = []
+
+    async def apply() -> None:
+        for offset, start in enumerate(range(0, len(events), per_batch)):
+            rows = [
+                list(c) for e in events[start : start + per_batch] for c in parse_message(orjson.dumps(e), NOW_MS)[0]
+            ]
+            changes = state.plan(0, offset, rows, day=20_700)
+            if changes is not None and changes.newest:
+                out.append(batch_delta(changes))
+            await state.record(changes)
+
+    asyncio.run(apply())
+    return out
+
+
+def truth(events: list[dict], group: str, first_minute: int, last_minute: int) -> dict[tuple, dict]:
+    newest: dict[str, dict] = {}
+    for event in events:
+        if event["id"] not in newest or event.get("rev", 0) > newest[event["id"]].get("rev", 0):
+            newest[event["id"]] = event
+    sums: dict = defaultdict(lambda: defaultdict(int))
+    for event in newest.values():
+        duration_us = round(event["duration"] * 1_000_000)
+        minute = (event["start_time"] + duration_us // 1000) // MINUTE_MS
+        if not first_minute <= minute < last_minute:
+            continue
+        row = sums[(event.get(group, ""),)]
+        connected = event["sip_code"] == 200
+        row["attempts"] += 1
+        row["connected"] += connected
+        row["reached"] += connected or event["sip_code"] in (486, 603)
+        row["duration_us"] += duration_us
+        row["customer_charge_micros"] += round(float(event["customer_charge"]) * 1_000_000)
+        row["dtmf"] += event["dtmf"]
+        row["short_calls"] += connected and duration_us < 6_000_000
+    return {key: dict(v) for key, v in sums.items()}
+
+
+def picked(sums: dict[tuple, list[int]]) -> dict[tuple, dict]:
+    names = ("attempts", "connected", "reached", "duration_us", "customer_charge_micros", "dtmf", "short_calls")
+    return {key: {n: v[LIVE_SUMS.index(n)] for n in names if v[LIVE_SUMS.index(n)]} for key, v in sums.items()}
+
+
+@pytest.mark.parametrize("group", ["provider", "customer", "dest_number"])
+def test_window_sums_equal_the_newest_revisions_by_end_minute(group):
+    events = feed(3000, seed=1)
+    windows = LiveWindows(GRACE_MS)
+    for delta in deltas(events):
+        windows.apply(orjson.loads(delta))
+    assert windows.late == 0
+    clock_minute = windows.minute
+    for minutes in (1, 7, 60):
+        got = picked(windows.window_sums([group], minutes))
+        expected = {
+            k: {n: x for n, x in v.items() if x}
+            for k, v in truth(events, group, clock_minute - minutes, clock_minute).items()
+        }
+        assert got == expected
+    assert sum(v[0] for v in windows.window_sums([group], 60).values()) > 2000
+
+
+def test_the_clock_is_the_newest_end_time_less_the_grace():
+    events = feed(500, seed=2)
+    windows = LiveWindows(GRACE_MS)
+    for delta in deltas(events):
+        windows.apply(orjson.loads(delta))
+    newest_end = max(e["start_time"] + round(e["duration"] * 1000) for e in events)
+    assert windows.clock_ms == newest_end - GRACE_MS
+
+
+def test_a_cdr_older_than_the_clock_less_the_longest_window_counts_in_history_only():
+    on_time, late = feed(300, seed=3), feed(1, seed=4)
+    windows = LiveWindows(GRACE_MS)
+    for delta in deltas(on_time):
+        windows.apply(orjson.loads(delta))
+    windows.newest_end_ms += 3 * 3600_000  # three hours of CDRs later
+    before = windows.window_sums(["provider"], 60)
+    for delta in deltas([dict(e, id="late-" + e["id"]) for e in late]):
+        windows.apply(orjson.loads(delta))
+    assert windows.late == 1 and windows.window_sums(["provider"], 60) == before
+
+
+def test_an_idle_clock_follows_the_wall_clock_and_cdrs_take_it_back():
+    windows = LiveWindows(GRACE_MS)
+    for delta in deltas(feed(200, seed=5)):
+        windows.apply(orjson.loads(delta))
+    event_clock = windows.clock_ms
+    windows.follow_wall_clock(event_clock + GRACE_MS + 10 * MINUTE_MS)
+    assert windows.clock_ms == event_clock + 10 * MINUTE_MS
+    older = feed(10, seed=6)  # a replay of older files begins
+    older = [dict(e, id="old-" + e["id"], start_time=e["start_time"] - 86_400_000) for e in older]
+    for delta in deltas(older):
+        windows.apply(orjson.loads(delta))
+    assert windows.clock_ms == max(e["start_time"] + round(e["duration"] * 1000) for e in older) - GRACE_MS
+
+
+def test_minute_steps_are_every_minute_passed_or_only_the_new_one_after_a_jump():
+    windows = LiveWindows(0, newest_end_ms=10 * MINUTE_MS)
+    assert windows.steps() == [10]
+    windows.newest_end_ms = 13 * MINUTE_MS + 5
+    assert windows.steps() == [11, 12, 13]
+    assert windows.steps() == []
+    windows.newest_end_ms = 200 * MINUTE_MS
+    assert windows.steps() == [200]
+    windows.wall_clock_ms = 150 * MINUTE_MS
+    assert windows.steps() == [150]
+
+
+def test_a_rebuilt_live_state_equals_the_one_that_applied_the_deltas_and_drops_resent_batches():
+    table: dict[bytes, bytes] = {}
+    live = LiveState(table, GRACE_MS)
+    all_deltas = deltas(feed(2000, seed=7))
+
+    async def apply() -> None:
+        for offset, delta in enumerate(all_deltas):
+            assert await live.apply(offset, delta)
+        assert not await live.apply(len(all_deltas), all_deltas[-1])  # the same batch sent again
+
+    asyncio.run(apply())
+    rebuilt = LiveState(dict(table), GRACE_MS).built()
+    assert rebuilt.slices == live.built().slices and rebuilt.clock_ms == live.built().clock_ms
+    assert rebuilt.evaluated == live.built().evaluated
