@@ -214,10 +214,6 @@ async def apply_live_deltas(stream) -> None:
     """Add each applied batch's delta to the live windows, in the order the batches were applied."""
     async for event in stream.events():
         await live.apply(event.message.offset, event.value)
-        live_idle_since[0] = time.monotonic()
-
-
-live_idle_since = [time.monotonic()]  # when the last delta arrived
 
 
 def holds_live() -> bool:
@@ -231,9 +227,9 @@ async def follow_the_wall_clock_when_idle() -> None:
     follows the wall clock, so that rules on traffic that stopped can fire."""
     if not settings.live or not holds_live():
         return
-    if time.monotonic() - live_idle_since[0] < settings.live_idle_seconds or ingest.lag() != 0:
+    if time.monotonic() - live.last_delta_at < settings.live_idle_seconds or ingest.lag() != 0:
         return
-    await live.follow_wall_clock(int(time.time() * 1000))
+    await live_deltas.send(value=orjson.dumps({"tick": int(time.time() * 1000)}))
 
 
 @app.on_rebalance_complete.connect

@@ -235,9 +235,12 @@ class LiveWindows:
                 _add_to(totals, tuple(key[p] for p in positions), sums)
         return totals
 
-    def keys(self, group: Sequence[str], customers: Iterable[str] = (), providers: Iterable[str] = ()) -> set[tuple]:
-        """Every key of `group` with traffic in the slices kept (so a key whose traffic stopped is still known)."""
-        return set(self.window_sums(group, KEPT_MINUTES + 1, (self.minute or 0) + 1, customers, providers))
+    def keys(
+        self, group: Sequence[str], at: int | None = None, customers: Iterable[str] = (), providers: Iterable[str] = ()
+    ) -> set[tuple]:
+        """Every key of `group` with traffic in the slices kept before the minute step `at` (so a key
+        whose traffic stopped is still known, and one that has just begun is not yet)."""
+        return set(self.window_sums(group, KEPT_MINUTES, at, customers, providers))
 
 
 def minutes_of(delta: dict) -> list[tuple[int, int | None, list[list], list[list]]]:

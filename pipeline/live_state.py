@@ -4,7 +4,9 @@ The table holds, under
   b"d|<live offset>"  each batch's delta (pipeline.live.batch_delta), in the order applied
   b"m|<p>"            the offset of the last batch of batch partition p applied
   b"e"                the last minute step rules were evaluated at
-A batch applied twice (a worker stopped between sending its delta and recording the batch)
+The table is written from the live topic's agent only (Faust's stores know a write's partition
+from the event being processed), so the wall clock's ticks while the input is idle come through
+the live topic too. A batch applied twice (a worker stopped between sending its delta and recording the batch)
 sends the same delta again; the marker drops it. Deltas whose newest minute is older than the
 slices kept are deleted, so the table holds about two hours of deltas. The windows themselves
 are built from the table when this worker takes the live partition, and dropped when it loses it.
@@ -13,6 +15,7 @@ are built from the table when this worker takes the live partition, and dropped 
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 
@@ -41,6 +44,7 @@ class LiveState:
         self.windows: LiveWindows | None = None
         self.minute_steps: list[MinuteStep] = []
         self.kept: deque[tuple[bytes, int]] = deque()  # (delta key, its newest minute), oldest first
+        self.last_delta_at = time.monotonic()  # when a batch's delta last came (the input is idle since)
 
     def built(self) -> LiveWindows:
         """The windows, built from the table the first time they are asked for."""
@@ -63,9 +67,15 @@ class LiveState:
         self.windows = None
 
     async def apply(self, live_offset: int, value: bytes) -> bool:
-        """Apply one batch's delta unless its batch was applied already; then evaluate the minute steps."""
+        """Apply one message of the live topic: a batch's delta, unless its batch was applied already,
+        or a tick of the wall clock while the input is idle; then evaluate the minute steps."""
         windows = self.built()
         delta = orjson.loads(value)
+        if "tick" in delta:
+            windows.follow_wall_clock(delta["tick"])
+            await self.evaluate()
+            return False
+        self.last_delta_at = time.monotonic()
         marker = marker_key(delta["p"])
         done = self.table.get(marker)
         if done is not None and int(done) >= delta["o"]:
@@ -78,10 +88,6 @@ class LiveState:
             windows.apply_minute(*minute)
             await self.evaluate()
         return True
-
-    async def follow_wall_clock(self, now_ms: int) -> None:
-        self.built().follow_wall_clock(now_ms)
-        await self.evaluate()
 
     async def evaluate(self) -> None:
         windows = self.built()

@@ -76,7 +76,7 @@ def call(
 def expected_transitions(events: list[dict], key, window: int, fires, resolves, min_attempts: int) -> list[tuple]:
     """(key, transition, minute step) the windows imply, computed from the CDRs (every step of the feed)."""
     per_minute: dict = defaultdict(lambda: [0, 0])
-    for e in events:
+    for e in {e["id"]: e for e in events}.values():  # a resend counts once
         slot = per_minute[(key(e), (e["start_time"] + round(e["duration"] * 1000)) // MINUTE)]
         slot[0] += 1
         slot[1] += e["sip_code"] == 200
@@ -200,3 +200,75 @@ def test_a_route_going_bad_fires_and_resolves_once_per_channel_at_the_windows_mi
         finally:
             worker.stop()
             receiver.stop()
+
+
+def test_a_kill_between_the_transitions_loses_none_and_notifies_none_twice(kafka, tmp_path):
+    events = route_feed(seed=2)
+    wanted = [t for t in expected(events) if t[0] == "route-asr"]
+    fired_at, resolved_at = (t[3] for t in wanted)
+    cut = next(
+        i for i, e in enumerate(events) if e["start_time"] + round(e["duration"] * 1000) >= (fired_at + 8) * MINUTE
+    )
+    rng = random.Random(3)
+    resent = rng.sample(events[:cut], 300)
+    receiver = WebhookReceiver(free_port())  # down at first: the fired POST waits for it
+    with MailCatcher(tmp_path / "outbox") as catcher:
+        worker, settings = alert_worker(kafka, tmp_path, catcher.port)
+        worker.start()
+        try:
+            worker.wait_until_healthy()
+            assert api(worker, "POST", "/api/alert-rules", {**ROUTE_RULE, "webhook": receiver.url})[0] == 201
+            publish(settings, events[:cut])
+            deadline = time.monotonic() + 60
+            while not api(worker, "GET", "/api/alerts/history")[1]:
+                assert time.monotonic() < deadline, "the route did not fire"
+                time.sleep(0.2)
+            time.sleep(2)  # the POST failed at least once
+            assert receiver.posts == []
+            receiver.start()
+            receiver.wait_for(lambda bodies: len(bodies) == 1, timeout=60)
+            while len(catcher.handler.saved) < 1:
+                time.sleep(0.2)
+            time.sleep(2)  # both deliveries recorded as sent
+            worker.kill()
+            worker.start()
+            worker.wait_until_healthy()
+            publish(settings, resent + events[cut:])
+            receiver.wait_for(lambda bodies: len(bodies) >= 2, timeout=120)
+            time.sleep(35)  # a restart's resumption of unsent notifications has run by now
+        finally:
+            worker.stop()
+            receiver.stop()
+        assert received([b for b, _, _ in receiver.posts]) == sorted(wanted)
+        assert [m.split(":")[0] for m in mails(catcher)] == [
+            "[cdrflow] FIRED route-asr",
+            "[cdrflow] RESOLVED route-asr",
+        ]
+    assert (fired_at, resolved_at) == tuple(iso_minute(b["at"]) for b, _, _ in receiver.posts)
+
+
+def test_an_idle_feed_moves_the_clock_with_the_wall_clock_and_traffic_stopped_fires(kafka, tmp_path):
+    now = int(time.time() * 1000)
+    rng = random.Random(4)
+    events = []
+    for n in range(50):
+        event = call(rng, 0, "p-good", "UK - Mobile", n % 2 == 0, f"quiet-{n}")
+        end = now - 12 * MINUTE + n * 4 * MINUTE // 50  # ended 12 to 8 minutes ago
+        events.append({**event, "customer": "quiet", "start_time": end - round(event["duration"] * 1000)})
+    receiver = WebhookReceiver(free_port()).start()
+    worker, settings = alert_worker(kafka, tmp_path, free_port(), CDRFLOW_LIVE_IDLE_SECONDS="3")
+    worker.start()
+    try:
+        worker.wait_until_healthy()
+        rule = {"name": "traffic-stopped", "scope": ["customer"], "customers": ["quiet"], "metric": "attempts",
+                "op": "<", "threshold": 1, "window": 5, "min_attempts": 0, "webhook": receiver.url}  # fmt: skip
+        assert api(worker, "POST", "/api/alert-rules", rule)[0] == 201
+        publish(settings, events)
+        [body] = receiver.wait_for(lambda bodies: len(bodies) == 1, timeout=90)
+        clock = worker.metrics()["cdrflow_live_clock_seconds"] * 1000
+    finally:
+        worker.stop()
+        receiver.stop()
+    assert (body["key"], body["transition"], body["value"], body["attempts"]) == ({"customer": "quiet"}, "fired", 0, 0)
+    assert abs(clock - (time.time() * 1000 - GRACE_MS)) < 30_000  # the wall clock, less the grace
+    assert iso_ms(body["at"]) > now - 3 * MINUTE  # fired on the wall clock's time, not the CDRs'
