@@ -5,6 +5,7 @@ Each test saves a screenshot of its tab under var/screenshots/ for a person to l
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import pytest
 
 from consumers.feed.switch import FeedShape, SwitchFeed
 from consumers.worker import WorkerProcess, free_port
+from pipeline.settings import Settings
 from tests.cdr_factory import newest_revisions, publish
 from tests.services import DOCKER, RunningBroker, pipeline_settings
 
@@ -386,3 +388,39 @@ def test_a_custom_report_is_written_run_saved_and_offered_to_schedules_in_the_re
     assert options == ["breakout", "dtmf", "custom:calls-by-customer"]
     page.select_option("#tab-schedules select[name=report]", "custom:calls-by-customer")
     assert page.is_disabled("#tab-schedules input[name=group]")
+
+
+def test_the_live_tab_shows_the_windows_marks_firing_keys_and_manages_rules(page, worker, kafka):
+    open_console(page, "tab=live&live_window=60")
+    form = page.locator("#tab-live .rule-form")
+    form.locator("input[name=name]").fill("bad-asr")
+    form.locator("input[name=scope]").fill("provider")
+    form.locator("input[name=threshold]").fill("30")
+    form.locator("input[name=reset]").fill("20")  # on the wrong side: refused beside the form
+    form.locator("input[name=window]").fill("5")
+    form.locator("input[name=min_attempts]").fill("10")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#tab-live .rule-error:not([hidden])", timeout=60_000)
+    assert "reset: at or above the threshold 30" in page.inner_text("#tab-live .rule-error")
+    form.locator("input[name=reset]").fill("45")
+    form.locator("button[type=submit]").click()
+    wait_until(page, "document.querySelector('#tab-live .rules').tabulator.getData().length === 1")
+    assert [r["name"] for r in grid_data(page, "#tab-live .rules")] == ["bad-asr"]
+    assert page.is_hidden("#tab-live .rule-error")
+
+    nov_8 = NOV_1_MS + 7 * 86_400_000
+    bad = [{"id": f"bad-{m}-{n}", "start_time": nov_8 + m * 60_000 + n * 2_000, "customer": "cust-001",
+            "provider": "carrier-bad", "dest_number": "442071234567", "sip_code": 503, "duration": 0}
+           for m in range(20) for n in range(20)]  # fmt: skip
+    settings = Settings.from_env({k: v for k, v in worker.env.items() if k.startswith("CDRFLOW_")}, env_file=None)
+    sending = threading.Thread(target=publish, args=(settings, bad))  # Playwright holds this thread's event loop
+    sending.start()
+    sending.join()
+    page.wait_for_selector("#tab-live .live-table .tabulator-row.firing", timeout=60_000)
+    marked = page.locator("#tab-live .live-table .tabulator-row.firing .tabulator-cell[tabulator-field=provider]")
+    assert marked.inner_text().strip() == "carrier-bad"
+    rows = {r["provider"]: r for r in grid_data(page, "#tab-live .live-table")}
+    assert rows["carrier-bad"]["asr"] == 0 and rows["carrier-bad"]["attempts"] > 0
+    assert [a["key"] for a in grid_data(page, "#tab-live .firing-alerts")] == [{"provider": "carrier-bad"}]
+    assert "live clock 2026-11-08 00:1" in page.inner_text("#tab-live .live-clock")
+    screenshot(page, "live")
