@@ -115,10 +115,10 @@ table = app.Table(
 sink = ClickHouseSink(lambda: connect(settings.clickhouse))
 live_deltas = app.topic(settings.live_topic, value_serializer="raw", partitions=1)
 live_table = app.Table(
-    "live", default=None, partitions=1, key_type=bytes, value_type=bytes, use_partitioner=True,
+    "live", default=None, partitions=1, key_type=bytes, value_type=bytes,
     options={"memory": StateMemory(total_mb=32)} if settings.state == "rocksdb" else None,
 )  # fmt: skip
-live = LiveState(live_table, settings.live_grace_seconds * 1000)
+live = LiveState(live_table, settings.live_grace_seconds * 1000, ready=lambda: holds_live())
 
 
 changelog = app.service(ChangelogWriter(settings, table.changelog_topic.get_topic_name()))

@@ -38,16 +38,22 @@ def marker_key(partition: int) -> bytes:
 
 
 class LiveState:
-    def __init__(self, table: MutableMapping[bytes, bytes], grace_ms: int) -> None:
+    def __init__(
+        self, table: MutableMapping[bytes, bytes], grace_ms: int, ready: Callable[[], bool] = lambda: True
+    ) -> None:
         self.table = table
         self.grace_ms = grace_ms
+        self.ready = ready  # whether this worker holds the live partition, its table recovered
         self.windows: LiveWindows | None = None
         self.minute_steps: list[MinuteStep] = []
         self.kept: deque[tuple[bytes, int]] = deque()  # (delta key, its newest minute), oldest first
         self.last_delta_at = time.monotonic()  # when a batch's delta last came (the input is idle since)
 
     def built(self) -> LiveWindows:
-        """The windows, built from the table the first time they are asked for."""
+        """The windows, built from the table the first time they are asked for (empty, and not kept,
+        while this worker does not hold the live partition)."""
+        if self.windows is None and not self.ready():
+            return LiveWindows(self.grace_ms)
         if self.windows is None:
             windows = LiveWindows(self.grace_ms)
             self.kept.clear()

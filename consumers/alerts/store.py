@@ -110,10 +110,11 @@ class AlertStore:
         return [_transition(dict(zip(EVENT_FIELDS, row))) for row in result.result_rows]
 
     def unnotified(self, since: datetime) -> list[tuple[Transition, str, int]]:
-        """(transition, channel, failed attempts so far) for every channel of a transition at or after
-        `since` that was neither sent nor given up."""
+        """(transition, channel, failed attempts so far) for every channel of a transition recorded at
+        or after `since` that was neither sent nor given up."""
         result = self.connected().query(
-            f"SELECT {', '.join(EVENT_FIELDS)} FROM alert_events FINAL WHERE at >= {{since:DateTime64(3, 'UTC')}} ORDER BY at",
+            f"SELECT {', '.join(EVENT_FIELDS)} FROM alert_events FINAL WHERE recorded_at >= {{since:DateTime64(3, 'UTC')}} "
+            "ORDER BY at",
             parameters={"since": since},
         )
         events = [_transition(dict(zip(EVENT_FIELDS, row))) for row in result.result_rows]

@@ -11,6 +11,8 @@ import email
 import hashlib
 import hmac
 import random
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -152,6 +154,11 @@ def alert_worker(kafka, tmp_path, smtp_port: int, **env: str) -> tuple[WorkerPro
     return worker, settings
 
 
+def cdrflow(worker: WorkerProcess, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "consumers.cli", *args], env=worker.env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+
+
 def mails(catcher) -> list[str]:
     return sorted(
         email.message_from_bytes(p.read_bytes(), policy=policy.default)["Subject"] for p in catcher.handler.saved
@@ -197,6 +204,16 @@ def test_a_route_going_bad_fires_and_resolves_once_per_channel_at_the_windows_mi
             status, live = api(worker, "GET", "/api/live?group=provider&window=60")
             newest_end = max(e["start_time"] + round(e["duration"] * 1000) for e in events)
             assert iso_ms(live["clock"]) == newest_end - GRACE_MS
+            shown = cdrflow(worker, "live", "--group", "provider", "--window", "60")
+            assert shown.returncode == 0 and shown.stdout.splitlines()[0].startswith(f"live clock {live['clock']}")
+            assert [line.split()[0] for line in shown.stdout.splitlines()[3:]] == ["p-good", "p-bad", "p-tiny"]
+            history = cdrflow(worker, "alert", "history", "--rule", "route-asr").stdout.splitlines()
+            assert len(history) == 4 and " resolved " in history[2] and " fired " in history[3]
+            refused = cdrflow(worker, "alert", "add", "--name", "x", "--metric", "asr", "--op", "<", "--threshold",
+                              "30", "--window", "61")  # fmt: skip
+            assert (refused.returncode, refused.stderr) == (
+                2, "cdrflow: alert add: window: a whole number of minutes from 1 to 60, not 61\n"
+            )  # fmt: skip
         finally:
             worker.stop()
             receiver.stop()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import urllib.request
+from datetime import datetime
 from decimal import Decimal
 
 import orjson
@@ -18,7 +20,7 @@ import pytest
 
 from consumers.feed.producer import send_messages
 from consumers.worker import WorkerProcess
-from tests.cdr_factory import make_cdrs, publish, truth_by_customer
+from tests.cdr_factory import make_cdrs, newest_revisions, publish, truth_by_customer
 from tests.chdb_query import query_chdb
 from tests.services import DOCKER
 
@@ -88,6 +90,25 @@ def customer_totals(workers: list[WorkerProcess]) -> dict:
     }
 
 
+def assert_one_live_window(a: WorkerProcess, b: WorkerProcess, events: list[dict]) -> None:
+    """One worker keeps the live windows, whichever batch partitions each holds; asked either one,
+    the answer is the same, and equals the newest revisions ending in the last hour of the clock."""
+    assert sorted(w.metrics()["cdrflow_live_holder"] for w in (a, b)) == [0, 1]
+    answers = [orjson.loads(urllib.request.urlopen(f"http://127.0.0.1:{w.port}/api/live?group=customer&window=60").read())
+               for w in (a, b)]  # fmt: skip
+    assert answers[0] == answers[1]
+    clock_minute = int(datetime.fromisoformat(answers[0]["clock"]).timestamp()) // 60
+    expected: dict[str, list] = {}
+    for event in newest_revisions(events).values():
+        minute = (event["start_time"] + round(event["duration"] * 1000)) // 60_000
+        if clock_minute - 60 <= minute < clock_minute:
+            row = expected.setdefault(event["customer"], [0, Decimal(0)])
+            row[0] += 1
+            row[1] += Decimal(str(event.get("customer_charge", 0)))
+    got = {r["customer"]: [r["attempts"], Decimal(r["customer_charge"])] for r in answers[0]["rows"]}
+    assert got == expected and got
+
+
 def test_partitions_handed_between_two_workers_count_every_cdr_once(settings, tmp_path):
     first = make_cdrs(20_000, seed=61, rerate_share=0.1)
     second = make_cdrs(20_000, seed=62, rerate_share=0.1) + rerated(first, 20, "7.000000")
@@ -105,6 +126,7 @@ def test_partitions_handed_between_two_workers_count_every_cdr_once(settings, tm
         b.start()  # a hands partitions to b while batches flow
         feeding.join()
         caught_up_together([a, b], len(first) + len(second))
+        assert_one_live_window(a, b, first + second)
 
         feeding = feed_slowly(settings, third, seconds=8)
         b.stop()  # b hands its partitions back to a while batches flow
