@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import add as plus
 
 import orjson
 
@@ -48,20 +49,14 @@ SHORT_CALL_US = 6_000_000
 Sums = list[int]
 
 
-def add(into: Sums, sums: Sequence[int]) -> None:
-    for i, value in enumerate(sums):
-        into[i] += value
-
-
 def batch_delta(changes: BatchChanges) -> bytes:
     """The live delta of one applied batch, as the live topic carries it:
     {"p": batch partition, "o": batch offset, "e": newest end time of its new revisions (ms),
      "m": [[minute, newest end time of the new revisions ending in it], ...],
      "k": [[minute, customer, provider, customer_destination, provider_destination, switch, *sums], ...],
      "n": [[minute, dest_number, *sums], ...]}."""
-    by_key: dict[tuple, Sums] = {}
-    by_number: dict[tuple, Sums] = {}
-    newest_end = None
+    by_key: dict[tuple, tuple] = {}
+    by_number: dict[tuple, tuple] = {}
     ends: dict[int, int] = {}
     for sign, rows in ((1, changes.newest), (-1, changes.replaced)):
         for row in rows:
@@ -69,44 +64,28 @@ def batch_delta(changes: BatchChanges) -> bytes:
              charge, cost, dtmf, pdd_in, pdd_out, switch) = row  # fmt: skip
             end_ms = start_ms + duration_us // 1000
             minute = end_ms // MINUTE_MS
-            if sign > 0:
-                if newest_end is None or end_ms > newest_end:
-                    newest_end = end_ms
-                if end_ms > ends.get(minute, -1):
-                    ends[minute] = end_ms
-            connected = 200 <= code <= 299
-            sums = [
-                sign,
-                sign if connected else 0,
-                sign if connected or code in REACHED_CODES else 0,
-                sign * duration_us if connected else 0,
-                sign * charge,
-                sign * cost,
-                sign * dtmf,
-                sign if connected and dtmf else 0,
-                0 if pdd_in is None else sign * pdd_in,
-                0 if pdd_in is None else sign,
-                0 if pdd_out is None else sign * pdd_out,
-                0 if pdd_out is None else sign,
-                sign if connected and duration_us < SHORT_CALL_US else 0,
-            ]
+            if sign > 0 and end_ms > ends.get(minute, -1):
+                ends[minute] = end_ms
+            pdd_in_sum, pdd_in_count = (0, 0) if pdd_in is None else (sign * pdd_in, sign)
+            pdd_out_sum, pdd_out_count = (0, 0) if pdd_out is None else (sign * pdd_out, sign)
+            if 200 <= code <= 299:
+                sums = (sign, sign, sign, sign * duration_us, sign * charge, sign * cost, sign * dtmf,
+                        sign if dtmf else 0, pdd_in_sum, pdd_in_count, pdd_out_sum, pdd_out_count,
+                        sign if duration_us < SHORT_CALL_US else 0)  # fmt: skip
+            else:
+                sums = (sign, 0, sign if code in REACHED_CODES else 0, 0, sign * charge, sign * cost, sign * dtmf, 0,
+                        pdd_in_sum, pdd_in_count, pdd_out_sum, pdd_out_count, 0)  # fmt: skip
             key = (minute, customer, provider, c_dest, p_dest, switch)
             held = by_key.get(key)
-            if held is None:
-                by_key[key] = sums
-            else:
-                add(held, sums)
+            by_key[key] = sums if held is None else tuple(map(plus, held, sums))
             key = (minute, number)
             held = by_number.get(key)
-            if held is None:
-                by_number[key] = sums.copy()
-            else:
-                add(held, sums)
+            by_number[key] = sums if held is None else tuple(map(plus, held, sums))
     return orjson.dumps(
         {
             "p": changes.partition,
             "o": changes.offset,
-            "e": newest_end,
+            "e": max(ends.values(), default=None),
             "m": sorted(ends.items()),
             "k": [[*key, *sums] for key, sums in by_key.items()],
             "n": [[*key, *sums] for key, sums in by_number.items()],
@@ -116,10 +95,32 @@ def batch_delta(changes: BatchChanges) -> bytes:
 
 @dataclass
 class Slice:
-    """One minute of end time: sums per dimension key and per dest_number."""
+    """One minute of end time: sums per dimension key and per dest_number, and the sums per grouping
+    the rules and queries asked for (made again after the slice changes)."""
 
     by_key: dict[tuple, Sums] = field(default_factory=dict)
     by_number: dict[str, Sums] = field(default_factory=dict)
+    version: int = field(default=0, compare=False)
+    grouped: dict[tuple, tuple[int, dict[tuple, Sums]]] = field(default_factory=dict, compare=False)
+
+    def group_sums(
+        self, group: tuple[str, ...], customers: frozenset[str], providers: frozenset[str]
+    ) -> dict[tuple, Sums]:
+        wanted = (group, customers, providers)
+        cached = self.grouped.get(wanted)
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
+        totals: dict[tuple, Sums] = {}
+        if group == (NUMBER,):
+            totals = {(number,): sums for number, sums in self.by_number.items()}
+        else:
+            positions = [DIMENSIONS.index(g) for g in group]
+            for key, sums in self.by_key.items():
+                if (customers and key[0] not in customers) or (providers and key[1] not in providers):
+                    continue
+                _add_to(totals, tuple([key[p] for p in positions]), sums)
+        self.grouped[wanted] = (self.version, totals)
+        return totals
 
 
 @dataclass
@@ -160,19 +161,14 @@ class LiveWindows:
             self.late += sum(abs(row[6]) for row in key_rows)
             return
         found = self.slice(minute)
+        found.version += 1
         for row in key_rows:
             key = tuple(row[1:6])
             held = found.by_key.get(key)
-            if held is None:
-                found.by_key[key] = row[6:]
-            else:
-                add(held, row[6:])
+            found.by_key[key] = row[6:] if held is None else list(map(plus, held, row[6:]))
         for row in number_rows:
             held = found.by_number.get(row[1])
-            if held is None:
-                found.by_number[row[1]] = row[2:]
-            else:
-                add(held, row[2:])
+            found.by_number[row[1]] = row[2:] if held is None else list(map(plus, held, row[2:]))
         self.drop_old()
 
     def slice(self, minute: int) -> Slice:
@@ -216,23 +212,13 @@ class LiveWindows:
         at = self.minute if at is None else at
         if at is None:
             return {}
-        wanted_customers, wanted_providers = set(customers), set(providers)
+        wanted = (tuple(group), frozenset(customers), frozenset(providers))
         totals: dict[tuple, Sums] = {}
         for minute in range(at - minutes, at):
             found = self.slices.get(minute)
-            if found is None:
-                continue
-            if list(group) == [NUMBER]:
-                for number, sums in found.by_number.items():
-                    _add_to(totals, (number,), sums)
-                continue
-            positions = [DIMENSIONS.index(g) for g in group]
-            for key, sums in found.by_key.items():
-                if wanted_customers and key[0] not in wanted_customers:
-                    continue
-                if wanted_providers and key[1] not in wanted_providers:
-                    continue
-                _add_to(totals, tuple(key[p] for p in positions), sums)
+            if found is not None:
+                for key, sums in found.group_sums(*wanted).items():
+                    _add_to(totals, key, sums)
         return totals
 
     def keys(
@@ -240,7 +226,16 @@ class LiveWindows:
     ) -> set[tuple]:
         """Every key of `group` with traffic in the slices kept before the minute step `at` (so a key
         whose traffic stopped is still known, and one that has just begun is not yet)."""
-        return set(self.window_sums(group, KEPT_MINUTES, at, customers, providers))
+        at = self.minute if at is None else at
+        if at is None:
+            return set()
+        wanted = (tuple(group), frozenset(customers), frozenset(providers))
+        found: set[tuple] = set()
+        for minute in range(at - KEPT_MINUTES, at):
+            kept = self.slices.get(minute)
+            if kept is not None:
+                found.update(kept.group_sums(*wanted))
+        return found
 
 
 def minutes_of(delta: dict) -> list[tuple[int, int | None, list[list], list[list]]]:
@@ -255,9 +250,6 @@ def minutes_of(delta: dict) -> list[tuple[int, int | None, list[list], list[list
     return [(minute, *by_minute[minute]) for minute in sorted(by_minute)]
 
 
-def _add_to(totals: dict[tuple, Sums], key: tuple, sums: Sums) -> None:
+def _add_to(totals: dict[tuple, Sums], key: tuple, sums: Sequence[int]) -> None:
     held = totals.get(key)
-    if held is None:
-        totals[key] = list(sums)
-    else:
-        add(held, sums)
+    totals[key] = list(sums) if held is None else list(map(plus, held, sums))

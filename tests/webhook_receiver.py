@@ -13,6 +13,7 @@ class WebhookReceiver:
     def __init__(self, port: int) -> None:
         self.port = port
         self.posts: list[tuple[dict, dict[str, str], bytes]] = []  # (body, headers, raw body)
+        self.arrivals: list[float] = []  # when each POST arrived (epoch seconds)
         self.server: ThreadingHTTPServer | None = None
 
     @property
@@ -25,6 +26,7 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.arrivals.append(time.time())
                 receiver.posts.append((orjson.loads(raw), dict(self.headers), raw))
                 self.send_response(204)
                 self.end_headers()

@@ -38,7 +38,9 @@ def alert_id(rule: str, key: dict[str, str], transition: str, minute: int) -> st
 def transitions_at(rule: AlertRule, windows: LiveWindows, minute: int, firing: set[tuple]) -> list[Transition]:
     """The rule's transitions at the minute step `minute`, given its keys `firing` before it."""
     sums_by_key = windows.window_sums(rule.scope, rule.window, minute, rule.customers, rule.providers)
-    keys = set(sums_by_key) | windows.keys(rule.scope, minute, rule.customers, rule.providers) | firing
+    keys = set(sums_by_key) | firing
+    if rule.min_attempts == 0:  # keys without traffic in the window can fire ("traffic stopped")
+        keys |= windows.keys(rule.scope, minute, rule.customers, rule.providers)
     found = []
     for key in sorted(keys):
         sums = sums_by_key.get(key, NO_TRAFFIC)
