@@ -69,11 +69,13 @@ class Notifier:
     first_wait: float = 1.0
     on_failure: Callable[[], None] = lambda: None
     in_flight: dict[tuple[str, str], asyncio.Task] = field(default_factory=dict)
+    # Deliveries this process finished: a resumption that read the log before one finished skips it.
+    finished: set[tuple[str, str]] = field(default_factory=set)
 
     def notify(self, transition: Transition, channel: str, failures: int = 0) -> None:
-        """Deliver in the background, unless this delivery is under way already."""
+        """Deliver in the background, unless this delivery is under way or done already."""
         key = (transition.alert_id, channel)
-        if key not in self.in_flight:
+        if key not in self.in_flight and key not in self.finished:
             self.in_flight[key] = asyncio.ensure_future(self._deliver(transition, channel, failures))
             self.in_flight[key].add_done_callback(lambda _task: self.in_flight.pop(key, None))
 
@@ -96,11 +98,18 @@ class Notifier:
                             ", giving up" if gave_up else "", error)  # fmt: skip
                 await self._record(transition, channel, "given_up" if gave_up else "failed", failures, str(error))
                 if gave_up:
+                    self._finish(transition, channel)
                     return
                 await asyncio.sleep(min(self.first_wait * 2 ** (failures - 1), MAX_WAIT))
                 continue
             await self._record(transition, channel, "sent", failures + 1)
+            self._finish(transition, channel)
             return
+
+    def _finish(self, transition: Transition, channel: str) -> None:
+        if len(self.finished) > 100_000:  # the log has them by now
+            self.finished.clear()
+        self.finished.add((transition.alert_id, channel))
 
     async def _record(self, transition: Transition, channel: str, status: str, attempt: int, error: str = "") -> None:
         while True:
