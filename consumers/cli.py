@@ -161,10 +161,11 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             body = answer_custom(settings, args.name, {name: values for name, values in options.items() if values})
         else:
             options["columns"] = [args.columns] if args.columns else []
+            options["provider"] = args.provider
             if args.report == "per-number":
                 options |= {"number": args.number, "by": [args.by], "calls": ["true"] if args.calls else []}
             else:
-                options |= {"provider": args.provider, "group": [args.group] if args.group else []}
+                options["group"] = [args.group] if args.group else []
             body = answer_report(settings, args.report, {name: values for name, values in options.items() if values})
     except ReportError as error:
         print(f"cdrflow: report: {error}", file=sys.stderr)
@@ -462,7 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
     _report_options(per_number)
     per_number.add_argument("--number", action="append", required=True, help="repeat for many")
     per_number.add_argument("--by", default="dest", choices=["dest", "cli"])
-    per_number.add_argument("--calls", action="store_true", help="list every call instead of the summary")
+    per_number.add_argument("--calls", action="store_true", help="list every call instead of the summary "
+                            "(--columns then chooses among the call's fields)")  # fmt: skip
+    per_number.add_argument("--provider", action="append", default=[], help="repeat for many")
 
     custom = reports.add_parser(
         "custom",
@@ -600,8 +603,21 @@ def _positive(text: str) -> int:
     return value
 
 
+def _mark_commands(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand's arguments `command_parser`, itself: its errors show its own usage."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                command.set_defaults(command_parser=command)
+                _mark_commands(command)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    _mark_commands(parser)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse would print the top-level usage for these
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         settings = get_settings()
     except SettingsError as error:

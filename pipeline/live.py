@@ -50,22 +50,23 @@ Sums = list[int]
 
 
 def batch_delta(changes: BatchChanges) -> bytes:
-    """The live delta of one applied batch, as the live topic carries it:
+    """The live delta of one applied batch, as the live topic carries it, by minute of end time:
     {"p": batch partition, "o": batch offset, "e": newest end time of its new revisions (ms),
-     "m": [[minute, newest end time of the new revisions ending in it], ...],
-     "k": [[minute, customer, provider, customer_destination, provider_destination, switch, *sums], ...],
-     "n": [[minute, dest_number, *sums], ...]}."""
-    by_key: dict[tuple, tuple] = {}
-    by_number: dict[tuple, tuple] = {}
-    ends: dict[int, int] = {}
+     "m": [[minute, newest end time of the new revisions ending in it (or null),
+            [[customer, provider, customer_destination, provider_destination, switch, *sums], ...],
+            [[dest_number, *sums], ...]], ...] (oldest minute first)}."""
+    by_minute: dict[int, list] = {}
     for sign, rows in ((1, changes.newest), (-1, changes.replaced)):
         for row in rows:
             (_id, _rev, start_ms, customer, provider, c_dest, p_dest, _cli, number, code, duration_us, _cd, _pd,
              charge, cost, dtmf, pdd_in, pdd_out, switch) = row  # fmt: skip
             end_ms = start_ms + duration_us // 1000
             minute = end_ms // MINUTE_MS
-            if sign > 0 and end_ms > ends.get(minute, -1):
-                ends[minute] = end_ms
+            slot = by_minute.get(minute)
+            if slot is None:
+                slot = by_minute[minute] = [None, {}, {}]
+            if sign > 0 and (slot[0] is None or end_ms > slot[0]):
+                slot[0] = end_ms
             pdd_in_sum, pdd_in_count = (0, 0) if pdd_in is None else (sign * pdd_in, sign)
             pdd_out_sum, pdd_out_count = (0, 0) if pdd_out is None else (sign * pdd_out, sign)
             if 200 <= code <= 299:
@@ -75,22 +76,18 @@ def batch_delta(changes: BatchChanges) -> bytes:
             else:
                 sums = (sign, 0, sign if code in REACHED_CODES else 0, 0, sign * charge, sign * cost, sign * dtmf, 0,
                         pdd_in_sum, pdd_in_count, pdd_out_sum, pdd_out_count, 0)  # fmt: skip
-            key = (minute, customer, provider, c_dest, p_dest, switch)
+            by_key, by_number = slot[1], slot[2]
+            key = (customer, provider, c_dest, p_dest, switch)
             held = by_key.get(key)
             by_key[key] = sums if held is None else tuple(map(plus, held, sums))
-            key = (minute, number)
-            held = by_number.get(key)
-            by_number[key] = sums if held is None else tuple(map(plus, held, sums))
-    return orjson.dumps(
-        {
-            "p": changes.partition,
-            "o": changes.offset,
-            "e": max(ends.values(), default=None),
-            "m": sorted(ends.items()),
-            "k": [[*key, *sums] for key, sums in by_key.items()],
-            "n": [[*key, *sums] for key, sums in by_number.items()],
-        }
-    )
+            held = by_number.get(number)
+            by_number[number] = sums if held is None else tuple(map(plus, held, sums))
+    minutes = [
+        [minute, end, [[*key, *sums] for key, sums in by_key.items()], [[n, *sums] for n, sums in by_number.items()]]
+        for minute, (end, by_key, by_number) in sorted(by_minute.items())
+    ]
+    ends = [end for _minute, end, _k, _n in minutes if end is not None]
+    return orjson.dumps({"p": changes.partition, "o": changes.offset, "e": max(ends, default=None), "m": minutes})
 
 
 @dataclass
@@ -146,7 +143,7 @@ class LiveWindows:
 
     def apply(self, delta: dict) -> None:
         """Add one batch's delta (see batch_delta), a minute of end time at a time."""
-        for minute, newest_end, key_rows, number_rows in minutes_of(delta):
+        for minute, newest_end, key_rows, number_rows in delta["m"]:
             self.apply_minute(minute, newest_end, key_rows, number_rows)
 
     def apply_minute(self, minute: int, newest_end: int | None, key_rows: list[list], number_rows: list[list]) -> None:
@@ -158,17 +155,18 @@ class LiveWindows:
                 self.newest_end_ms = newest_end
         clock = self.minute
         if clock is not None and minute < clock - LONGEST_WINDOW:
-            self.late += sum(abs(row[6]) for row in key_rows)
+            self.late += sum(abs(row[5]) for row in key_rows)
             return
         found = self.slice(minute)
         found.version += 1
+        by_key, by_number = found.by_key, found.by_number
         for row in key_rows:
-            key = tuple(row[1:6])
-            held = found.by_key.get(key)
-            found.by_key[key] = row[6:] if held is None else list(map(plus, held, row[6:]))
-        for row in number_rows:
-            held = found.by_number.get(row[1])
-            found.by_number[row[1]] = row[2:] if held is None else list(map(plus, held, row[2:]))
+            key = tuple(row[:5])
+            held = by_key.get(key)
+            by_key[key] = row[5:] if held is None else list(map(plus, held, row[5:]))
+        for number, *sums in number_rows:
+            held = by_number.get(number)
+            by_number[number] = sums if held is None else list(map(plus, held, sums))
         self.drop_old()
 
     def slice(self, minute: int) -> Slice:
@@ -236,18 +234,6 @@ class LiveWindows:
             if kept is not None:
                 found.update(kept.group_sums(*wanted))
         return found
-
-
-def minutes_of(delta: dict) -> list[tuple[int, int | None, list[list], list[list]]]:
-    """A delta's rows by minute of end time, oldest first: (minute, newest end, key rows, number rows)."""
-    by_minute: dict[int, list] = {}
-    for minute, end in delta["m"]:
-        by_minute[minute] = [end, [], []]
-    for row in delta["k"]:
-        by_minute.setdefault(row[0], [None, [], []])[1].append(row)
-    for row in delta["n"]:
-        by_minute.setdefault(row[0], [None, [], []])[2].append(row)
-    return [(minute, *by_minute[minute]) for minute in sorted(by_minute)]
 
 
 def _add_to(totals: dict[tuple, Sums], key: tuple, sums: Sequence[int]) -> None:

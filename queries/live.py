@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pipeline.live import DIMENSIONS, LIVE_SUMS, LONGEST_WINDOW, NUMBER
 from queries.breakout import ReportError
-from queries.metrics import derive
+from queries.metrics import derive, metric
 
 LIVE_COLUMNS = (
     "attempts", "connected", "asr", "acd", "ner", "pdd_in_avg", "pdd_out_avg", "short_calls", "short_calls_percent",
@@ -78,6 +78,11 @@ def live_values(sums: Sequence[int]) -> dict[str, object]:
     """Every live column from one key's window sums (in LIVE_SUMS order)."""
     derived = derive(dict(zip(LIVE_SUMS, sums)))
     return {column: derived[column] for column in LIVE_COLUMNS}
+
+
+def live_metric(sums: Sequence[int], name: str) -> object:
+    """One live column from a key's window sums."""
+    return metric(dict(zip(LIVE_SUMS, sums)), name)
 
 
 def live_rows(query: LiveQuery, sums_by_key: Mapping[tuple, Sequence[int]]) -> list[dict]:

@@ -6,6 +6,7 @@ averages are rounded half up to 2 places; a ratio over zero is null.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 
 from pipeline.aggregates import BREAKOUT_METRICS as SUM_NAMES
@@ -30,43 +31,63 @@ def _millionths(value: int) -> Decimal:
     return (Decimal(value) / 1_000_000).quantize(SIX_PLACES)
 
 
-def _ratio(numerator: Decimal | int, denominator: Decimal | int, scale: int = 1) -> Decimal | None:
+def _ratio(numerator: int, denominator: int, scale: int = 1) -> Decimal | None:
+    """scale * numerator / denominator rounded half away from zero to 2 places, in integers (exact,
+    and cheap enough for the alert rules' evaluation of every key at every minute step)."""
     if not denominator:
         return None
-    return (Decimal(scale) * Decimal(numerator) / Decimal(denominator)).quantize(TWO_PLACES, ROUND_HALF_UP)
+    scaled = 100 * scale * numerator
+    quotient, remainder = divmod(abs(scaled), abs(denominator))
+    if 2 * remainder >= abs(denominator):
+        quotient += 1
+    return Decimal(-quotient if (scaled < 0) != (denominator < 0) else quotient).scaleb(-2)
 
 
-def _per_digit(charge: Decimal, digits: int) -> Decimal | None:
-    return (charge / digits).quantize(SIX_PLACES, ROUND_HALF_UP) if digits else None
+def _per_digit(charge_micros: int, digits: int) -> Decimal | None:
+    if not digits:
+        return None
+    return (_millionths(charge_micros) / digits).quantize(SIX_PLACES, ROUND_HALF_UP)
+
+
+Sums = dict[str, int]
+# Every report column from the metric sums, one definition each (money and durations in millionths).
+DEFINITIONS: dict[str, Callable[[Sums], object]] = {
+    "attempts": lambda s: s["attempts"],
+    "connected": lambda s: s["connected"],
+    "duration": lambda s: _millionths(s["duration_us"]),
+    "customer_duration": lambda s: _millionths(s["customer_duration_us"]),
+    "provider_duration": lambda s: _millionths(s["provider_duration_us"]),
+    "customer_charge": lambda s: _millionths(s["customer_charge_micros"]),
+    "provider_charge": lambda s: _millionths(s["provider_charge_micros"]),
+    "profit": lambda s: _millionths(s["customer_charge_micros"] - s["provider_charge_micros"]),
+    "profit_percent": lambda s: _ratio(
+        s["customer_charge_micros"] - s["provider_charge_micros"], s["customer_charge_micros"], 100
+    ),  # fmt: skip
+    "asr": lambda s: _ratio(s["connected"], s["attempts"], 100),
+    "acd": lambda s: _ratio(s["duration_us"], s["connected"] * 1_000_000),
+    "dtmf": lambda s: s["dtmf"],
+    "dtmf_calls": lambda s: s["dtmf_calls"],
+    "dtmf_percent": lambda s: _ratio(s["dtmf_calls"], s["connected"], 100),
+    "pdd_in_avg": lambda s: _ratio(s["pdd_in_sum"], s["pdd_in_count"]),
+    "pdd_out_avg": lambda s: _ratio(s["pdd_out_sum"], s["pdd_out_count"]),
+    "short_calls": lambda s: s["short_calls"],
+    "provider_cost_per_digit": lambda s: _per_digit(s["provider_charge_micros"], s["dtmf"]),
+    "customer_charge_per_digit": lambda s: _per_digit(s["customer_charge_micros"], s["dtmf"]),
+    "short_calls_percent": lambda s: _ratio(s["short_calls"], s["connected"], 100),
+    "ner": lambda s: _ratio(s["reached"], s["attempts"], 100),  # live sums only: the reports have no `reached`
+}
+
+
+def _sums(row: dict[str, int]) -> Sums:
+    return {name: row.get(name, 0) for name in (*SUM_NAMES, "reached")}
 
 
 def derive(row: dict[str, int]) -> dict[str, object]:
     """Every report column from the metric sums of one row (sums a table lacks count as 0)."""
-    sums = {name: row.get(name, 0) for name in (*SUM_NAMES, "reached")}
-    customer_charge = _millionths(sums["customer_charge_micros"])
-    provider_charge = _millionths(sums["provider_charge_micros"])
-    duration = _millionths(sums["duration_us"])
-    profit = customer_charge - provider_charge
-    return {
-        "attempts": sums["attempts"],
-        "connected": sums["connected"],
-        "duration": duration,
-        "customer_duration": _millionths(sums["customer_duration_us"]),
-        "provider_duration": _millionths(sums["provider_duration_us"]),
-        "customer_charge": customer_charge,
-        "provider_charge": provider_charge,
-        "profit": profit,
-        "profit_percent": _ratio(profit, customer_charge, 100),
-        "asr": _ratio(sums["connected"], sums["attempts"], 100),
-        "acd": _ratio(duration, sums["connected"]),
-        "dtmf": sums["dtmf"],
-        "dtmf_calls": sums["dtmf_calls"],
-        "dtmf_percent": _ratio(sums["dtmf_calls"], sums["connected"], 100),
-        "pdd_in_avg": _ratio(sums["pdd_in_sum"], sums["pdd_in_count"]),
-        "pdd_out_avg": _ratio(sums["pdd_out_sum"], sums["pdd_out_count"]),
-        "short_calls": sums["short_calls"],
-        "short_calls_percent": _ratio(sums["short_calls"], sums["connected"], 100),
-        "ner": _ratio(sums["reached"], sums["attempts"], 100),  # live sums only: the reports have no `reached`
-        "provider_cost_per_digit": _per_digit(provider_charge, sums["dtmf"]),
-        "customer_charge_per_digit": _per_digit(customer_charge, sums["dtmf"]),
-    }
+    sums = _sums(row)
+    return {name: define(sums) for name, define in DEFINITIONS.items()}
+
+
+def metric(row: dict[str, int], name: str) -> object:
+    """One column of derive(row), alone."""
+    return DEFINITIONS[name](_sums(row))

@@ -32,6 +32,12 @@ CALL_COLUMNS = (
 )  # fmt: skip
 
 
+WHOLE_RANGE = (
+    "start_time >= fromUnixTimestamp64Milli({left_start:Int64}, 'UTC')"
+    " AND start_time < fromUnixTimestamp64Milli({right_end:Int64}, 'UTC')"
+)
+
+
 def months_later(moment: datetime, months: int) -> datetime:
     month = moment.month - 1 + months
     year, month = moment.year + month // 12, month % 12 + 1
@@ -50,6 +56,7 @@ class PerNumberQuery:
     numbers: tuple[str, ...]
     by: str = "dest"
     customers: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()  # the per-number aggregates have no provider: filtered on the raw CDRs
 
     def __post_init__(self) -> None:
         if self.by not in ("dest", "cli"):
@@ -86,10 +93,14 @@ class PerNumberQuery:
         return {
             "left_start": left_start, "inner_start": inner_start, "inner_end": inner_end, "right_end": right_end,
             "numbers": self.stored_forms, "customers": list(self.customers), "kind": self.by,
+            "providers": list(self.providers),
         }  # fmt: skip
 
     def _customer_filter(self) -> str:
         return " AND customer IN {customers:Array(String)}" if self.customers else ""
+
+    def _provider_filter(self) -> str:
+        return " AND provider IN {providers:Array(String)}" if self.providers else ""
 
     def summary_sql(self) -> tuple[str, dict]:
         """Rows of number (a dialled one without its `+`), sip_code and SUMMARY_SUMS."""
@@ -107,13 +118,20 @@ class PerNumberQuery:
         return f"SELECT {sums} FROM ({self._sums()})", self._params()
 
     def _sums(self) -> str:
-        """Rows of stored number, sip_code and SUMMARY_SUMS: whole buckets, then the cut edges."""
+        """Rows of stored number, sip_code and SUMMARY_SUMS: whole buckets, then the cut edges (or,
+        filtered by provider, all of the range from the raw CDRs)."""
+        raw = ", ".join(f"{expr} AS {name}" for name, expr in RAW_SUMS.items())
+        if self.providers:
+            return (
+                f"SELECT {self.column} AS stored, sip_code, {raw} FROM cdr FINAL "
+                f"WHERE {self.column} IN {{numbers:Array(String)}} AND {WHOLE_RANGE}"
+                + self._customer_filter() + self._provider_filter()
+            )  # fmt: skip
         aggregated = (
             f"SELECT number AS stored, sip_code, {', '.join(SUMMARY_SUMS)} FROM agg_number "
             f"WHERE kind = {{kind:String}} AND number IN {{numbers:Array(String)}} AND {WHOLE_BUCKETS}"
             + self._customer_filter()
         )
-        raw = ", ".join(f"{expr} AS {name}" for name, expr in RAW_SUMS.items())
         edges = (
             f"SELECT {self.column} AS stored, sip_code, {raw} FROM cdr FINAL "
             f"WHERE {self.column} IN {{numbers:Array(String)}} AND (" + RAW_EDGES + ")" + self._customer_filter()
@@ -124,10 +142,9 @@ class PerNumberQuery:
         """Every CDR of the numbers in the range, newest revision, by start_time."""
         sql = (
             f"SELECT {', '.join(CALL_COLUMNS)} FROM cdr FINAL "
-            f"WHERE {self.column} IN {{numbers:Array(String)}}"
-            " AND start_time >= fromUnixTimestamp64Milli({left_start:Int64}, 'UTC')"
-            " AND start_time < fromUnixTimestamp64Milli({right_end:Int64}, 'UTC')"
+            f"WHERE {self.column} IN {{numbers:Array(String)}} AND {WHOLE_RANGE}"
             + self._customer_filter()
+            + self._provider_filter()
             + " ORDER BY start_time, id"
         )
         return sql, self._params()

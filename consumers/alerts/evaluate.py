@@ -24,7 +24,7 @@ from consumers.alerts.rule import AlertRule
 from consumers.alerts.store import AlertStore, Transition
 from consumers.reports.saved import Warehouse
 from pipeline.live import LIVE_SUMS, MINUTE_MS, LiveWindows
-from queries.live import live_values
+from queries.live import live_metric
 
 log = logging.getLogger(__name__)
 NO_TRAFFIC = [0] * len(LIVE_SUMS)
@@ -46,7 +46,7 @@ def transitions_at(rule: AlertRule, windows: LiveWindows, minute: int, firing: s
         sums = sums_by_key.get(key, NO_TRAFFIC)
         if sums[0] < rule.min_attempts:
             continue
-        value = live_values(sums)[rule.metric]
+        value = live_metric(sums, rule.metric)
         if value is None:
             continue
         if key in firing:

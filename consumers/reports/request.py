@@ -29,7 +29,7 @@ FORMATS = {
 }
 KINDS = ("breakout", "dtmf", "per-number")
 GROUPED = {"from", "to", "customer", "provider", "group", "columns", "tz", "format"}
-PER_NUMBER = {"from", "to", "number", "by", "calls", "customer", "columns", "format", "tz"}
+PER_NUMBER = {"from", "to", "number", "by", "calls", "customer", "provider", "columns", "format", "tz"}
 RunQuery = Callable[[str, dict], tuple[list[str], list[tuple]]]
 
 
@@ -56,7 +56,7 @@ class ReportRequest:
     def header(self) -> list[str]:
         if isinstance(self.query, BreakoutQuery):
             return [*self.query.groups, *self.columns]
-        return list(CALL_COLUMNS) if self.calls else ["number", "sip_code", *self.columns]
+        return list(self.columns) if self.calls else ["number", "sip_code", *self.columns]
 
     @property
     def title(self) -> str:
@@ -117,11 +117,14 @@ def parse_report(kind: str, params: Mapping[str, Sequence[str]]) -> ReportReques
         query = PerNumberQuery(
             moment_value(params, "from"), moment_value(params, "to"), numbers=tuple(params.get("number", ())),
             by=one_value(params, "by", "dest"), customers=tuple(params.get("customer", ())),
+            providers=tuple(params.get("provider", ())),
         )  # fmt: skip
         tz = one_value(params, "tz", "UTC")
         if tz not in available_timezones() and tz != "UTC":
             raise ReportError(f"tz: unknown time zone {tz!r}")
-        return ReportRequest(kind, query, _columns(params, NUMBER_COLUMNS), output, calls in ("true", "1"), tz)
+        listing = calls in ("true", "1")
+        columns = _columns(params, CALL_COLUMNS if listing else NUMBER_COLUMNS)
+        return ReportRequest(kind, query, columns, output, listing, tz)
     allowed = DTMF_COLUMNS if kind == "dtmf" else COLUMNS
     query = BreakoutQuery(
         moment_value(params, "from"), moment_value(params, "to"),

@@ -66,3 +66,10 @@ def test_a_worker_that_cannot_write_its_state_folder_exits_78_naming_it(tmp_path
         )  # fmt: skip
         assert done.returncode == 78, done.stderr
         assert f"CDRFLOW_DATA_DIR: the worker cannot write its state under '{tmp_path / 'var'}'" in done.stderr
+
+
+def test_an_unknown_argument_shows_the_usage_of_the_command_it_was_given_to(tmp_path):
+    done = cdrflow(tmp_path, "report", "breakout", "--from", "today", "--bogus")
+    assert done.returncode == 2
+    assert done.stderr.startswith("usage: cdrflow report breakout ")
+    assert done.stderr.endswith("cdrflow report breakout: error: unrecognized arguments: --bogus\n")

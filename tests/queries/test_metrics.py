@@ -1,9 +1,12 @@
 """Report columns from exact sums: the definitions, rounding and null rules of the reports."""
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.aggregates import BREAKOUT_METRICS
-from queries.metrics import derive
+from queries.metrics import derive, metric
 
 
 def sums(**given: int) -> dict[str, int]:
@@ -48,3 +51,19 @@ def test_rounding_is_half_up_to_two_places():
 def test_a_loss_is_a_negative_profit():
     row = derive(sums(customer_charge_micros=1_000_000, provider_charge_micros=1_500_000))
     assert (row["profit"], row["profit_percent"]) == (Decimal("-0.500000"), Decimal("-50.00"))
+
+
+@given(st.integers(-(10**15), 10**15), st.integers(-(10**9), 10**9).filter(bool), st.sampled_from([1, 100]))
+def test_ratios_are_those_of_decimal_division_rounded_half_away_from_zero(numerator, denominator, scale):
+    exact = (Decimal(scale) * Decimal(numerator) / Decimal(denominator)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    got = (
+        derive({"attempts": denominator, "connected": numerator})["asr"]
+        if scale == 100
+        else derive({"pdd_in_sum": numerator, "pdd_in_count": denominator})["pdd_in_avg"]
+    )
+    assert got == exact and (str(got) == str(exact) or got == 0)  # no "-0.00"
+
+
+def test_one_metric_alone_is_the_same_as_in_every_column():
+    row = sums(attempts=7, connected=3, duration_us=95_000_001, customer_charge_micros=12_345_678)
+    assert {name: metric(row, name) for name in derive(row)} == derive(row)

@@ -21,16 +21,20 @@ def busiest(newest: dict, field: str, count: int) -> tuple[str, ...]:
     return tuple(n for n, _ in Counter(e[field] for e in newest.values()).most_common(count))
 
 
-@pytest.mark.parametrize("by,field", [("dest", "dest_number"), ("cli", "cli")])
-def test_summary_per_number_and_sip_code_equals_the_events(loaded, by, field):
+@pytest.mark.parametrize(
+    "by,field,providers", [("dest", "dest_number", ()), ("cli", "cli", ()), ("dest", "dest_number", ("tata", ""))]
+)
+def test_summary_per_number_and_sip_code_equals_the_events(loaded, by, field, providers):
     client, newest, _ = loaded
     numbers = busiest(newest, field, 2)
     start_ms, end_ms = BASE_MS - 30 * 86_400_000 + 123, BASE_MS + 30 * 86_400_000 + 456_789
-    query = PerNumberQuery(utc(start_ms), utc(end_ms), numbers=numbers, by=by)
+    query = PerNumberQuery(utc(start_ms), utc(end_ms), numbers=numbers, by=by, providers=providers)
     result = client.query(*query.summary_sql())
     got = {(r[0], r[1]): derive(dict(zip(result.column_names, r))) for r in result.result_rows}
     expected: dict = defaultdict(lambda: {"attempts": 0, "connected": 0, "customer_charge": Decimal(0)})
     for e in newest.values():
+        if providers and e.get("provider", "") not in providers:
+            continue
         if e[field] in numbers and start_ms <= e["start_time"] < end_ms:
             row = expected[(e[field], e["sip_code"])]
             row["attempts"] += 1

@@ -639,7 +639,8 @@ class PerNumberView {
       return "enter numbers to search";
     }
     const { from, to, tz } = filters.params;
-    const params = { from, to, tz, number: this.numbers, by: this.by, customer: filters.customers.selected };
+    const params = { from, to, tz, number: this.numbers, by: this.by, customer: filters.customers.selected,
+      provider: filters.providers.selected };
     const [summary, calls] = await Promise.all([
       api("/api/reports/per-number", { params }),
       api("/api/reports/per-number", { params: { ...params, calls: "true" } }),

@@ -18,7 +18,7 @@ def windows_with(traffic: dict[int, dict[str, tuple[int, int]]]) -> LiveWindows:
         for provider, (attempts, connected) in providers.items():
             sums = [0] * len(LIVE_SUMS)
             sums[0], sums[1] = attempts, connected
-            rows.append([minute, "acme", provider, "UK", "UK", "sw1", *sums])
+            rows.append(["acme", provider, "UK", "UK", "sw1", *sums])
         windows.apply_minute(minute, minute * 60_000 + 59_999, rows, [])
     return windows
 

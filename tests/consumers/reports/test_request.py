@@ -142,6 +142,16 @@ def test_per_number_calls_are_listed_in_the_chosen_zone():
         parse_report("per-number", {**DAY, "number": ["4420"], "tz": ["Asia/Kolkatta"]})
 
 
+def test_columns_choose_among_the_calls_fields_when_calls_are_listed():
+    request = parse_report("per-number", {**DAY, "number": ["4420"], "calls": ["true"], "columns": ["start_time,cli,sip_code"],
+                                          "format": ["csv"]})  # fmt: skip
+    assert request.header == ["start_time", "cli", "sip_code"]
+    rows = [{"id": "c1", "start_time": "2026-11-25T00:15:34.120+00:00", "cli": "1555", "sip_code": 200}]
+    assert render(request, rows) == b"start_time,cli,sip_code\r\n2026-11-25T00:15:34.120+00:00,1555,200\r\n"
+    with pytest.raises(ReportError, match="columns: unknown column 'asr'"):
+        parse_report("per-number", {**DAY, "number": ["4420"], "calls": ["true"], "columns": ["asr"]})
+
+
 def test_tables_end_with_the_totals_of_clickhouse_and_json_stays_rows():
     request = parse_report("breakout", {**DAY, "group": ["customer"], "columns": ["attempts,asr"], "format": ["csv"]})
     rows = [{"customer": "acme", "attempts": 3, "asr": Decimal("33.33")}, {"customer": "globex", "attempts": 1,
