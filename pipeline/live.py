@@ -236,6 +236,6 @@ class LiveWindows:
         return found
 
 
-def _add_to(totals: dict[tuple, Sums], key: tuple, sums: Sequence[int]) -> None:
+def _add_to(totals: dict[tuple, Sums], key: tuple, sums: Sums) -> None:
     held = totals.get(key)
-    totals[key] = list(sums) if held is None else list(map(plus, held, sums))
+    totals[key] = sums if held is None else list(map(plus, held, sums))  # sums are never changed in place

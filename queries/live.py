@@ -80,8 +80,13 @@ def live_values(sums: Sequence[int]) -> dict[str, object]:
     return {column: derived[column] for column in LIVE_COLUMNS}
 
 
+COUNTS = {name: LIVE_SUMS.index(name) for name in ("attempts", "connected", "dtmf", "short_calls")}
+
+
 def live_metric(sums: Sequence[int], name: str) -> object:
-    """One live column from a key's window sums."""
+    """One live column from a key's window sums (a count is its sum as it is)."""
+    if name in COUNTS:
+        return sums[COUNTS[name]]
     return metric(dict(zip(LIVE_SUMS, sums)), name)
 
 

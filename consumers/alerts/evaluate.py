@@ -42,7 +42,7 @@ def transitions_at(rule: AlertRule, windows: LiveWindows, minute: int, firing: s
     if rule.min_attempts == 0:  # keys without traffic in the window can fire ("traffic stopped")
         keys |= windows.keys(rule.scope, minute, rule.customers, rule.providers)
     found = []
-    for key in sorted(keys):
+    for key in keys:
         sums = sums_by_key.get(key, NO_TRAFFIC)
         if sums[0] < rule.min_attempts:
             continue
