@@ -10,6 +10,7 @@ import orjson
 
 from consumers.alerts.service import AlertService
 from consumers.alerts.store import AlertStore
+from consumers.reports.saved import at_once
 from consumers.worker import ask_worker, open_warehouse
 from pipeline.settings import Settings
 from queries.breakout import ReportError
@@ -46,10 +47,7 @@ def alert_command(
         return orjson.loads(answer)
     client = open_warehouse(settings)
 
-    async def warehouse(work):
-        return work()
-
-    service = AlertService(AlertStore(lambda: client), warehouse)
+    service = AlertService(AlertStore(lambda: client), at_once)
 
     async def run() -> object:
         if action == "add":

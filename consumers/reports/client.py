@@ -16,7 +16,7 @@ from clickhouse_connect.driver.client import Client
 
 from consumers.reports.custom import FIELDS, CustomReports
 from consumers.reports.request import answer, parse_report, query_runner
-from consumers.reports.saved import SavedTable, UnknownName
+from consumers.reports.saved import SavedTable, UnknownName, at_once
 from consumers.sql.engine import ReadOnlyRows, SqlLimits
 from consumers.worker import ask_worker, open_warehouse
 from pipeline.settings import Settings
@@ -34,11 +34,8 @@ def answer_report(settings: Settings, kind: str, params: Mapping[str, Sequence[s
 def direct_custom_reports(settings: Settings, client: Client) -> CustomReports:
     """Custom reports on the warehouse itself (no worker runs), `client` keeping them."""
 
-    async def warehouse(work):
-        return work()
-
     reader = ReadOnlyRows(settings.clickhouse, SqlLimits(settings.sql_max_seconds), threads=1)
-    return CustomReports(SavedTable(lambda: client, "custom_reports", FIELDS), warehouse, reader.query)
+    return CustomReports(SavedTable(lambda: client, "custom_reports", FIELDS), at_once, reader.query)
 
 
 def answer_custom(settings: Settings, name: str, params: Mapping[str, Sequence[str]]) -> bytes:

@@ -16,6 +16,11 @@ from queries.breakout import ReportError
 Warehouse = Callable[[Callable[[], Any]], Awaitable[Any]]  # runs blocking warehouse work (the worker's thread)
 
 
+async def at_once(work: Callable[[], Any]) -> Any:
+    """The Warehouse of the command line on the warehouse itself: the work, here and now."""
+    return work()
+
+
 class UnknownName(ReportError):
     """No saved thing of that name (the API answers 404)."""
 

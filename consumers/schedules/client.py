@@ -13,6 +13,7 @@ import orjson
 
 from consumers.reports.client import direct_custom_reports
 from consumers.reports.request import query_runner
+from consumers.reports.saved import at_once
 from consumers.schedules.runner import ScheduleRunner
 from consumers.schedules.service import ScheduleService
 from consumers.schedules.store import ScheduleStore
@@ -24,11 +25,8 @@ from queries.breakout import ReportError
 def _direct(settings: Settings) -> ScheduleService:
     client = open_warehouse(settings)
 
-    async def warehouse(work):
-        return work()
-
     runner = ScheduleRunner(
-        ScheduleStore(lambda: client), warehouse, query_runner(lambda: client), settings.smtp, settings.mail_from,
+        ScheduleStore(lambda: client), at_once, query_runner(lambda: client), settings.smtp, settings.mail_from,
         direct_custom_reports(settings, client), grace=timedelta(minutes=settings.schedule_grace_minutes),
     )  # fmt: skip
     return ScheduleService(runner)
