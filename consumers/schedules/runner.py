@@ -53,6 +53,18 @@ def complete_text(complete_until: datetime | None, tz: str) -> str:
     return f"complete up to {complete_until.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} ({tz})"
 
 
+def period_text(schedule: Schedule, start: datetime, end: datetime) -> str:
+    """A period as people say it: whole days by their dates, the last one included ("2026-11-16 to
+    2026-11-22", one day alone), shorter periods by their times; in the schedule's zone."""
+    zone = ZoneInfo(schedule.tz)
+    start, end = start.astimezone(zone), end.astimezone(zone)
+    if schedule.every in ("daily", "weekly", "monthly"):
+        last_day = (end - timedelta(microseconds=1)).date()
+        days = f"{start:%Y-%m-%d}" if last_day == start.date() else f"{start:%Y-%m-%d} to {last_day:%Y-%m-%d}"
+        return f"{days} ({schedule.tz})"
+    return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} ({schedule.tz})"
+
+
 @dataclass(frozen=True)
 class PeriodReport:
     """A schedule's report for one period, ready to mail: its rows and, for a built-in report, totals."""
@@ -69,7 +81,7 @@ def report_email(
     complete_until: datetime | None,
 ) -> EmailMessage:  # fmt: skip
     """The report mail: a summary of the totals in the chosen columns, the rows attached."""
-    period = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} ({schedule.tz})"
+    period = period_text(schedule, start, end)
     totals = report.totals or {}
     headline = [f"{c} {'—' if totals.get(c) is None else totals[c]}" for c in HEADLINE if c in report.header]
     summary = (

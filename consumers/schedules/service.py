@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 from consumers.reports.dates import resolve_moment
 from consumers.reports.request import parse_moment
@@ -55,8 +56,16 @@ def schedule_fields(schedule: Schedule) -> dict[str, object]:
     }  # fmt: skip
 
 
-def run_fields(run: dict) -> dict[str, object]:
-    return {k: v.replace(tzinfo=timezone.utc).isoformat() if isinstance(v, datetime) else v for k, v in run.items()}
+def run_fields(run: dict, tz: str = "UTC") -> dict[str, object]:
+    """A run as the API shows it: the period in the schedule's zone, the times of the attempt in UTC."""
+    zone = ZoneInfo(tz)
+    fields: dict[str, object] = {}
+    for name, value in run.items():
+        if isinstance(value, datetime):
+            value = value.replace(tzinfo=timezone.utc)
+            value = (value.astimezone(zone) if name in ("period_start", "period_end") else value).isoformat()
+        fields[name] = value
+    return fields
 
 
 class ScheduleService:
@@ -104,4 +113,8 @@ class ScheduleService:
         return {"schedule": name, "period_start": start.isoformat(), "period_end": end.isoformat(), "outcome": outcome}
 
     async def log(self, name: str | None = None) -> list[dict]:
-        return [run_fields(r) for r in await self.runner.warehouse(lambda: self.store.log(name))]
+        """The run log, newest first; each period in its schedule's zone."""
+        schedules, broken = await self.runner.warehouse(self.store.read_all)
+        zones = {s.name: s.tz for s in [*schedules, *broken]}
+        runs = await self.runner.warehouse(lambda: self.store.log(name))
+        return [run_fields(run, zones.get(run["schedule"], "UTC")) for run in runs]

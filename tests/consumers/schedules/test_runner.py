@@ -20,6 +20,7 @@ from consumers.reports.request import query_runner
 from consumers.reports.saved import SavedTable
 from consumers.schedules.runner import ScheduleRunner
 from consumers.schedules.schedule import Schedule
+from consumers.schedules.service import ScheduleService
 from consumers.schedules.store import ScheduleStore
 from consumers.sql.engine import ReadOnlyRows, SqlLimits
 from consumers.worker import free_port
@@ -335,6 +336,22 @@ def test_a_custom_report_is_mailed_with_its_own_columns_for_the_period(loaded, t
     }
     assert {r["provider"]: (int(r["calls"]), r["charged"]) for r in rows} == expected and expected
     assert list(rows[0]) == ["provider", "calls", "charged"]  # no Total row: the columns are the report's own
-    assert "Acme by provider 2026-09-02 00:00 to 2026-09-03 00:00 (UTC): " in body_text(saved)
+    assert "Acme by provider 2026-09-02 (UTC): " in body_text(saved)
     message = email.message_from_bytes(saved.read_bytes(), policy=policy.default)
     assert [a.get_filename() for a in message.iter_attachments()] == ["acme-by-provider-202609020000.csv"]
+
+
+def test_the_run_log_shows_a_period_in_its_schedules_zone(loaded, tmp_path):
+    client, _ = fresh(loaded)
+    with MailCatcher(tmp_path / "outbox") as catcher:
+        runner = runner_for(client, loaded[2], catcher.port)
+        runner.store.save(Schedule("kolkata", ("noc@example.com",), tz="Asia/Kolkata"))
+        assert asyncio.run(runner.tick(NOW)) == {"kolkata": "sent"}
+        [run] = asyncio.run(ScheduleService(runner).log("kolkata"))
+    assert (run["period_start"], run["period_end"]) == ("2026-09-02T00:00:00+05:30", "2026-09-03T00:00:00+05:30")
+    assert run["started"].endswith("+00:00")
+    [saved] = catcher.handler.saved
+    assert (
+        email.message_from_bytes(saved.read_bytes(), policy=policy.default)["Subject"]
+        == "kolkata: 2026-09-02 (Asia/Kolkata)"
+    )

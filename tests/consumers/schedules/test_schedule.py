@@ -2,6 +2,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from consumers.schedules.runner import period_text
 from consumers.schedules.schedule import Schedule
 from queries.breakout import ReportError
 
@@ -111,3 +112,17 @@ def test_a_schedule_may_mail_a_custom_report_by_name():
     schedule = Schedule("weekly-routes", ("noc@example.com",), report="custom:routes-by-profit", every="weekly")
     assert schedule.custom_name == "routes-by-profit"
     assert Schedule("daily", ("noc@example.com",)).custom_name is None
+
+
+@pytest.mark.parametrize(
+    "every, tz, now, text",
+    [
+        ("daily", "Asia/Kolkata", at(2026, 11, 26, 3, 0), "2026-11-25 (Asia/Kolkata)"),
+        ("weekly", "UTC", at(2026, 11, 25, 3, 0), "2026-11-16 to 2026-11-22 (UTC)"),
+        ("monthly", "UTC", at(2026, 11, 25, 3, 0), "2026-10-01 to 2026-10-31 (UTC)"),
+        ("hourly", "UTC", at(2026, 11, 25, 3, 10), "2026-11-25 02:00 to 2026-11-25 03:00 (UTC)"),
+    ],
+)
+def test_a_period_reads_with_its_last_day_included(every, tz, now, text):
+    schedule = Schedule("s", ("noc@example.com",), every=every, tz=tz)
+    assert period_text(schedule, *schedule.period_before(now)) == text
