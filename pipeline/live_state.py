@@ -6,10 +6,12 @@ The table holds, under
   b"e"                the last minute step rules were evaluated at
 The table is written from the live topic's agent only (Faust's stores know a write's partition
 from the event being processed), so the wall clock's ticks while the input is idle come through
-the live topic too. A batch applied twice (a worker stopped between sending its delta and recording the batch)
-sends the same delta again; the marker drops it. Deltas whose newest minute is older than the
-slices kept are deleted, so the table holds about two hours of deltas. The windows themselves
-are built from the table when this worker takes the live partition, and dropped when it loses it.
+the live topic too. A batch applied twice (a worker stopped between sending its delta and
+recording the batch) sends the same delta again; the marker drops it. A delta kept just before
+a stop, without its marker, comes again at the same live offset: its key shows it is in the
+rebuilt windows already. Deltas whose newest minute is older than the slices kept are deleted,
+so the table holds about two hours of deltas. The windows themselves are built from the table
+when this worker takes the live partition, and dropped when it loses it.
 """
 
 from __future__ import annotations
@@ -85,8 +87,11 @@ class LiveState:
         marker = marker_key(delta["p"])
         done = self.table.get(marker)
         if done is not None and int(done) >= delta["o"]:
-            return False
+            return False  # the batch's delta came again (the batch was applied twice)
         key = delta_key(live_offset)
+        if key in self.table:  # kept before a stop that came before its marker: in the windows already
+            self.table[marker] = b"%d" % delta["o"]
+            return False
         self.table[key] = value
         self.table[marker] = b"%d" % delta["o"]
         self.kept.append((key, delta["e"] // MINUTE_MS))

@@ -171,3 +171,23 @@ def test_a_rebuilt_live_state_equals_the_one_that_applied_the_deltas_and_drops_r
     rebuilt = LiveState(dict(table), GRACE_MS).built()
     assert rebuilt.slices == live.built().slices and rebuilt.clock_ms == live.built().clock_ms
     assert rebuilt.evaluated == live.built().evaluated
+
+
+def test_a_delta_kept_before_a_stop_that_came_before_its_marker_counts_once():
+    all_deltas = deltas(feed(500, seed=8))
+    table: dict[bytes, bytes] = {}
+    live = LiveState(table, GRACE_MS)
+
+    async def apply(state: LiveState, offsets: range) -> None:
+        for offset in offsets:
+            await state.apply(offset, all_deltas[offset])
+
+    asyncio.run(apply(live, range(len(all_deltas))))
+    expected = live.built().slices
+    last = orjson.loads(all_deltas[-1])
+    del table[b"m|%d" % last["p"]]  # the stop came between the delta's write and its marker's
+    table[b"m|%d" % last["p"]] = b"%d" % (last["o"] - 1)
+    restarted = LiveState(table, GRACE_MS)
+    asyncio.run(apply(restarted, range(len(all_deltas) - 1, len(all_deltas))))  # Kafka hands the delta over again
+    assert restarted.built().slices == expected
+    assert table[b"m|%d" % last["p"]] == b"%d" % last["o"]
