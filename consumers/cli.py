@@ -323,6 +323,8 @@ def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
         columns = list(answer[0])
         print(to_text_table(columns, [{c: _shown(row[c]) for c in columns} for row in answer]))
     elif isinstance(answer, dict):
+        for warning in answer.pop("warnings", []):
+            print(f"cdrflow: schedule {args.action}: warning: {warning}", file=sys.stderr)
         print(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
     if args.action == "run" and answer["outcome"] in RUN_REFUSED:
         code, why = RUN_REFUSED[answer["outcome"]]

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+from clickhouse_connect.driver.client import Client
+
 from consumers.reports.dates import resolve_moment
 from consumers.reports.request import parse_moment
 from consumers.reports.saved import UnknownName
@@ -19,6 +21,8 @@ from consumers.schedules.store import ScheduleStore
 from queries.breakout import ReportError
 
 LIST_FIELDS = {"email", "group", "customers", "providers", "columns"}
+# What a customer should not read about its carrier: costs and margins.
+PROVIDER_SIDE = ("provider_duration", "provider_charge", "profit", "profit_percent", "provider_cost_per_digit")
 TEXT_FIELDS = {"name", "every", "report", "tz", "format"}
 
 
@@ -56,6 +60,15 @@ def schedule_fields(schedule: Schedule) -> dict[str, object]:
     }  # fmt: skip
 
 
+def ever_seen(client: Client, column: str, names: tuple[str, ...]) -> set[str]:
+    """Which of `names` (customers or providers; `column` is ours) the warehouse has any traffic of."""
+    result = client.query(
+        f"SELECT DISTINCT {column} FROM agg_breakout WHERE {column} IN {{names:Array(String)}}",
+        parameters={"names": list(names)},
+    )
+    return {row[0] for row in result.result_rows}
+
+
 def run_fields(run: dict, tz: str = "UTC") -> dict[str, object]:
     """A run as the API shows it: the period in the schedule's zone, the times of the attempt in UTC."""
     zone = ZoneInfo(tz)
@@ -81,7 +94,27 @@ class ScheduleService:
             except UnknownName:
                 raise ReportError(f"report: no custom report named {schedule.custom_name!r}") from None
         await self.runner.warehouse(lambda: self.store.save(schedule))
-        return schedule_fields(schedule)
+        warnings = await self.warnings(schedule)
+        return schedule_fields(schedule) | ({"warnings": warnings} if warnings else {})
+
+    async def warnings(self, schedule: Schedule) -> list[str]:
+        """What is saved but probably not meant: names without traffic, a customer's report with costs."""
+        found = []
+        for field, column, names in (
+            ("customers", "customer", schedule.customers),
+            ("providers", "provider", schedule.providers),
+        ):
+            if not names:
+                continue
+            seen = await self.runner.warehouse(lambda: ever_seen(self.store.client, column, names))
+            found += [f"{field}: {name!r} has no traffic in the warehouse" for name in names if name not in seen]
+        if schedule.custom_name is None and schedule.customers:
+            request = schedule.request(*schedule.period_before(datetime.now(timezone.utc)))
+            shown = [column for column in request.columns if column in PROVIDER_SIDE]
+            if shown:
+                found.append(f"columns: a report for customers that shows {', '.join(shown)}; for a customer's "
+                             "mailbox choose columns without them")  # fmt: skip
+        return found
 
     async def list(self) -> list[dict]:
         """Every schedule, with `next_run`: the earliest its next period goes out (its end plus the

@@ -961,11 +961,12 @@ class SchedulesView {
       providers: listOf(f.get("providers")), columns: listOf(f.get("columns") ?? ""), format: f.get("format"),
       skip_empty: f.get("skip_empty") === "on",
     };
-    await api("/api/schedules", { method: "POST", body: fields });
+    const saved = await api("/api/schedules", { method: "POST", body: fields });
     this.form.reset();
     this.showReportFields();
     await this.refresh();
     status(`schedule ${fields.name} added`);
+    if (saved.warnings) notice(`Schedule ${fields.name} added, but: ${saved.warnings.join("; ")}`);
   }
 
   async act(name, action) {

@@ -355,3 +355,19 @@ def test_the_run_log_shows_a_period_in_its_schedules_zone(loaded, tmp_path):
         email.message_from_bytes(saved.read_bytes(), policy=policy.default)["Subject"]
         == "kolkata: 2026-09-02 (Asia/Kolkata)"
     )
+
+
+def test_adding_a_schedule_warns_of_names_without_traffic_and_of_costs_mailed_to_a_customer(loaded, tmp_path):
+    client, _ = fresh(loaded)
+    service = ScheduleService(runner_for(client, loaded[2], free_port()))
+    answer = asyncio.run(service.add({"name": "acme", "email": ["billing@acme.example"], "customers": ["acme", "acmee"],
+                                      "providers": ["tata", "tatta"]}))  # fmt: skip
+    assert answer["warnings"] == [
+        "customers: 'acmee' has no traffic in the warehouse",
+        "providers: 'tatta' has no traffic in the warehouse",
+        "columns: a report for customers that shows provider_duration, provider_charge, profit, profit_percent; "
+        "for a customer's mailbox choose columns without them",
+    ]
+    safe = {"name": "acme", "email": ["billing@acme.example"], "customers": ["acme"], "columns": ["attempts", "asr"]}
+    assert "warnings" not in asyncio.run(service.add(safe))
+    assert [s.name for s in service.store.all()] == ["acme"]  # saved either way
