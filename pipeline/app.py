@@ -184,9 +184,9 @@ async def sink_and_record(changes: BatchChanges, headers: dict[str, bytes]) -> N
 
 
 def stop_unrecorded(changes: BatchChanges, error: Exception) -> NoReturn:
-    """The changelog (or the live topic) did not take all of a batch: this worker stops at once (exit 69), before any
-    later write could land after the lost ones, and starts again from what Kafka holds; the batch
-    is planned again from its marker and its insert is dropped as a replay."""
+    """The changelog or the live topic did not take all of a batch: this worker stops at once (exit
+    69), before any later write could land after the lost ones, and starts again from what Kafka
+    holds; the batch is planned again from its marker and its insert is dropped as a replay."""
     log.critical(
         "the state's changelog did not take batch %s[%d] (%s); stopping to recover from Kafka",
         settings.batch_topic, changes.partition, error,
