@@ -110,7 +110,7 @@ class Schedules(AuthorizedView):
 class OneSchedule(AuthorizedView):
     async def delete(self, request: Request, name: str) -> Response:
         if not await schedules().remove(name):
-            return self.json({"error": f"no schedule named {name!r}"}, status=404)
+            raise UnknownName(f"no schedule named {name!r}")
         return self.json({"removed": name})
 
 
