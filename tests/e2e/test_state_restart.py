@@ -4,35 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
-import rocksdict
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.stores.rocksdb import Store as RocksDBStore
 
 from consumers.worker import WorkerProcess
 from tests.cdr_factory import make_cdrs, publish, truth_by_customer
 from tests.chdb_query import aggregated_by_customer
 from tests.services import DOCKER
+from tests.state_on_disk import persisted_offsets
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
-OFFSET_KEY = RocksDBStore.offset_key  # where the store keeps the changelog offset it holds
-
-
-def persisted_offsets(folder: Path) -> dict[int, int]:
-    """Per state partition, the changelog offset its RocksDB database holds everything up to."""
-    offsets = {}
-    for path in (folder / "var").glob("faust/*/**/state-*.db"):
-        db = rocksdict.Rdict(
-            str(path), options=rocksdict.Options(raw_mode=True), access_type=rocksdict.AccessType.read_only()
-        )
-        try:
-            value = db.get(OFFSET_KEY)
-        finally:
-            db.close()
-        offsets[int(path.name.removeprefix("state-").removesuffix(".db"))] = -1 if value is None else int(value)
-    return offsets
 
 
 async def changelog_ends(settings) -> dict[int, int]:

@@ -1,0 +1,53 @@
+"""Faults injected into the processes of a worker started with this folder on PYTHONPATH (Python
+imports `sitecustomize` at start-up), each chosen by an environment variable:
+
+CDRFLOW_FAULT_REFUSE_INSERTS_WHILE=<path>
+    every insert into the warehouse fails, as a ClickHouse server refusing it would, while the
+    file exists;
+CDRFLOW_FAULT_KILL_AFTER_INSERT=<n>:<path>
+    right after the warehouse took the n-th batch and before the batch is recorded in the state,
+    the batch's partition, offset and CDR ids are written to the file and the worker is killed
+    (SIGKILL).
+"""
+
+import os
+
+if os.environ.get("CDRFLOW_FAULT_REFUSE_INSERTS_WHILE") or os.environ.get("CDRFLOW_FAULT_KILL_AFTER_INSERT"):
+    import signal
+    from pathlib import Path
+
+    import orjson
+    from clickhouse_connect.driver.exceptions import DatabaseError
+
+    from pipeline.sink import ClickHouseSink
+
+    refuse_while = os.environ.get("CDRFLOW_FAULT_REFUSE_INSERTS_WHILE")
+    if refuse_while:
+        insert = ClickHouseSink._insert
+
+        def refusing_insert(self, rows, token):
+            if Path(refuse_while).exists():
+                raise DatabaseError("Code: 242. DB::Exception: Table is in readonly mode (injected fault)")
+            return insert(self, rows, token)
+
+        ClickHouseSink._insert = refusing_insert
+
+    kill_after = os.environ.get("CDRFLOW_FAULT_KILL_AFTER_INSERT")
+    if kill_after:
+        count, _, report = kill_after.partition(":")
+        write = ClickHouseSink.write
+        inserts = 0
+
+        async def write_then_die(self, changes, token):
+            global inserts
+            await write(self, changes, token)
+            if changes.newest:
+                inserts += 1
+                if inserts == int(count):
+                    ids = [row[0] for row in changes.newest]
+                    Path(report).write_bytes(
+                        orjson.dumps({"partition": changes.partition, "offset": changes.offset, "ids": ids})
+                    )
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        ClickHouseSink.write = write_then_die
