@@ -25,4 +25,6 @@ BREAKOUT_METRICS = (
     "pdd_out_sum",
     "pdd_out_count",
     "short_calls",
+    "dtmf_customer_charge_micros",  # the charges of the DTMF calls alone
+    "dtmf_provider_charge_micros",
 )

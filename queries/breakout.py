@@ -39,6 +39,8 @@ RAW_VECTOR = (
     "toInt64(ifNull(pdd_out_ms, 0))",
     "toInt64(isNotNull(pdd_out_ms))",
     "toInt64(sip_code BETWEEN 200 AND 299 AND duration < 6)",
+    "toInt64(sip_code BETWEEN 200 AND 299 AND dtmf > 0) * toInt64(toDecimal128(customer_charge, 6) * 1000000)",
+    "toInt64(sip_code BETWEEN 200 AND 299 AND dtmf > 0) * toInt64(toDecimal128(provider_charge, 6) * 1000000)",
 )
 
 

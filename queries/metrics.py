@@ -20,7 +20,8 @@ COLUMNS = (  # in the order a carrier reads a route: traffic, quality, minutes, 
 )  # fmt: skip
 DTMF_COLUMNS = (
     "dtmf", "dtmf_calls", "connected", "customer_charge", "provider_charge", "provider_cost_per_digit",
-    "customer_charge_per_digit",
+    "customer_charge_per_digit", "dtmf_customer_charge", "dtmf_provider_charge", "dtmf_provider_cost_per_digit",
+    "dtmf_customer_charge_per_digit",
 )  # fmt: skip
 NUMBER_COLUMNS = (
     "attempts", "connected", "duration", "acd", "customer_charge", "provider_charge", "pdd_in_avg", "pdd_out_avg",
@@ -73,6 +74,10 @@ DEFINITIONS: dict[str, Callable[[Sums], object]] = {
     "short_calls": lambda s: s["short_calls"],
     "provider_cost_per_digit": lambda s: _per_digit(s["provider_charge_micros"], s["dtmf"]),
     "customer_charge_per_digit": lambda s: _per_digit(s["customer_charge_micros"], s["dtmf"]),
+    "dtmf_customer_charge": lambda s: _millionths(s["dtmf_customer_charge_micros"]),
+    "dtmf_provider_charge": lambda s: _millionths(s["dtmf_provider_charge_micros"]),
+    "dtmf_provider_cost_per_digit": lambda s: _per_digit(s["dtmf_provider_charge_micros"], s["dtmf"]),
+    "dtmf_customer_charge_per_digit": lambda s: _per_digit(s["dtmf_customer_charge_micros"], s["dtmf"]),
     "short_calls_percent": lambda s: _ratio(s["short_calls"], s["connected"], 100),
     "ner": lambda s: _ratio(s["reached"], s["attempts"], 100),  # live sums only: the reports have no `reached`
 }

@@ -3,12 +3,13 @@
 import asyncio
 import dataclasses
 import uuid
+from pathlib import Path
 
 import orjson
 import pytest
 
 from pipeline.events import parse_message
-from pipeline.migrations import migrate
+from pipeline.migrations import SCHEMA_DIR, migrate
 from pipeline.settings import parse_warehouse_url
 from pipeline.sink import ClickHouseSink
 from pipeline.state import CdrState
@@ -24,13 +25,16 @@ class NoChangelog:
         return 0
 
 
-def load_events(url, events: list[dict], rows_per_batch: int = 500) -> None:
-    """Sink `events` into the warehouse at `url` as the pipeline does: dedup state, signed batches."""
-    migrate(connect(url))
-    state, sink = CdrState(MemoryStates({}, lambda cdr_id: 0), NoChangelog()), ClickHouseSink(lambda: connect(url))
+def load_events(url, events: list[dict], rows_per_batch: int = 500, schema_dir: Path = SCHEMA_DIR, states=None) -> None:
+    """Sink `events` into the warehouse at `url` as the pipeline does: dedup state (`states`, kept
+    between calls when given), signed batches; the schema of `schema_dir` applied first."""
+    migrate(connect(url), schema_dir)
+    states = {} if states is None else states
+    state, sink = CdrState(MemoryStates(states, lambda cdr_id: 0), NoChangelog()), ClickHouseSink(lambda: connect(url))
+    first = int(states.get(b"m|0", b"-1")) + 1
 
     async def load() -> None:
-        for offset, start in enumerate(range(0, len(events), rows_per_batch)):
+        for offset, start in enumerate(range(0, len(events), rows_per_batch), start=first):
             chunk = events[start : start + rows_per_batch]
             rows = [list(c) for e in chunk for c in parse_message(orjson.dumps(e), NOW_MS)[0]]
             changes = state.plan(0, offset, rows, day=20_700)

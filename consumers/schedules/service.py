@@ -22,7 +22,10 @@ from queries.breakout import ReportError
 
 LIST_FIELDS = {"email", "group", "customers", "providers", "columns"}
 # What a customer should not read about its carrier: costs and margins.
-PROVIDER_SIDE = ("provider_duration", "provider_charge", "profit", "profit_percent", "provider_cost_per_digit")
+PROVIDER_SIDE = (
+    "provider_duration", "provider_charge", "profit", "profit_percent", "provider_cost_per_digit",
+    "dtmf_provider_charge", "dtmf_provider_cost_per_digit",
+)  # fmt: skip
 TEXT_FIELDS = {"name", "every", "report", "tz", "format"}
 
 

@@ -8,7 +8,9 @@ import pytest
 
 from pipeline.migrations import load_migrations, migrate
 from pipeline.warehouse import connect
+from tests.cdr_factory import make_cdrs, newest_revisions
 from tests.services import DOCKER
+from tests.warehouse_data import load_events
 
 
 def schema(client) -> list[tuple[str, str]]:
@@ -97,3 +99,47 @@ def test_migrate_command_names_a_bad_setting(tmp_path):
     )
     assert done.returncode == 78
     assert "CDRFLOW_CLICKHOUSE" in done.stderr
+
+
+def dtmf_call_charges(client) -> dict[str, tuple[int, int]]:
+    rows = client.query(
+        "SELECT customer, sum(dtmf_customer_charge_micros), sum(dtmf_provider_charge_micros) FROM agg_breakout "
+        "GROUP BY customer HAVING sum(attempts) != 0"
+    ).result_rows
+    return {customer: (int(c), int(p)) for customer, c, p in rows}
+
+
+def dtmf_call_charges_of(events: list[dict]) -> dict[str, tuple[int, int]]:
+    sums: dict[str, list[int]] = {}
+    for e in newest_revisions(events).values():
+        row = sums.setdefault(e["customer"], [0, 0])
+        if 200 <= e["sip_code"] <= 299 and e.get("dtmf", 0) > 0:
+            row[0] += int(Decimal(str(e.get("customer_charge", 0))) * 10**6)
+            row[1] += int(Decimal(str(e.get("provider_charge", 0))) * 10**6)
+    return {customer: tuple(row) for customer, row in sums.items()}
+
+
+def test_the_dtmf_call_charges_cover_the_cdrs_stored_before_them(warehouse_url, tmp_path):
+    """008 adds the charges of the DTMF calls to the aggregates: for the CDRs already stored (from
+    their newest revisions) and, through the view, for every batch after; applied twice, once."""
+    before = tmp_path / "schema"
+    before.mkdir()
+    for migration in load_migrations():
+        if migration.name < "008":
+            (before / migration.name).write_text(migration.sql)
+    events = make_cdrs(3000, seed=44, rerate_share=0.2)
+    later = make_cdrs(1000, seed=45, rerate_share=0.2)
+    later += [{**e, "rev": e.get("rev", 0) + 5, "customer_charge": "0.5"} for e in events[::7]]  # rerates
+    states: dict = {}
+    load_events(warehouse_url, events, schema_dir=before, states=states)
+    client = connect(warehouse_url)
+    assert "008_dtmf_call_charges.sql" in migrate(client)
+    assert dtmf_call_charges(client) == dtmf_call_charges_of(events)
+    assert any(c for c, _ in dtmf_call_charges(client).values())
+
+    for statement in load_migrations()[-1].statements():  # applied again, as after a crash before its record
+        client.command(statement)
+    assert dtmf_call_charges(client) == dtmf_call_charges_of(events)
+
+    load_events(warehouse_url, later, states=states)
+    assert dtmf_call_charges(client) == dtmf_call_charges_of(events + later)

@@ -125,7 +125,7 @@ def test_every_metric_equals_its_definition_over_the_events(loaded):
     sums: dict = defaultdict(lambda: dict.fromkeys(
         ["attempts", "connected", "duration_us", "customer_duration_us", "provider_duration_us", "customer_charge_micros",
          "provider_charge_micros", "dtmf", "dtmf_calls", "pdd_in_sum", "pdd_in_count", "pdd_out_sum", "pdd_out_count",
-         "short_calls"], 0))  # fmt: skip
+         "short_calls", "dtmf_customer_charge_micros", "dtmf_provider_charge_micros"], 0))  # fmt: skip
     for e in newest.values():
         row, connected = sums[(e["customer"],)], 200 <= e["sip_code"] <= 299
         duration = Decimal(str(e.get("duration", 0)))
@@ -143,6 +143,9 @@ def test_every_metric_equals_its_definition_over_the_events(loaded):
                 row[f"pdd_{side}_sum"] += e[f"pdd_{side}_ms"]
                 row[f"pdd_{side}_count"] += 1
         row["short_calls"] += connected and duration < 6
+        if connected and e.get("dtmf", 0) > 0:
+            row["dtmf_customer_charge_micros"] += int(Decimal(str(e.get("customer_charge", 0))) * 10**6)
+            row["dtmf_provider_charge_micros"] += int(Decimal(str(e.get("provider_charge", 0))) * 10**6)
     query = BreakoutQuery(utc(BASE_MS - 40 * 86_400_000), utc(BASE_MS + 50 * 86_400_000), groups=("customer",))
     expected = {key: derive(row) for key, row in sums.items()}
     assert report(client, query) == expected

@@ -17,7 +17,7 @@ def test_definitions():
     row = derive(sums(attempts=3, connected=2, duration_us=100_000_001, customer_duration_us=120_000_000,
                       provider_duration_us=102_000_000, customer_charge_micros=3_000_000, provider_charge_micros=1_000_001,
                       dtmf=7, dtmf_calls=1, pdd_in_sum=3001, pdd_in_count=2, pdd_out_sum=900, pdd_out_count=1,
-                      short_calls=1))  # fmt: skip
+                      short_calls=1, dtmf_customer_charge_micros=1_400_000, dtmf_provider_charge_micros=700_001))  # fmt: skip
     assert row == {
         "attempts": 3, "connected": 2, "duration": Decimal("100.000001"), "customer_duration": Decimal("120.000000"),
         "provider_duration": Decimal("102.000000"), "customer_charge": Decimal("3.000000"),
@@ -25,6 +25,8 @@ def test_definitions():
         "asr": Decimal("66.67"), "acd": Decimal("50.00"), "dtmf": 7, "dtmf_calls": 1, "dtmf_percent": Decimal("50.00"),
         "pdd_in_avg": Decimal("1500.50"), "pdd_out_avg": Decimal("900.00"), "short_calls": 1,
         "provider_cost_per_digit": Decimal("0.142857"), "customer_charge_per_digit": Decimal("0.428571"),
+        "dtmf_customer_charge": Decimal("1.400000"), "dtmf_provider_charge": Decimal("0.700001"),
+        "dtmf_provider_cost_per_digit": Decimal("0.100000"), "dtmf_customer_charge_per_digit": Decimal("0.200000"),
         "short_calls_percent": Decimal("50.00"), "ner": Decimal("0.00"),
     }  # fmt: skip
 
@@ -38,7 +40,7 @@ def test_ratios_over_nothing_are_null():
     row = derive(sums(attempts=4))  # no connected call, no charge, no digits, no PDD
     assert row["asr"] == Decimal("0.00")
     nulls = ("acd", "profit_percent", "dtmf_percent", "pdd_in_avg", "pdd_out_avg", "provider_cost_per_digit",
-             "customer_charge_per_digit")  # fmt: skip
+             "customer_charge_per_digit", "dtmf_provider_cost_per_digit", "dtmf_customer_charge_per_digit")  # fmt: skip
     assert [row[name] for name in nulls] == [None] * len(nulls)
 
 

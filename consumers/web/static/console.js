@@ -8,7 +8,7 @@ const GROUPS = ["customer", "provider", "customer_destination", "provider_destin
 const TIME_GROUPS = new Set(["month", "week", "day", "hour"]);
 // Decimal sums arrive as strings with 6 places; they are summed exactly, in millionths.
 const DECIMAL_SUMS = new Set(["duration", "customer_duration", "provider_duration", "customer_charge",
-  "provider_charge", "profit"]);
+  "provider_charge", "profit", "dtmf_customer_charge", "dtmf_provider_charge"]);
 const INTEGER_SUMS = new Set(["attempts", "connected", "dtmf", "dtmf_calls", "short_calls"]);
 // Durations arrive as exact seconds; people read minutes. Exports keep the API's seconds.
 const MINUTE_COLUMNS = new Set(["duration", "customer_duration", "provider_duration", "acd"]);
@@ -139,6 +139,8 @@ function totalsOf(rows) {
   const perDigit = (name) => sums.dtmf ? decimalText(halfUp(sums[name] ?? 0n, BigInt(sums.dtmf))) : null;
   totals.provider_cost_per_digit = perDigit("provider_charge");
   totals.customer_charge_per_digit = perDigit("customer_charge");
+  totals.dtmf_provider_cost_per_digit = perDigit("dtmf_provider_charge");
+  totals.dtmf_customer_charge_per_digit = perDigit("dtmf_customer_charge");
   return totals;
 }
 

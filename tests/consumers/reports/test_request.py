@@ -70,21 +70,24 @@ def test_rows_carry_groups_then_metrics_and_render_in_every_format():
     ).startswith(b"day,attempts\r\n")
 
 
-def test_dtmf_defaults_to_day_and_provider_with_cost_per_digit():
+def test_dtmf_defaults_to_day_and_provider_with_cost_per_digit_over_all_calls_and_over_dtmf_calls():
     request = parse_report("dtmf", DAY)
     assert request.query.groups == ("day", "provider")
     assert request.header == ["day", "provider", "dtmf", "dtmf_calls", "connected", "customer_charge",
-                              "provider_charge", "provider_cost_per_digit", "customer_charge_per_digit"]  # fmt: skip
+                              "provider_charge", "provider_cost_per_digit", "customer_charge_per_digit",
+                              "dtmf_customer_charge", "dtmf_provider_charge", "dtmf_provider_cost_per_digit",
+                              "dtmf_customer_charge_per_digit"]  # fmt: skip
     rows = report_rows(
         request,
         lambda sql, params: (
-            ["day", "provider", "dtmf", "provider_charge_micros"],
-            [(1_793_491_200, "tata", 3, 1_000_000), (1_793_491_200, "bics", 0, 5)],
+            ["day", "provider", "dtmf", "provider_charge_micros", "dtmf_provider_charge_micros"],
+            [(1_793_491_200, "tata", 3, 1_000_000, 600_000), (1_793_491_200, "bics", 0, 5, 0)],
         ),
     )
-    assert [(r["provider_cost_per_digit"], r["customer_charge_per_digit"]) for r in rows] == [
-        (Decimal("0.333333"), Decimal("0.000000")),
-        (None, None),
+    per_digit = ("provider_cost_per_digit", "customer_charge_per_digit", "dtmf_provider_cost_per_digit")
+    assert [tuple(r[name] for name in per_digit) for r in rows] == [
+        (Decimal("0.333333"), Decimal("0.000000"), Decimal("0.200000")),
+        (None, None, None),
     ]
 
 
