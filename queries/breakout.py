@@ -3,6 +3,8 @@
 Whole 15-minute buckets inside the range are read from `agg_breakout`; the parts of the range
 that cut a bucket (ranges are exact to the millisecond) are read from the raw CDRs, newest
 revision only. Both sides produce the same metric vector, so the union sums exactly.
+The aggregates keep no SIP code, so a report grouped by `sip_code` reads the raw CDRs of the
+whole range (newest revision only): exact as well, slower over long ranges.
 Group names, filters and the time zone are whitelisted; every value reaches ClickHouse as a
 query parameter, never as SQL text.
 """
@@ -22,7 +24,8 @@ TIME_GROUPS = {
     "week": "toDateTime(toMonday(t, {tz:String}), {tz:String})",
     "month": "toDateTime(toStartOfMonth(t, {tz:String}), {tz:String})",
 }
-GROUPS = DIMENSIONS + tuple(TIME_GROUPS)
+SIP_CODE = "sip_code"  # a group for NOC work, read from the raw CDRs
+GROUPS = DIMENSIONS + (SIP_CODE,) + tuple(TIME_GROUPS)
 # The metric vector of one raw CDR, in BREAKOUT_METRICS order (as the views of 004_cdr_changes.sql add it).
 RAW_VECTOR = (
     "toInt64(1)",
@@ -88,16 +91,28 @@ class BreakoutQuery:
         if self.providers:
             filters += " AND provider IN {providers:Array(String)}"
         dims = ", ".join(DIMENSIONS)
-        aggregated = f"SELECT bucket AS t, {dims}, {', '.join(BREAKOUT_METRICS)} FROM agg_breakout WHERE {WHOLE_BUCKETS}{filters}"
         vector = ", ".join(f"{expr} AS {name}" for expr, name in zip(RAW_VECTOR, BREAKOUT_METRICS))
-        edges = (
-            f"SELECT toDateTime(start_time, 'UTC') AS t, {dims}, {vector} FROM cdr FINAL WHERE ({RAW_EDGES}){filters}"
-        )
+        if SIP_CODE in self.groups:
+            rows = (
+                f"SELECT toDateTime(start_time, 'UTC') AS t, {dims}, sip_code, {vector} FROM cdr FINAL "
+                f"WHERE start_time >= fromUnixTimestamp64Milli({{left_start:Int64}}, 'UTC') "
+                f"AND start_time < fromUnixTimestamp64Milli({{right_end:Int64}}, 'UTC'){filters}"
+            )
+        else:
+            aggregated = (
+                f"SELECT bucket AS t, {dims}, {', '.join(BREAKOUT_METRICS)} FROM agg_breakout "
+                f"WHERE {WHOLE_BUCKETS}{filters}"
+            )
+            edges = (
+                f"SELECT toDateTime(start_time, 'UTC') AS t, {dims}, {vector} FROM cdr FINAL "
+                f"WHERE ({RAW_EDGES}){filters}"
+            )
+            rows = f"{aggregated} UNION ALL {edges}"
         group_exprs = [f"toUnixTimestamp({TIME_GROUPS[g]}) AS {g}" if g in TIME_GROUPS else g for g in self.groups]
         sums = ", ".join(f"sum({name}) AS {name}" for name in BREAKOUT_METRICS)
         select = ", ".join([*group_exprs, sums])
         group_by = f" GROUP BY {', '.join(self.groups)} ORDER BY {', '.join(self.groups)}" if self.groups else ""
-        sql = f"SELECT {select} FROM ({aggregated} UNION ALL {edges}){group_by}"
+        sql = f"SELECT {select} FROM ({rows}){group_by}"
         return sql, params
 
     def group_value(self, group: str, value: object) -> object:

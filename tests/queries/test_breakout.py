@@ -65,6 +65,20 @@ def test_breakout_by_customer_and_provider_equals_the_events(loaded, start_ms, e
     assert picked(report(client, query)) == expected
 
 
+def test_breakout_by_provider_and_sip_code_equals_the_events(loaded):
+    """The SIP code is not in the aggregates: the whole range comes from the raw CDRs."""
+    client, newest, _ = loaded
+    query = BreakoutQuery(
+        utc(BASE_MS + 1234), utc(BASE_MS + 30 * 86_400_000 + 777), groups=("provider", "sip_code"), providers=("tata",)
+    )
+    expected = truth(
+        newest, query.start, query.end, lambda e: (e["provider"], e["sip_code"]) if e.get("provider") == "tata" else None
+    )
+    expected.pop(None, None)
+    assert len({code for _, code in expected}) > 2
+    assert picked(report(client, query)) == expected
+
+
 def test_from_is_inclusive_and_to_exclusive_to_the_millisecond(loaded):
     client, newest, _ = loaded
     starts = sorted(e["start_time"] for e in newest.values())

@@ -3,7 +3,7 @@
 // the rows it is given. The filters live in the URL, so a view can be shared and reloaded.
 "use strict";
 
-const GROUPS = ["customer", "provider", "customer_destination", "provider_destination", "switch",
+const GROUPS = ["customer", "provider", "customer_destination", "provider_destination", "switch", "sip_code",
   "month", "week", "day", "hour"];
 const TIME_GROUPS = new Set(["month", "week", "day", "hour"]);
 // Decimal sums arrive as strings with 6 places; they are summed exactly, in millionths.
