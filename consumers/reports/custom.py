@@ -191,4 +191,4 @@ class CustomReports:
         """The report run with `params` (from, to, tz, customer, provider, format), rendered."""
         run = parse_custom_run(report, params)
         names, rows = await self.run(run)
-        return render_rows(names, rows, run.format, run.title)
+        return render_rows(names, rows, run.format, run.title, sheet=report.heading)

@@ -28,6 +28,8 @@ FORMATS = {
     "table": "text/plain",
 }
 KINDS = ("breakout", "dtmf", "per-number")
+HEADINGS = {"breakout": "Breakout", "dtmf": "DTMF", "per-number": "Per Number"}
+NONE_SHOWN = "(none)"  # an empty group value (an unrouted call's provider, say), where people read it
 GROUPED = {"from", "to", "customer", "provider", "group", "columns", "tz", "format"}
 PER_NUMBER = {"from", "to", "number", "by", "calls", "customer", "provider", "columns", "format", "tz"}
 RunQuery = Callable[[str, dict], tuple[list[str], list[tuple]]]
@@ -61,6 +63,16 @@ class ReportRequest:
     @property
     def title(self) -> str:
         return f"{self.kind} {self.query.start.isoformat()} .. {self.query.end.isoformat()}"
+
+    @property
+    def heading(self) -> str:
+        """The report's name as people read it (the XLSX sheet's name)."""
+        return HEADINGS[self.kind]
+
+    def shown(self, rows: list[dict]) -> list[dict]:
+        """The rows as the formats people read show them: an empty group value as "(none)"."""
+        groups = [g for g in self.query.groups if g in self.header] if isinstance(self.query, BreakoutQuery) else []
+        return [{**row, **{g: NONE_SHOWN for g in groups if row[g] == ""}} for row in rows]
 
 
 def one_value(params: Mapping[str, Sequence[str]], name: str, default: str | None = None) -> str:
@@ -187,11 +199,16 @@ def _call(values: dict, zone: ZoneInfo) -> dict:
 def render(request: ReportRequest, rows: list[dict], totals: dict | None = None) -> bytes:
     """The rows in the request's format; CSV, XLSX, HTML and the text table end with a Total row
     (JSON stays a list of rows: ask for the totals with an empty group)."""
-    return render_rows(request.header, rows, request.format, request.title, totals)
+    if request.format != "json":
+        rows = request.shown(rows)
+    return render_rows(request.header, rows, request.format, request.title, totals, request.heading)
 
 
-def render_rows(header: list[str], rows: list[dict], output: str, title: str, totals: dict | None = None) -> bytes:
-    """Rows with the columns `header` in the format `output`, with a Total row from `totals` if given."""
+def render_rows(
+    header: list[str], rows: list[dict], output: str, title: str, totals: dict | None = None, sheet: str = ""
+) -> bytes:
+    """Rows with the columns `header` in the format `output`, with a Total row from `totals` if given;
+    an XLSX sheet is named `sheet` (default the title)."""
     if output == "json":
         return report_table.to_json(header, rows)
     if totals is not None:
@@ -200,7 +217,7 @@ def render_rows(header: list[str], rows: list[dict], output: str, title: str, to
     if output == "csv":
         return report_table.to_csv(header, rows)
     if output == "xlsx":
-        return report_table.to_xlsx(header, rows, title)
+        return report_table.to_xlsx(header, rows, title, sheet or title)
     if output == "html":
         return report_table.to_html(header, rows, title).encode()
     return (report_table.to_text_table(header, rows) + "\n").encode()

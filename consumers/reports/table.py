@@ -59,11 +59,13 @@ def to_html(columns: list[str], rows: list[dict], title: str, intro: str = "") -
     )
 
 
-def to_xlsx(columns: list[str], rows: list[dict], title: str) -> bytes:
-    """One sheet: a bold header row, frozen; money and durations shown with their 6 places."""
+def to_xlsx(columns: list[str], rows: list[dict], title: str, sheet_name: str) -> bytes:
+    """One sheet named `sheet_name` (as Excel allows: 31 characters, none of []:*?/\\), the title
+    in the document's properties: a bold header row, frozen; money and durations with 6 places."""
     out = io.BytesIO()
     workbook = xlsxwriter.Workbook(out, {"in_memory": True})
-    sheet = workbook.add_worksheet(title[:31].translate(str.maketrans(dict.fromkeys("[]:*?/\\", " "))))
+    workbook.set_properties({"title": title})
+    sheet = workbook.add_worksheet(sheet_name.translate(str.maketrans(dict.fromkeys("[]:*?/\\", " ")))[:31].strip())
     bold, six, two = (
         workbook.add_format(f) for f in ({"bold": True}, {"num_format": "0.000000"}, {"num_format": "0.00"})
     )

@@ -74,6 +74,7 @@ class PeriodReport:
     rows: list[dict]
     totals: dict | None
     title: str
+    sheet: str  # the XLSX sheet's name
 
 
 def report_email(
@@ -92,7 +93,7 @@ def report_email(
     maintype, subtype = FORMATS[schedule.format].split("/")
     attachment = Attachment(
         f"{schedule.custom_name or schedule.report}-{start:%Y%m%d%H%M}.{schedule.format}",
-        render_rows(report.header, report.rows, schedule.format, report.title, report.totals),
+        render_rows(report.header, report.rows, schedule.format, report.title, report.totals, report.sheet),
         maintype,
         subtype,
     )
@@ -232,11 +233,12 @@ class ScheduleRunner:
             custom = await self.custom.get(schedule.custom_name)
             run = CustomRun(custom, start, end, schedule.tz, schedule.customers, schedule.providers, schedule.format)
             header, rows = await self.custom.run(run)
-            return PeriodReport(custom.heading, header, rows, None, run.title)
+            return PeriodReport(custom.heading, header, rows, None, run.title, custom.heading)
         request = schedule.request(start, end)
         rows = await self.warehouse(lambda: report_rows(request, self.run_query))
         totals = await self.warehouse(lambda: report_totals(request, self.run_query))
-        return PeriodReport(f"{schedule.report.title()} report", request.header, rows, totals, request.title)
+        rows = request.shown(rows)  # mailed in formats people read
+        return PeriodReport(f"{request.heading} report", request.header, rows, totals, request.title, request.heading)
 
     async def _claimed(self, run: dict, resend: bool) -> bool:
         """Whether this attempt's claim was stored first, read back from the log after writing it.

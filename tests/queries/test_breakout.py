@@ -72,7 +72,10 @@ def test_breakout_by_provider_and_sip_code_equals_the_events(loaded):
         utc(BASE_MS + 1234), utc(BASE_MS + 30 * 86_400_000 + 777), groups=("provider", "sip_code"), providers=("tata",)
     )
     expected = truth(
-        newest, query.start, query.end, lambda e: (e["provider"], e["sip_code"]) if e.get("provider") == "tata" else None
+        newest,
+        query.start,
+        query.end,
+        lambda e: (e["provider"], e["sip_code"]) if e.get("provider") == "tata" else None,
     )
     expected.pop(None, None)
     assert len({code for _, code in expected}) > 2

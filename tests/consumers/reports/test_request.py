@@ -1,3 +1,4 @@
+import dataclasses
 from datetime import datetime
 from decimal import Decimal
 
@@ -134,6 +135,29 @@ def test_xlsx_holds_the_header_and_the_exact_values(tmp_path):
         ["acme", 0, None, 0],
     ]
     assert sheet["D2"].number_format == "0.000000"
+    assert sheet.title == "Breakout"
+
+
+@pytest.mark.parametrize("output", ["csv", "html", "table", "xlsx"])
+def test_an_empty_group_value_reads_none_in_the_formats_people_read(output):
+    import io
+
+    import openpyxl
+
+    request = parse_report(
+        "breakout", {**DAY, "group": ["customer,provider"], "columns": ["attempts"], "format": [output]}
+    )
+    rows = [
+        {"customer": "acme", "provider": "", "attempts": 2},
+        {"customer": "acme", "provider": "tata", "attempts": 1},
+    ]
+    body = render(request, rows)
+    if output == "xlsx":
+        cells = [[c.value for c in row] for row in openpyxl.load_workbook(io.BytesIO(body)).active.iter_rows()]
+        assert cells[1] == ["acme", "(none)", 2]
+    else:
+        assert body.decode().count("(none)") == 1
+    assert orjson.loads(render(dataclasses.replace(request, format="json"), rows))[0]["provider"] == ""
 
 
 def test_per_number_calls_are_listed_in_the_chosen_zone():
