@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from clickhouse_connect.driver.client import Client
 
 from consumers.reports import table as report_table
+from pipeline.aggregates import BREAKOUT_METRICS
 from queries.breakout import BreakoutQuery, ReportError
 from queries.metrics import COLUMNS, DTMF_COLUMNS, NUMBER_COLUMNS, derive
 from queries.per_number import CALL_COLUMNS, PerNumberQuery
@@ -53,6 +54,9 @@ class ReportRequest:
     format: str
     calls: bool = False
     tz: str = "UTC"  # the zone call times are shown in
+    # Only the rows whose first group shows one of these values (the rows a console filter left),
+    # with a Total row of those rows; None: every row.
+    keep: frozenset[str] | None = None
 
     @property
     def header(self) -> list[str]:
@@ -112,6 +116,20 @@ def _columns(params: Mapping[str, Sequence[str]], allowed: Sequence[str]) -> tup
     return columns
 
 
+def keeping(request: ReportRequest, fields: Mapping[str, object]) -> ReportRequest:
+    """The request narrowed by a JSON body {"keep": [first group values]} (the console's export of
+    the rows its filters left)."""
+    unknown = sorted(set(fields) - {"keep"})
+    if unknown:
+        raise ReportError(f"unknown field {unknown[0]!r}; the body holds keep")
+    keep = fields.get("keep")
+    if not isinstance(keep, list) or not all(isinstance(v, (str, int)) for v in keep):
+        raise ReportError("keep: a list of the first group's values")
+    if not isinstance(request.query, BreakoutQuery) or not request.query.groups:
+        raise ReportError("keep: for a report with row groups")
+    return dataclasses.replace(request, keep=frozenset(str(v) for v in keep))
+
+
 def parse_report(kind: str, params: Mapping[str, Sequence[str]]) -> ReportRequest:
     if kind not in KINDS:
         raise ReportError(f"unknown report {kind!r}; reports are {', '.join(KINDS)}")
@@ -160,11 +178,19 @@ def report_rows(request: ReportRequest, run_query: RunQuery) -> list[dict]:
             {"number": v["number"], "sip_code": v["sip_code"], **derive(v)}
             for v in (dict(zip(names, r)) for r in result)
         ]
+    return [{**groups, **derive(values)} for groups, values in _grouped_sums(request, run_query)]
+
+
+def _grouped_sums(request: ReportRequest, run_query: RunQuery) -> list[tuple[dict, dict]]:
+    """Per row of a grouped report: its group cells as shown, and its metric sums."""
+    query = request.query
+    assert isinstance(query, BreakoutQuery)
     names, result = run_query(*query.sql())
     rows = []
     for values in (dict(zip(names, row)) for row in result):
         groups = {g: query.group_value(g, values[g]) for g in query.groups}
-        rows.append({**groups, **derive(values)})
+        if request.keep is None or str(groups[query.groups[0]]) in request.keep:
+            rows.append((groups, values))
     return rows
 
 
@@ -183,6 +209,9 @@ def report_totals(request: ReportRequest, run_query: RunQuery) -> dict | None:
         names, result = run_query(*query.totals_sql())
     elif not query.groups:
         return None
+    elif request.keep is not None:  # the sums of the rows kept, added here: exact, averages included
+        kept = [values for _groups, values in _grouped_sums(request, run_query)]
+        return derive({name: sum(values.get(name, 0) for values in kept) for name in BREAKOUT_METRICS})
     else:
         names, result = run_query(*dataclasses.replace(query, groups=()).sql())
     return derive(dict(zip(names, result[0])) if result else {})

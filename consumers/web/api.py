@@ -2,6 +2,7 @@
 
     GET /api/reports/breakout?from=...&to=...&group=customer,provider&customer=acme&format=json
     GET /api/reports/dtmf?...
+    POST /api/reports/breakout?...     (JSON: {"keep": [values of the first group]}) only those rows, and their total
     GET /api/reports/per-number?number=...&number=...&from=...&to=...[&by=cli][&calls=true]
     GET /api/schedules                 POST /api/schedules (JSON fields of a schedule)
     DELETE /api/schedules/{name}       POST /api/schedules/{name}/run       GET /api/schedules/{name}/log
@@ -28,7 +29,7 @@ from faust.web import Request, Response, View
 
 from consumers.reports.custom import CustomReport, readable_tables
 from consumers.reports.on_worker import custom_reports, query_warehouse
-from consumers.reports.request import FORMATS, KINDS, answer, parse_report
+from consumers.reports.request import FORMATS, KINDS, answer, keeping, parse_report
 from consumers.reports.saved import UnknownName
 from consumers.schedules.timer import schedules
 from pipeline.app import app, settings, sink
@@ -86,6 +87,13 @@ def report_view(kind: str) -> type[View]:
     class ReportView(AuthorizedView):
         async def get(self, request: Request) -> Response:
             report = parse_report(kind, query_lists(request))
+            body = await sink.run(lambda: answer(report, query_warehouse))
+            return self.bytes(body, content_type=FORMATS[report.format])
+
+        async def post(self, request: Request) -> Response:
+            """The report of the query string, narrowed to the rows whose first group is in the
+            body's `keep` (the rows a filter left in the console), with their Total row."""
+            report = keeping(parse_report(kind, query_lists(request)), await json_fields(self, request))
             body = await sink.run(lambda: answer(report, query_warehouse))
             return self.bytes(body, content_type=FORMATS[report.format])
 

@@ -144,7 +144,7 @@ def test_filtering_by_a_customer_shows_its_totals(page, events):
     screenshot(page, "breakout")
 
 
-def test_a_column_filter_narrows_the_rows_and_their_totals(page, events):
+def test_a_column_filter_narrows_the_rows_their_totals_and_the_export(page, events):
     open_console(page, f"{DAYS}&breakout_group=customer")
     attempts = {row["_label"]: row["attempts"] for row in grid_data(page, "#tab-breakout .grid")}
     header = page.locator("#tab-breakout .tabulator-col[tabulator-field=attempts] .number-filter")
@@ -159,6 +159,14 @@ def test_a_column_filter_narrows_the_rows_and_their_totals(page, events):
     assert sorted(r["_label"] for r in shown) == kept
     assert total_cell(page, "breakout", "attempts") == str(sum(n for n in attempts.values() if n >= 1000))
     assert total_cell(page, "breakout", "_label") == "Total (filtered)"
+
+    with page.expect_download() as download:  # the export holds what is shown
+        page.click("#tab-breakout .export[data-format=csv]")
+    lines = Path(download.value.path()).read_text().splitlines()
+    header = lines[0].split(",")
+    exported = {cells[0]: int(cells[header.index("attempts")]) for cells in (line.split(",") for line in lines[1:])}
+    assert exported == {c: attempts[c] for c in kept} | {"Total": sum(attempts[c] for c in kept)}
+    assert 0 < len(kept) < len(attempts)
 
 
 def test_hidden_columns_stay_out_of_the_export(page, events):

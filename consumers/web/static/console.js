@@ -526,10 +526,15 @@ class GroupedReport {
     $(".chooser .choices", this.section).replaceChildren(...boxes);
   }
 
+  // What the grid shows: the visible columns and, with a column filter, the rows it left (with
+  // every row grouped under them) and their total.
   async export(format) {
     const visible = this.columns.filter((c) => !this.hidden.has(c));
     const params = { ...this.baseParams(), group: this.groups.join(","), columns: visible.join(","), format };
-    await download(`/api/reports/${this.kind}`, params, `${this.kind}-${filters.range.from}-${filters.range.to}.${format}`);
+    const filtered = this.groups.length && this.table?.getHeaderFilters().length;
+    const shown = () => this.table.getRows("active").map((row) => row.getData()).filter((row) => row._level === 0);
+    const body = filtered ? { keep: shown().map((row) => row._path[0]) } : undefined;
+    await download(`/api/reports/${this.kind}`, params, `${this.kind}-${filters.range.from}-${filters.range.to}.${format}`, body);
   }
 }
 

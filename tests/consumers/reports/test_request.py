@@ -5,7 +5,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from consumers.reports.request import parse_report, render, report_rows, report_totals
+from consumers.reports.request import keeping, parse_report, render, report_rows, report_totals
 from queries.breakout import ReportError
 
 DAY = {"from": ["2026-11-01T00:00:00Z"], "to": ["2026-11-02T00:00:00+05:30"]}
@@ -207,3 +207,28 @@ def test_totals_are_the_sums_of_a_query_without_groups_and_none_for_calls():
     assert (totals["attempts"], totals["asr"]) == (10, Decimal("40.00")) and "GROUP BY" not in asked[0]
     calls = parse_report("per-number", {**DAY, "number": ["4420"], "calls": ["true"]})
     assert report_totals(calls, run_query) is None
+
+
+def test_keep_narrows_the_rows_to_the_first_groups_values_and_totals_them():
+    request = parse_report("breakout", {**DAY, "group": ["customer,provider"], "columns": ["attempts,pdd_in_avg"]})
+    names = ["customer", "provider", "attempts", "pdd_in_sum", "pdd_in_count"]
+    result = [("acme", "tata", 3, 300, 2), ("acme", "", 1, 0, 0), ("globex", "tata", 5, 100, 1), ("", "bics", 2, 9, 1)]
+
+    def run_query(sql, params):
+        return names, result
+
+    kept = keeping(request, {"keep": ["acme", ""]})
+    assert [(r["customer"], r["provider"]) for r in report_rows(kept, run_query)] == [
+        ("acme", "tata"), ("acme", ""), ("", "bics")
+    ]  # fmt: skip
+    totals = report_totals(kept, run_query)
+    assert (totals["attempts"], totals["pdd_in_avg"]) == (6, Decimal("103.00"))  # (300 + 9) / 3, from the sums
+
+
+@pytest.mark.parametrize(
+    "fields,message",
+    [({"keep": "acme"}, "keep: a list"), ({"keep": [{}]}, "keep: a list"), ({"rows": []}, "unknown field 'rows'")],
+)
+def test_a_bad_keep_is_refused(fields, message):
+    with pytest.raises(ReportError, match=message):
+        keeping(parse_report("breakout", DAY), fields)
