@@ -81,6 +81,7 @@ class Settings:
     live_grace_seconds: int = 60  # how late a CDR may be and still count in the live window
     live_idle_seconds: int = 300  # after this long without CDRs the live clock follows the wall clock
     webhook_secret: str | None = None  # HMAC key of the alert webhooks' X-Cdrflow-Signature
+    currency: str = ""  # ISO 4217 code shown beside money where people read reports; "" = none
 
     @property
     def batch_topic(self) -> str:
@@ -150,6 +151,7 @@ class Settings:
             ),
             live_idle_seconds=parse_int("CDRFLOW_LIVE_IDLE_SECONDS", get("CDRFLOW_LIVE_IDLE_SECONDS", "300"), 1, 86400),
             webhook_secret=get("CDRFLOW_WEBHOOK_SECRET", "") or None,
+            currency=parse_currency("CDRFLOW_CURRENCY", get("CDRFLOW_CURRENCY", "")),
         )
 
 
@@ -180,6 +182,12 @@ def parse_int(name: str, raw: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise SettingsError(f"{name}: expected an integer from {low} to {high}, got {value}")
     return value
+
+
+def parse_currency(name: str, raw: str) -> str:
+    if raw and not (len(raw) == 3 and raw.isascii() and raw.isalpha() and raw.isupper()):
+        raise SettingsError(f"{name}: expected an ISO 4217 code like EUR or USD, or nothing, got {raw!r}")
+    return raw
 
 
 def parse_choice(name: str, raw: str, choices: tuple[str, ...]) -> str:

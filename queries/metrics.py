@@ -23,6 +23,10 @@ DTMF_COLUMNS = (
     "customer_charge_per_digit", "dtmf_customer_charge", "dtmf_provider_charge", "dtmf_provider_cost_per_digit",
     "dtmf_customer_charge_per_digit",
 )  # fmt: skip
+MONEY_COLUMNS = frozenset((  # in the currency of the CDRs' charges
+    "customer_charge", "provider_charge", "profit", "provider_cost_per_digit", "customer_charge_per_digit",
+    "dtmf_customer_charge", "dtmf_provider_charge", "dtmf_provider_cost_per_digit", "dtmf_customer_charge_per_digit",
+))  # fmt: skip
 NUMBER_COLUMNS = (
     "attempts", "connected", "duration", "acd", "customer_charge", "provider_charge", "pdd_in_avg", "pdd_out_avg",
 )  # fmt: skip

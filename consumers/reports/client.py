@@ -28,7 +28,7 @@ def answer_report(settings: Settings, kind: str, params: Mapping[str, Sequence[s
     if from_worker is not None:
         return from_worker
     client = open_warehouse(settings)
-    return answer(request, query_runner(lambda: client))
+    return answer(request, query_runner(lambda: client), settings.currency)
 
 
 def direct_custom_reports(settings: Settings, client: Client) -> CustomReports:

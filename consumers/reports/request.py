@@ -18,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 from consumers.reports import table as report_table
 from pipeline.aggregates import BREAKOUT_METRICS
 from queries.breakout import BreakoutQuery, ReportError
-from queries.metrics import COLUMNS, DTMF_COLUMNS, NUMBER_COLUMNS, derive
+from queries.metrics import COLUMNS, DTMF_COLUMNS, MONEY_COLUMNS, NUMBER_COLUMNS, derive
 from queries.per_number import CALL_COLUMNS, PerNumberQuery
 
 FORMATS = {
@@ -194,9 +194,9 @@ def _grouped_sums(request: ReportRequest, run_query: RunQuery) -> list[tuple[dic
     return rows
 
 
-def answer(request: ReportRequest, run_query: RunQuery) -> bytes:
+def answer(request: ReportRequest, run_query: RunQuery, currency: str = "") -> bytes:
     """The report, rendered: its rows and, where it has them, its totals."""
-    return render(request, report_rows(request, run_query), report_totals(request, run_query))
+    return render(request, report_rows(request, run_query), report_totals(request, run_query), currency)
 
 
 def report_totals(request: ReportRequest, run_query: RunQuery) -> dict | None:
@@ -225,19 +225,22 @@ def _call(values: dict, zone: ZoneInfo) -> dict:
     return {**values, "start_time": start}
 
 
-def render(request: ReportRequest, rows: list[dict], totals: dict | None = None) -> bytes:
+def render(request: ReportRequest, rows: list[dict], totals: dict | None = None, currency: str = "") -> bytes:
     """The rows in the request's format; CSV, XLSX, HTML and the text table end with a Total row
     (JSON stays a list of rows: ask for the totals with an empty group)."""
     if request.format != "json":
         rows = request.shown(rows)
-    return render_rows(request.header, rows, request.format, request.title, totals, request.heading)
+    return render_rows(request.header, rows, request.format, request.title, totals, request.heading, currency)
 
 
 def render_rows(
-    header: list[str], rows: list[dict], output: str, title: str, totals: dict | None = None, sheet: str = ""
-) -> bytes:
+    header: list[str], rows: list[dict], output: str, title: str, totals: dict | None = None, sheet: str = "",
+    currency: str = "",
+) -> bytes:  # fmt: skip
     """Rows with the columns `header` in the format `output`, with a Total row from `totals` if given;
-    an XLSX sheet is named `sheet` (default the title)."""
+    an XLSX sheet is named `sheet` (default the title). With a `currency`, XLSX money cells show its
+    code and an HTML page says what the amounts are in (CSV, JSON and the text table keep the
+    column names and plain numbers)."""
     if output == "json":
         return report_table.to_json(header, rows)
     if totals is not None:
@@ -246,7 +249,8 @@ def render_rows(
     if output == "csv":
         return report_table.to_csv(header, rows)
     if output == "xlsx":
-        return report_table.to_xlsx(header, rows, title, sheet or title)
+        return report_table.to_xlsx(header, rows, title, sheet or title, MONEY_COLUMNS, currency)
     if output == "html":
-        return report_table.to_html(header, rows, title).encode()
+        money = currency and any(column in MONEY_COLUMNS for column in header)
+        return report_table.to_html(header, rows, title, f"Amounts in {currency}." if money else "").encode()
     return (report_table.to_text_table(header, rows) + "\n").encode()

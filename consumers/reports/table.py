@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+from collections.abc import Collection
 from decimal import Decimal
 
 import orjson
@@ -59,9 +60,12 @@ def to_html(columns: list[str], rows: list[dict], title: str, intro: str = "") -
     )
 
 
-def to_xlsx(columns: list[str], rows: list[dict], title: str, sheet_name: str) -> bytes:
+def to_xlsx(
+    columns: list[str], rows: list[dict], title: str, sheet_name: str, money: Collection[str] = (), currency: str = ""
+) -> bytes:
     """One sheet named `sheet_name` (as Excel allows: 31 characters, none of []:*?/\\), the title
-    in the document's properties: a bold header row, frozen; money and durations with 6 places."""
+    in the document's properties: a bold header row, frozen; money and durations with 6 places,
+    the `money` columns' cells with the currency's code beside them."""
     out = io.BytesIO()
     workbook = xlsxwriter.Workbook(out, {"in_memory": True})
     workbook.set_properties({"title": title})
@@ -69,13 +73,15 @@ def to_xlsx(columns: list[str], rows: list[dict], title: str, sheet_name: str) -
     bold, six, two = (
         workbook.add_format(f) for f in ({"bold": True}, {"num_format": "0.000000"}, {"num_format": "0.00"})
     )
+    in_currency = workbook.add_format({"num_format": f'0.000000 "{currency}"'}) if currency else six
     sheet.write_row(0, 0, columns, bold)
     sheet.freeze_panes(1, 0)
     for r, row in enumerate(rows, start=1):
         for c, name in enumerate(columns):
             value = row[name]
             if isinstance(value, Decimal):
-                sheet.write_number(r, c, float(value), six if value.as_tuple().exponent == -6 else two)
+                places = six if value.as_tuple().exponent == -6 else two
+                sheet.write_number(r, c, float(value), in_currency if name in money and places is six else places)
             elif isinstance(value, (int, float)):
                 sheet.write_number(r, c, value)
             elif value is not None:  # text never as a formula; times (Excel has no zones), arrays: as text

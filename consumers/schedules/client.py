@@ -28,6 +28,7 @@ def _direct(settings: Settings) -> ScheduleService:
     runner = ScheduleRunner(
         ScheduleStore(lambda: client), at_once, query_runner(lambda: client), settings.smtp, settings.mail_from,
         direct_custom_reports(settings, client), grace=timedelta(minutes=settings.schedule_grace_minutes),
+        currency=settings.currency,
     )  # fmt: skip
     return ScheduleService(runner)
 

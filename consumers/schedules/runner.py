@@ -39,6 +39,7 @@ from consumers.schedules.schedule import Cadence, Schedule
 from consumers.schedules.store import DONE, BrokenSchedule, ScheduleStore
 from pipeline.progress import caught_up_through
 from pipeline.settings import SmtpUrl
+from queries.metrics import MONEY_COLUMNS
 
 log = logging.getLogger(__name__)
 HEADLINE = ("attempts", "connected", "asr", "acd", "dtmf", "customer_charge", "provider_charge", "profit")
@@ -79,12 +80,20 @@ class PeriodReport:
 
 def report_email(
     schedule: Schedule, start: datetime, end: datetime, report: PeriodReport, sender: str,
-    complete_until: datetime | None,
+    complete_until: datetime | None, currency: str = "",
 ) -> EmailMessage:  # fmt: skip
-    """The report mail: a summary of the totals in the chosen columns, the rows attached."""
+    """The report mail: a summary of the totals in the chosen columns (money with the currency's
+    code), the rows attached."""
     period = period_text(schedule, start, end)
     totals = report.totals or {}
-    headline = [f"{c} {'—' if totals.get(c) is None else totals[c]}" for c in HEADLINE if c in report.header]
+
+    def shown(column: str) -> str:
+        value = totals.get(column)
+        if value is None:
+            return "—"
+        return f"{value} {currency}" if currency and column in MONEY_COLUMNS else str(value)
+
+    headline = [f"{c} {shown(c)}" for c in HEADLINE if c in report.header]
     summary = (
         f"{report.heading} {period}: {len(report.rows)} rows"
         + "".join(f"; {item}" if n == 0 else f", {item}" for n, item in enumerate(headline))
@@ -93,7 +102,7 @@ def report_email(
     maintype, subtype = FORMATS[schedule.format].split("/")
     attachment = Attachment(
         f"{schedule.custom_name or schedule.report}-{start:%Y%m%d%H%M}.{schedule.format}",
-        render_rows(report.header, report.rows, schedule.format, report.title, report.totals, report.sheet),
+        render_rows(report.header, report.rows, schedule.format, report.title, report.totals, report.sheet, currency),
         maintype,
         subtype,
     )
@@ -143,6 +152,7 @@ class ScheduleRunner:
     sender: str
     custom: CustomReports
     grace: timedelta = timedelta(minutes=60)
+    currency: str = ""  # CDRFLOW_CURRENCY, beside money in the mails
     retry_after: float = 30.0  # seconds before the first retry; doubles per failed attempt
     retry_at_most: float = 3600.0
     locks: dict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
@@ -213,7 +223,7 @@ class ScheduleRunner:
             if not report.rows and schedule.skip_empty:
                 await self.log(run, "skipped", finished=True)
                 return "skipped"
-            message = report_email(schedule, start, end, report, self.sender, complete_until)
+            message = report_email(schedule, start, end, report, self.sender, complete_until, self.currency)
             run["message_id"] = message["Message-ID"]
             client = await asyncio.to_thread(open_smtp, self.smtp)
             try:

@@ -28,6 +28,7 @@ def schedules() -> ScheduleService:
             settings.mail_from,
             custom_reports(),
             grace=timedelta(minutes=settings.schedule_grace_minutes),
+            currency=settings.currency,
         )  # fmt: skip
     )
 

@@ -87,14 +87,14 @@ def report_view(kind: str) -> type[View]:
     class ReportView(AuthorizedView):
         async def get(self, request: Request) -> Response:
             report = parse_report(kind, query_lists(request))
-            body = await sink.run(lambda: answer(report, query_warehouse))
+            body = await sink.run(lambda: answer(report, query_warehouse, settings.currency))
             return self.bytes(body, content_type=FORMATS[report.format])
 
         async def post(self, request: Request) -> Response:
             """The report of the query string, narrowed to the rows whose first group is in the
             body's `keep` (the rows a filter left in the console), with their Total row."""
             report = keeping(parse_report(kind, query_lists(request)), await json_fields(self, request))
-            body = await sink.run(lambda: answer(report, query_warehouse))
+            body = await sink.run(lambda: answer(report, query_warehouse, settings.currency))
             return self.bytes(body, content_type=FORMATS[report.format])
 
     ReportView.__name__ = ReportView.__qualname__ = f"{kind.title().replace('-', '')}Report"

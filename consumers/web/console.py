@@ -13,7 +13,7 @@ from pathlib import Path
 
 from faust.web import Request, Response, View
 
-from pipeline.app import app
+from pipeline.app import app, settings
 
 CONSOLE = Path(__file__).with_name("static")
 PAGE_FILES = {
@@ -51,7 +51,11 @@ class ConsolePage(View):
     async def get(self, request: Request) -> Response:
         if not all((CONSOLE / "node_modules" / path).is_file() for path, _ in LIBRARIES.values()):
             return self.text(MISSING_LIBRARIES, status=503)
-        return guarded(self.bytes((CONSOLE / "index.html").read_bytes(), content_type="text/html"))
+        page = (CONSOLE / "index.html").read_bytes().replace(  # CDRFLOW_CURRENCY: three capital letters
+            b'<meta name="cdrflow-currency" content="">',
+            b'<meta name="cdrflow-currency" content="%s">' % settings.currency.encode(),
+        )
+        return guarded(self.bytes(page, content_type="text/html"))
 
 
 @app.page("/console/{name}")

@@ -53,6 +53,7 @@ def worker(kafka: RunningBroker, events, tmp_path_factory) -> Iterator[WorkerPro
     publish(settings, events)
     worker = WorkerProcess.on_folder(settings, folder)
     worker.env["CDRFLOW_API_TOKEN"] = TOKEN
+    worker.env["CDRFLOW_CURRENCY"] = "EUR"
     worker.env["CDRFLOW_SMTP"] = f"smtp://127.0.0.1:{free_port()}"  # nobody listens: a run now fails
     worker.start()
     try:
@@ -139,6 +140,8 @@ def test_filtering_by_a_customer_shows_its_totals(page, events):
     assert total_cell(page, "breakout", "duration") == f"{seconds / 60:.2f}"  # minutes, two decimals
     duration_title = "#tab-breakout .tabulator-col[tabulator-field=duration] .tabulator-col-title"
     assert page.inner_text(duration_title).strip() == "duration (min)"
+    charge_title = "#tab-breakout .tabulator-col[tabulator-field=customer_charge] .tabulator-col-title"
+    assert page.inner_text(charge_title).strip() == "customer_charge (EUR)"  # CDRFLOW_CURRENCY
     assert "customer=cust-002" in page.url  # the view can be shared
     page.click("#customers summary")
     screenshot(page, "breakout")

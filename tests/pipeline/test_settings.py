@@ -98,6 +98,9 @@ def test_smtp_with_login_and_starttls():
         ("CDRFLOW_REPLICATION", "0"),
         ("CDRFLOW_STATE_MEMORY_MB", "1"),
         ("CDRFLOW_BATCH_LAG_LIMIT", "1"),
+        ("CDRFLOW_CURRENCY", "eur"),
+        ("CDRFLOW_CURRENCY", "€"),
+        ("CDRFLOW_CURRENCY", 'EU"R'),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(variable, value):

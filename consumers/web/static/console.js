@@ -14,6 +14,11 @@ const INTEGER_SUMS = new Set(["attempts", "connected", "dtmf", "dtmf_calls", "sh
 const MINUTE_COLUMNS = new Set(["duration", "customer_duration", "provider_duration", "acd"]);
 const OPERATORS = [["=", "="], ["!=", "≠"], ["<", "<"], ["<=", "≤"], [">", ">"], [">=", "≥"],
   ["between", "between"]];
+// Money columns: their titles name the currency (CDRFLOW_CURRENCY) when one is set.
+const MONEY_COLUMNS = new Set(["customer_charge", "provider_charge", "profit", "provider_cost_per_digit",
+  "customer_charge_per_digit", "dtmf_customer_charge", "dtmf_provider_charge", "dtmf_provider_cost_per_digit",
+  "dtmf_customer_charge_per_digit"]);
+const CURRENCY = document.querySelector("meta[name=cdrflow-currency]")?.content ?? "";
 const MAX_CHART_SERIES = 8;
 const MICRO = 1000000n;
 
@@ -357,7 +362,8 @@ function metricColumn(field, totals = null) {
   const minutes = MINUTE_COLUMNS.has(field);
   const shown = (value) => (minutes ? inMinutes(value) : value) ?? "—";
   const column = {
-    title: minutes ? `${field} (min)` : field, field, hozAlign: "right", headerHozAlign: "right", sorter: "number",
+    title: minutes ? `${field} (min)` : CURRENCY && MONEY_COLUMNS.has(field) ? `${field} (${CURRENCY})` : field,
+    field, hozAlign: "right", headerHozAlign: "right", sorter: "number",
     minWidth: 120, headerFilter: numberFilterEditor, headerFilterLiveFilter: false,
     headerFilterFunc: (wanted, value) => numberFilter(wanted, minutes ? inMinutes(value) : value),
     headerFilterEmptyCheck: (value) => !value || value.first === "",

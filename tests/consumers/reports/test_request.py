@@ -232,3 +232,19 @@ def test_keep_narrows_the_rows_to_the_first_groups_values_and_totals_them():
 def test_a_bad_keep_is_refused(fields, message):
     with pytest.raises(ReportError, match=message):
         keeping(parse_report("breakout", DAY), fields)
+
+
+def test_a_currency_shows_beside_money_in_xlsx_and_html_and_nowhere_else():
+    import io
+
+    import openpyxl
+
+    request = parse_report("breakout", {**DAY, "group": ["customer"], "columns": ["attempts,customer_charge,asr"]})
+    rows = [{"customer": "acme", "attempts": 3, "customer_charge": Decimal("1.500001"), "asr": Decimal("66.67")}]
+    sheet = openpyxl.load_workbook(
+        io.BytesIO(render(dataclasses.replace(request, format="xlsx"), rows, None, "EUR"))
+    ).active
+    assert (sheet["C2"].number_format, sheet["D2"].number_format) == ('0.000000 "EUR"', "0.00")
+    assert "Amounts in EUR." in render(dataclasses.replace(request, format="html"), rows, None, "EUR").decode()
+    assert b"EUR" not in render(dataclasses.replace(request, format="csv"), rows, None, "EUR")
+    assert b"EUR" not in render(request, rows, None, "EUR")
