@@ -5,8 +5,14 @@ ALTER TABLE agg_breakout
     ADD COLUMN IF NOT EXISTS dtmf_customer_charge_micros Int64,
     ADD COLUMN IF NOT EXISTS dtmf_provider_charge_micros Int64;
 
--- The view adds them from every batch from now on (the worker applies this before it consumes).
-ALTER TABLE cdr_changes_to_agg_breakout MODIFY QUERY
+-- The view adds them from every batch from now on. It is made again rather than changed with
+-- MODIFY QUERY: after MODIFY QUERY, chDB (ClickHouse 26.9) forgot on restart which batches the view had
+-- taken, and a batch inserted again after a crash counted twice. The worker applies this before
+-- it consumes; with several workers on one ClickHouse server, stop them and run `cdrflow migrate`
+-- (a batch inserted between the two statements would miss the view).
+DROP VIEW IF EXISTS cdr_changes_to_agg_breakout;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS cdr_changes_to_agg_breakout TO agg_breakout AS
 SELECT toDateTime(toStartOfFifteenMinutes(fromUnixTimestamp64Milli(start_ms, 'UTC')), 'UTC') AS bucket,
        customer, provider, customer_destination, provider_destination, switch,
        sum(sign) AS attempts,

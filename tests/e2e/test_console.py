@@ -139,9 +139,9 @@ def test_filtering_by_a_customer_shows_its_totals(page, events):
     seconds = sum(Decimal(str(e.get("duration", 0))) for e in newest)
     assert total_cell(page, "breakout", "duration") == f"{seconds / 60:.2f}"  # minutes, two decimals
     duration_title = "#tab-breakout .tabulator-col[tabulator-field=duration] .tabulator-col-title"
-    assert page.inner_text(duration_title).strip() == "duration (min)"
+    assert page.inner_text(duration_title).strip() == "Duration (min)"
     charge_title = "#tab-breakout .tabulator-col[tabulator-field=customer_charge] .tabulator-col-title"
-    assert page.inner_text(charge_title).strip() == "customer_charge (EUR)"  # CDRFLOW_CURRENCY
+    assert page.inner_text(charge_title).strip() == "Customer charge (EUR)"  # CDRFLOW_CURRENCY
     assert "customer=cust-002" in page.url  # the view can be shared
     page.click("#customers summary")
     screenshot(page, "breakout")

@@ -155,13 +155,13 @@ def test_a_kill_between_the_insert_and_the_record_counts_the_batch_once(settings
     try:
         worker.wait_until_healthy()
         unsent = list(chunks)
-        while unsent:  # one ingest flush each, applied before the next: a batch per partition
-            applied = batches_applied(worker)
+        # one ingest flush each, applied before the next (a batch per partition), until the kill
+        while unsent and (applied := batches_applied(worker)) is not None:
             publish(settings, unsent.pop(0))
-            while (now := batches_applied(worker)) == applied:
+            deadline = time.monotonic() + 120
+            while batches_applied(worker) == applied:
+                assert time.monotonic() < deadline, worker.tail()
                 time.sleep(0.1)
-            if now is None:
-                break
         assert worker.process.wait(120) == -signal.SIGKILL, worker.tail()
         killed = orjson.loads(report.read_bytes())
 

@@ -143,3 +143,34 @@ def test_the_dtmf_call_charges_cover_the_cdrs_stored_before_them(warehouse_url, 
 
     load_events(warehouse_url, later, states=states)
     assert dtmf_call_charges(client) == dtmf_call_charges_of(events + later)
+
+
+@pytest.mark.skipif(DOCKER, reason="a restart of the embedded chDB engine")
+def test_a_batch_inserted_again_after_a_restart_is_dropped_by_every_view(tmp_path):
+    """The views drop a batch that comes again with its token, also when the warehouse was opened
+    anew in between (a worker restarted after a crash between its insert and its record)."""
+    script = (
+        "import asyncio, sys, orjson\n"
+        "from pipeline.events import parse_message\n"
+        "from pipeline.migrations import migrate\n"
+        "from pipeline.settings import parse_warehouse_url\n"
+        "from pipeline.sink import ClickHouseSink\n"
+        "from pipeline.state import CdrState\n"
+        "from pipeline.state_store import MemoryStates\n"
+        "from pipeline.warehouse import connect\n"
+        "from tests.cdr_factory import make_cdrs\n"
+        "from tests.warehouse_data import NOW_MS, NoChangelog\n"
+        "client = connect(parse_warehouse_url('CDRFLOW_CLICKHOUSE', sys.argv[1]))\n"
+        "migrate(client)\n"
+        "rows = [list(c) for e in make_cdrs(300, seed=3) for c in parse_message(orjson.dumps(e), NOW_MS)[0]]\n"
+        "changes = CdrState(MemoryStates({}, lambda i: 0), NoChangelog()).plan(0, 0, rows, day=20700)\n"
+        "asyncio.run(ClickHouseSink(lambda: client).write(changes, 'batch-1'))\n"
+        "print(orjson.dumps(client.query('SELECT (SELECT sum(attempts) FROM agg_breakout), "
+        "(SELECT sum(attempts) FROM agg_number)').result_rows[0]).decode())\n"
+    )
+    url = f"chdb://{tmp_path / 'ch'}"
+    runs = [
+        subprocess.run([sys.executable, "-c", script, url], capture_output=True, text=True, timeout=120, check=True)
+        for _ in range(2)
+    ]
+    assert [run.stdout.strip() for run in runs] == ["[300,600]", "[300,600]"]  # agg_number: dest and cli rows

@@ -19,6 +19,17 @@ const MONEY_COLUMNS = new Set(["customer_charge", "provider_charge", "profit", "
   "customer_charge_per_digit", "dtmf_customer_charge", "dtmf_provider_charge", "dtmf_provider_cost_per_digit",
   "dtmf_customer_charge_per_digit"]);
 const CURRENCY = document.querySelector("meta[name=cdrflow-currency]")?.content ?? "";
+// Column titles as people read them; the tooltip and the column chooser give the API's name.
+const TITLES = {
+  attempts: "Attempts", connected: "Connected", asr: "ASR %", acd: "ACD", duration: "Duration",
+  customer_duration: "Customer duration", provider_duration: "Provider duration", customer_charge: "Customer charge",
+  provider_charge: "Provider charge", profit: "Profit", profit_percent: "Margin %", pdd_in_avg: "PDD in (ms)",
+  pdd_out_avg: "PDD out (ms)", short_calls: "Short calls", short_calls_percent: "Short calls %", dtmf: "DTMF digits",
+  dtmf_calls: "DTMF calls", dtmf_percent: "DTMF %", provider_cost_per_digit: "Provider cost / digit",
+  customer_charge_per_digit: "Customer charge / digit", dtmf_customer_charge: "Customer charge of DTMF calls",
+  dtmf_provider_charge: "Provider charge of DTMF calls", dtmf_provider_cost_per_digit: "Provider cost / digit (DTMF calls)",
+  dtmf_customer_charge_per_digit: "Customer charge / digit (DTMF calls)", ner: "NER %",
+};
 const MAX_CHART_SERIES = 8;
 const MICRO = 1000000n;
 
@@ -362,8 +373,8 @@ function metricColumn(field, totals = null) {
   const minutes = MINUTE_COLUMNS.has(field);
   const shown = (value) => (minutes ? inMinutes(value) : value) ?? "—";
   const column = {
-    title: minutes ? `${field} (min)` : CURRENCY && MONEY_COLUMNS.has(field) ? `${field} (${CURRENCY})` : field,
-    field, hozAlign: "right", headerHozAlign: "right", sorter: "number",
+    title: `${TITLES[field] ?? field}${minutes ? " (min)" : CURRENCY && MONEY_COLUMNS.has(field) ? ` (${CURRENCY})` : ""}`,
+    headerTooltip: field, field, hozAlign: "right", headerHozAlign: "right", sorter: "number",
     minWidth: 120, headerFilter: numberFilterEditor, headerFilterLiveFilter: false,
     headerFilterFunc: (wanted, value) => numberFilter(wanted, minutes ? inMinutes(value) : value),
     headerFilterEmptyCheck: (value) => !value || value.first === "",
