@@ -16,7 +16,7 @@ the next CDRs set it back to their own newest end time, so a replay runs on its 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import add as plus
 
@@ -128,6 +128,10 @@ class LiveWindows:
     wall_clock_ms: int | None = None  # set while the input is idle: the clock follows it
     late: int = 0  # CDR revisions older than the clock less the longest window: history only
     evaluated: int | None = None  # the last minute step handed out by steps()
+    # window_sums and keys answers until the slices next change: rules on the same scope and
+    # window (an ASR and an ACD rule on routes, say) are summed once per minute step
+    changes: int = field(default=0, compare=False)
+    answers: dict[tuple, object] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def clock_ms(self) -> int | None:
@@ -159,6 +163,7 @@ class LiveWindows:
             return
         found = self.slice(minute)
         found.version += 1
+        self.changed()
         by_key, by_number = found.by_key, found.by_number
         for row in key_rows:
             key = tuple(row[:5])
@@ -188,6 +193,18 @@ class LiveWindows:
             return
         for old in [m for m in self.slices if m < minute - KEPT_MINUTES]:
             del self.slices[old]
+            self.changed()
+
+    def changed(self) -> None:
+        self.changes += 1
+        self.answers.clear()
+
+    def _answered(self, question: tuple, answer: Callable[[], object]) -> object:
+        """The answer to `question` since the slices last changed (answers are never modified)."""
+        found = self.answers.get(question)
+        if found is None:
+            found = self.answers[question] = answer()
+        return found
 
     def steps(self) -> list[int]:
         """The minute steps to evaluate rules at since the last call: every minute the clock
@@ -211,13 +228,17 @@ class LiveWindows:
         if at is None:
             return {}
         wanted = (tuple(group), frozenset(customers), frozenset(providers))
-        totals: dict[tuple, Sums] = {}
-        for minute in range(at - minutes, at):
-            found = self.slices.get(minute)
-            if found is not None:
-                for key, sums in found.group_sums(*wanted).items():
-                    _add_to(totals, key, sums)
-        return totals
+
+        def summed() -> dict[tuple, Sums]:
+            totals: dict[tuple, Sums] = {}
+            for minute in range(at - minutes, at):
+                found = self.slices.get(minute)
+                if found is not None:
+                    for key, sums in found.group_sums(*wanted).items():
+                        _add_to(totals, key, sums)
+            return totals
+
+        return self._answered(("sums", wanted, minutes, at), summed)
 
     def keys(
         self, group: Sequence[str], at: int | None = None, customers: Iterable[str] = (), providers: Iterable[str] = ()
@@ -228,12 +249,16 @@ class LiveWindows:
         if at is None:
             return set()
         wanted = (tuple(group), frozenset(customers), frozenset(providers))
-        found: set[tuple] = set()
-        for minute in range(at - KEPT_MINUTES, at):
-            kept = self.slices.get(minute)
-            if kept is not None:
-                found.update(kept.group_sums(*wanted))
-        return found
+
+        def gathered() -> set[tuple]:
+            found: set[tuple] = set()
+            for minute in range(at - KEPT_MINUTES, at):
+                kept = self.slices.get(minute)
+                if kept is not None:
+                    found.update(kept.group_sums(*wanted))
+            return found
+
+        return self._answered(("keys", wanted, at), gathered)
 
 
 def _add_to(totals: dict[tuple, Sums], key: tuple, sums: Sums) -> None:
