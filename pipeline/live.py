@@ -130,7 +130,6 @@ class LiveWindows:
     evaluated: int | None = None  # the last minute step handed out by steps()
     # window_sums and keys answers until the slices next change: rules on the same scope and
     # window (an ASR and an ACD rule on routes, say) are summed once per minute step
-    changes: int = field(default=0, compare=False)
     answers: dict[tuple, object] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -196,7 +195,6 @@ class LiveWindows:
             self.changed()
 
     def changed(self) -> None:
-        self.changes += 1
         self.answers.clear()
 
     def _answered(self, question: tuple, answer: Callable[[], object]) -> object:
