@@ -95,8 +95,7 @@ class BreakoutQuery:
         if SIP_CODE in self.groups:
             rows = (
                 f"SELECT toDateTime(start_time, 'UTC') AS t, {dims}, sip_code, {vector} FROM cdr FINAL "
-                f"WHERE start_time >= fromUnixTimestamp64Milli({{left_start:Int64}}, 'UTC') "
-                f"AND start_time < fromUnixTimestamp64Milli({{right_end:Int64}}, 'UTC'){filters}"
+                f"WHERE {WHOLE_RANGE}{filters}"
             )
         else:
             aggregated = (
@@ -136,6 +135,11 @@ def bucket_bounds(start_ms: int, end_ms: int) -> tuple[int, int, int, int]:
 WHOLE_BUCKETS = (
     "bucket >= toDateTime(intDiv({inner_start:Int64}, 1000), 'UTC')"
     " AND bucket < toDateTime(intDiv({inner_end:Int64}, 1000), 'UTC')"
+)
+# All of a range, on `cdr.start_time`.
+WHOLE_RANGE = (
+    "start_time >= fromUnixTimestamp64Milli({left_start:Int64}, 'UTC')"
+    " AND start_time < fromUnixTimestamp64Milli({right_end:Int64}, 'UTC')"
 )
 # The parts of a range outside whole buckets, on `cdr.start_time`.
 RAW_EDGES = (

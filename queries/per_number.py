@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pipeline.aggregates import BREAKOUT_METRICS
-from queries.breakout import RAW_EDGES, RAW_VECTOR, WHOLE_BUCKETS, ReportError, bucket_bounds, epoch_ms
+from queries.breakout import RAW_EDGES, RAW_VECTOR, WHOLE_BUCKETS, WHOLE_RANGE, ReportError, bucket_bounds, epoch_ms
 
 MAX_MONTHS = 6
 MAX_NUMBERS = 1000
@@ -30,12 +30,6 @@ CALL_COLUMNS = (
     "dest_number", "sip_code", "duration", "customer_duration", "provider_duration", "customer_charge",
     "provider_charge", "dtmf", "pdd_in_ms", "pdd_out_ms", "switch",
 )  # fmt: skip
-
-
-WHOLE_RANGE = (
-    "start_time >= fromUnixTimestamp64Milli({left_start:Int64}, 'UTC')"
-    " AND start_time < fromUnixTimestamp64Milli({right_end:Int64}, 'UTC')"
-)
 
 
 def months_later(moment: datetime, months: int) -> datetime:
