@@ -194,8 +194,17 @@ def _grouped_sums(request: ReportRequest, run_query: RunQuery) -> list[tuple[dic
     return rows
 
 
+def _kept_totals(grouped: list[tuple[dict, dict]]) -> dict:
+    """The totals of the rows kept: their sums added here (exact, averages included)."""
+    return derive({name: sum(values.get(name, 0) for _groups, values in grouped) for name in BREAKOUT_METRICS})
+
+
 def answer(request: ReportRequest, run_query: RunQuery, currency: str = "") -> bytes:
     """The report, rendered: its rows and, where it has them, its totals."""
+    if request.keep is not None:  # the rows kept and their totals from one query's sums
+        grouped = _grouped_sums(request, run_query)
+        rows = [{**groups, **derive(values)} for groups, values in grouped]
+        return render(request, rows, _kept_totals(grouped), currency)
     return render(request, report_rows(request, run_query), report_totals(request, run_query), currency)
 
 
@@ -209,9 +218,8 @@ def report_totals(request: ReportRequest, run_query: RunQuery) -> dict | None:
         names, result = run_query(*query.totals_sql())
     elif not query.groups:
         return None
-    elif request.keep is not None:  # the sums of the rows kept, added here: exact, averages included
-        kept = [values for _groups, values in _grouped_sums(request, run_query)]
-        return derive({name: sum(values.get(name, 0) for values in kept) for name in BREAKOUT_METRICS})
+    elif request.keep is not None:
+        return _kept_totals(_grouped_sums(request, run_query))
     else:
         names, result = run_query(*dataclasses.replace(query, groups=()).sql())
     return derive(dict(zip(names, result[0])) if result else {})

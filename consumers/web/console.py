@@ -51,9 +51,13 @@ class ConsolePage(View):
     async def get(self, request: Request) -> Response:
         if not all((CONSOLE / "node_modules" / path).is_file() for path, _ in LIBRARIES.values()):
             return self.text(MISSING_LIBRARIES, status=503)
-        page = (CONSOLE / "index.html").read_bytes().replace(  # CDRFLOW_CURRENCY: three capital letters
-            b'<meta name="cdrflow-currency" content="">',
-            b'<meta name="cdrflow-currency" content="%s">' % settings.currency.encode(),
+        page = (
+            (CONSOLE / "index.html")
+            .read_bytes()
+            .replace(  # CDRFLOW_CURRENCY: three capital letters
+                b'<meta name="cdrflow-currency" content="">',
+                b'<meta name="cdrflow-currency" content="%s">' % settings.currency.encode(),
+            )
         )
         return guarded(self.bytes(page, content_type="text/html"))
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from consumers.reports.request import keeping, parse_report, render, report_rows, report_totals
+from consumers.reports.request import answer, keeping, parse_report, render, report_rows, report_totals
 from queries.breakout import ReportError
 
 DAY = {"from": ["2026-11-01T00:00:00Z"], "to": ["2026-11-02T00:00:00+05:30"]}
@@ -248,3 +248,15 @@ def test_a_currency_shows_beside_money_in_xlsx_and_html_and_nowhere_else():
     assert "Amounts in EUR." in render(dataclasses.replace(request, format="html"), rows, None, "EUR").decode()
     assert b"EUR" not in render(dataclasses.replace(request, format="csv"), rows, None, "EUR")
     assert b"EUR" not in render(request, rows, None, "EUR")
+
+
+def test_an_answer_with_keep_runs_the_report_query_once():
+    request = parse_report("breakout", {**DAY, "group": ["customer"], "columns": ["attempts"], "format": ["csv"]})
+    queries = []
+
+    def run_query(sql, params):
+        queries.append(sql)
+        return ["customer", "attempts"], [("acme", 3), ("globex", 5)]
+
+    assert answer(keeping(request, {"keep": ["acme"]}), run_query) == b"customer,attempts\r\nacme,3\r\nTotal,3\r\n"
+    assert len(queries) == 1
