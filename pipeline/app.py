@@ -2,7 +2,7 @@
 
 input topic ─► CdrIngest in its own process (bulk read, validate, DLQ) ─► batch topic (by CDR id)
     ─► apply_batches agent: CdrState (dedup and rerates over the `state` table)
-    ─► ClickHouseSink (raw CDRs, aggregate deltas) ─► live topic (the batch's live delta)
+    ─► ClickHouseSink (raw CDRs, aggregate deltas; sums the batch's live delta) ─► live topic
     ─► record the batch in the table
 live topic (one partition) ─► apply_live_deltas agent: LiveState (windows in the `live` table)
     ─► the minute steps of the live clock (alert rules)
@@ -27,7 +27,6 @@ from pipeline.changelog import ChangelogWriter
 from pipeline.collector import collect_less_often, freeze_start_up
 from pipeline.ingest import OLDEST_INPUT_HEADER, partition_of
 from pipeline.ingest_process import IngestProcess
-from pipeline.live import batch_delta
 from pipeline.live_state import LiveState
 from pipeline.metrics import WorkerMetrics
 from pipeline.migrations import migrate
@@ -169,10 +168,11 @@ async def apply_batches(stream) -> None:
 
 
 async def sink_and_record(changes: BatchChanges, headers: dict[str, bytes]) -> None:
-    await sink.write(changes, batch_token(headers, settings.batch_topic, changes.partition, changes.offset))
+    token = batch_token(headers, settings.batch_topic, changes.partition, changes.offset)
+    delta = await sink.write(changes, token, live=settings.live)
     try:
-        if settings.live and changes.newest:
-            await (await live_deltas.send(value=batch_delta(changes)))  # delivered before the batch counts
+        if delta is not None:
+            await (await live_deltas.send(value=delta))  # delivered before the batch counts
         await cdr_state.record(changes)
     except Exception as error:
         stop_unrecorded(changes, error)

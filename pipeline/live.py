@@ -3,8 +3,8 @@
 Each applied batch yields one delta: the sums its newest revisions add and the revisions they
 replace take back, per minute of end time (`start + duration`) and per key of the five
 dimensions (customer, provider, customer_destination, provider_destination, switch), and per
-minute and `dest_number`. Any grouping of the dimensions is a sum over those keys. The deltas
-go, in the order the batches are applied, to one live worker (the live topic has one
+minute and `dest_number` (summed by the warehouse: pipeline.live_delta). Any grouping of the
+dimensions is a sum over those keys. The deltas go, in the order the batches are applied, to one live worker (the live topic has one
 partition), which adds them to `LiveWindows` and keeps them in its table until they are older
 than the slices kept, so that a restart rebuilds the same windows.
 
@@ -19,10 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import add as plus
-
-import orjson
-
-from pipeline.state import BatchChanges
 
 LIVE_SUMS = (
     "attempts",
@@ -47,47 +43,6 @@ LONGEST_WINDOW = 60  # minutes
 KEPT_MINUTES = 120  # slices older than this behind the clock are dropped
 SHORT_CALL_US = 6_000_000
 Sums = list[int]
-
-
-def batch_delta(changes: BatchChanges) -> bytes:
-    """The live delta of one applied batch, as the live topic carries it, by minute of end time:
-    {"p": batch partition, "o": batch offset, "e": newest end time of its new revisions (ms),
-     "m": [[minute, newest end time of the new revisions ending in it (or null),
-            [[customer, provider, customer_destination, provider_destination, switch, *sums], ...],
-            [[dest_number, *sums], ...]], ...] (oldest minute first)}."""
-    by_minute: dict[int, list] = {}
-    for sign, rows in ((1, changes.newest), (-1, changes.replaced)):
-        for row in rows:
-            (_id, _rev, start_ms, customer, provider, c_dest, p_dest, _cli, number, code, duration_us, _cd, _pd,
-             charge, cost, dtmf, pdd_in, pdd_out, switch) = row  # fmt: skip
-            end_ms = start_ms + duration_us // 1000
-            minute = end_ms // MINUTE_MS
-            slot = by_minute.get(minute)
-            if slot is None:
-                slot = by_minute[minute] = [None, {}, {}]
-            if sign > 0 and (slot[0] is None or end_ms > slot[0]):
-                slot[0] = end_ms
-            pdd_in_sum, pdd_in_count = (0, 0) if pdd_in is None else (sign * pdd_in, sign)
-            pdd_out_sum, pdd_out_count = (0, 0) if pdd_out is None else (sign * pdd_out, sign)
-            if 200 <= code <= 299:
-                sums = (sign, sign, sign, sign * duration_us, sign * charge, sign * cost, sign * dtmf,
-                        sign if dtmf else 0, pdd_in_sum, pdd_in_count, pdd_out_sum, pdd_out_count,
-                        sign if duration_us < SHORT_CALL_US else 0)  # fmt: skip
-            else:
-                sums = (sign, 0, sign if code in REACHED_CODES else 0, 0, sign * charge, sign * cost, sign * dtmf, 0,
-                        pdd_in_sum, pdd_in_count, pdd_out_sum, pdd_out_count, 0)  # fmt: skip
-            by_key, by_number = slot[1], slot[2]
-            key = (customer, provider, c_dest, p_dest, switch)
-            held = by_key.get(key)
-            by_key[key] = sums if held is None else tuple(map(plus, held, sums))
-            held = by_number.get(number)
-            by_number[number] = sums if held is None else tuple(map(plus, held, sums))
-    minutes = [
-        [minute, end, [[*key, *sums] for key, sums in by_key.items()], [[n, *sums] for n, sums in by_number.items()]]
-        for minute, (end, by_key, by_number) in sorted(by_minute.items())
-    ]
-    ends = [end for _minute, end, _k, _n in minutes if end is not None]
-    return orjson.dumps({"p": changes.partition, "o": changes.offset, "e": max(ends, default=None), "m": minutes})
 
 
 @dataclass
@@ -145,7 +100,7 @@ class LiveWindows:
         return None if clock is None else clock // MINUTE_MS
 
     def apply(self, delta: dict) -> None:
-        """Add one batch's delta (see batch_delta), a minute of end time at a time."""
+        """Add one batch's delta (see pipeline.live_delta), a minute of end time at a time."""
         for minute, newest_end, key_rows, number_rows in delta["m"]:
             self.apply_minute(minute, newest_end, key_rows, number_rows)
 

@@ -1,7 +1,7 @@
 """The live worker's windows, kept in its `live` table so that a restart rebuilds them exactly.
 
 The table holds, under
-  b"d|<live offset>"  each batch's delta (pipeline.live.batch_delta), in the order applied
+  b"d|<live offset>"  each batch's delta (pipeline.live_delta), in the order applied
   b"m|<p>"            the offset of the last batch of batch partition p applied
   b"e"                the last minute step rules were evaluated at
 The table is written from the live topic's agent only (Faust's stores know a write's partition
@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 
 import orjson
 
-from pipeline.live import KEPT_MINUTES, MINUTE_MS, LiveWindows
+from pipeline.live import KEPT_MINUTES, LiveWindows
 
 log = logging.getLogger(__name__)
 # Called at every minute step of the live clock (the alert rules' evaluation adds itself).
@@ -37,6 +37,12 @@ def delta_key(live_offset: int) -> bytes:
 
 def marker_key(partition: int) -> bytes:
     return b"m|%d" % partition
+
+
+def newest_minute(delta: dict) -> int:
+    """The newest minute a delta changes (its minutes are oldest first): once that is older than the
+    slices kept, the delta is no longer needed to rebuild the windows."""
+    return delta["m"][-1][0]
 
 
 class LiveState:
@@ -63,7 +69,7 @@ class LiveState:
             for key, value in deltas:
                 delta = orjson.loads(value)
                 windows.apply(delta)
-                self.kept.append((key, delta["e"] // MINUTE_MS))
+                self.kept.append((key, newest_minute(delta)))
             evaluated = self.table.get(EVALUATED)
             windows.evaluated = None if evaluated is None else int(evaluated)
             self.windows = windows
@@ -94,7 +100,7 @@ class LiveState:
             return False
         self.table[key] = value
         self.table[marker] = b"%d" % delta["o"]
-        self.kept.append((key, delta["e"] // MINUTE_MS))
+        self.kept.append((key, newest_minute(delta)))
         for minute in delta["m"]:  # as if the batch's CDRs had come one minute after another
             windows.apply_minute(*minute)
             await self.evaluate()

@@ -23,6 +23,7 @@ from clickhouse_connect.driver.client import Client
 
 from pipeline.events import Cdr
 from pipeline.ingest import BATCH_ID_HEADER
+from pipeline.live_delta import live_delta
 from pipeline.state import BatchChanges
 
 log = logging.getLogger(__name__)
@@ -81,15 +82,22 @@ class ClickHouseSink:
             "cdr_changes", CHANGE_COLUMNS, insert_block=rows, settings=settings, fmt="JSONCompactColumns"
         )
 
-    async def write(self, changes: BatchChanges, token: str) -> None:
-        """Store a batch's changes once: a write with a token seen before is dropped by ClickHouse."""
+    async def write(self, changes: BatchChanges, token: str, live: bool = False) -> bytes | None:
+        """Store a batch's changes once: a write with a token seen before is dropped by ClickHouse.
+        With `live`, also return the batch's live delta, summed from the same rows in the same
+        warehouse call (pipeline.live_delta)."""
         if not changes.newest:
-            return
+            return None
         rows = change_columns(changes)
+
+        def store() -> bytes | None:
+            self._insert(rows, token)
+            return live_delta(self.client, CHANGE_COLUMNS, rows, changes.partition, changes.offset) if live else None
+
         delay = 0.1
         while True:
             try:
-                await self.run(lambda: self._insert(rows, token))
+                delta = await self.run(store)
                 break
             except Exception as error:  # any failure: keep the batch, wait, try again
                 self.failures += 1
@@ -98,3 +106,4 @@ class ClickHouseSink:
                 delay = min(delay * 2, self.max_backoff)
         self.rows_written += len(changes.newest) + len(changes.replaced) + len(changes.moved)
         self.last_write = time.time()
+        return delta

@@ -1,6 +1,7 @@
 """Live windows equal an independent computation from the newest revision of every CDR, by end
-minute, across duplicates and rerates that move a CDR between minutes; late CDRs count in history
-only; the clock follows the CDRs, and the wall clock only while idle."""
+minute, across duplicates and rerates that move a CDR between minutes; each batch's delta, summed
+by the warehouse, equals one summed here row by row; late CDRs count in history only; the clock
+follows the CDRs, and the wall clock only while idle."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ from collections import defaultdict
 
 import orjson
 import pytest
+from clickhouse_connect.driver.client import Client
 
-from pipeline.events import parse_message
-from pipeline.live import LIVE_SUMS, MINUTE_MS, LiveWindows, batch_delta
+from pipeline.events import Cdr, parse_message
+from pipeline.live import LIVE_SUMS, MINUTE_MS, LiveWindows
+from pipeline.live_delta import live_delta
 from pipeline.live_state import LiveState
-from pipeline.state import CdrState
+from pipeline.migrations import migrate
+from pipeline.sink import CHANGE_COLUMNS, change_columns
+from pipeline.state import BatchChanges, CdrState
 from pipeline.state_store import MemoryStates
-from tests.warehouse_data import NOW_MS, NoChangelog
+from pipeline.warehouse import connect
+from tests.warehouse_data import NOW_MS, NoChangelog, fresh_url
 
 T0 = 1_793_491_200_000  # 2026-11-01T00:00:00Z
 GRACE_MS = 60_000
@@ -45,8 +51,21 @@ def feed(n: int, seed: int) -> list[dict]:
     return events
 
 
-def deltas(events: list[dict], per_batch: int = 97) -> list[bytes]:
+@pytest.fixture(scope="module")
+def warehouse(clickhouse) -> Client:
+    """The warehouse that sums each batch's live delta, as the worker's sink does."""
+    client = connect(fresh_url(clickhouse, "live"))
+    migrate(client)
+    return client
+
+
+def deltas(warehouse: Client, events: list[dict], per_batch: int = 97) -> list[bytes]:
     """Each batch's live delta, as the pipeline applies the events in batches."""
+    return [delta for _changes, delta in batches(warehouse, events, per_batch)]
+
+
+def batches(warehouse: Client, events: list[dict], per_batch: int = 97) -> list[tuple[BatchChanges, bytes]]:
+    """What each batch changed, and its live delta."""
     state = CdrState(MemoryStates({}, lambda cdr_id: 0), NoChangelog())
     out = []
 
@@ -57,7 +76,8 @@ def deltas(events: list[dict], per_batch: int = 97) -> list[bytes]:
             ]
             changes = state.plan(0, offset, rows, day=20_700)
             if changes is not None and changes.newest:
-                out.append(batch_delta(changes))
+                rows = change_columns(changes)
+                out.append((changes, live_delta(warehouse, CHANGE_COLUMNS, rows, 0, offset)))
             await state.record(changes)
 
     asyncio.run(apply())
@@ -92,11 +112,67 @@ def picked(sums: dict[tuple, list[int]]) -> dict[tuple, dict]:
     return {key: {n: v[LIVE_SUMS.index(n)] for n in names if v[LIVE_SUMS.index(n)]} for key, v in sums.items()}
 
 
+HOSTILE = ['a"b', "back\\slash", "line\nbreak", "tab\there", "it's", "$$", "\u2028", "call 📞", "", "{}[],"]
+
+
+def summed_here(changes: BatchChanges) -> dict[int, tuple]:
+    """A batch's delta from its rows one by one: per minute of end time, the newest end of its new
+    revisions, the sums per dimension key and per dest_number (the replaced revisions taken back)."""
+    minutes: dict[int, tuple] = {}
+    for sign, rows in ((1, changes.newest), (-1, changes.replaced)):
+        for row in rows:
+            cdr = Cdr(*row)
+            end_ms = cdr.start_ms + cdr.duration_us // 1000
+            newest_end, by_key, by_number = minutes.setdefault(end_ms // MINUTE_MS, (None, {}, {}))
+            if sign == 1 and (newest_end is None or end_ms > newest_end):
+                newest_end = end_ms
+            minutes[end_ms // MINUTE_MS] = (newest_end, by_key, by_number)
+            connected = 200 <= cdr.sip_code <= 299
+            values = {
+                "attempts": 1, "connected": connected, "reached": connected or cdr.sip_code in (480, 486, 487, 603),
+                "duration_us": cdr.duration_us if connected else 0, "customer_charge_micros": cdr.customer_charge_micros,
+                "provider_charge_micros": cdr.provider_charge_micros, "dtmf": cdr.dtmf,
+                "dtmf_calls": connected and cdr.dtmf > 0, "pdd_in_sum": cdr.pdd_in_ms or 0,
+                "pdd_in_count": cdr.pdd_in_ms is not None, "pdd_out_sum": cdr.pdd_out_ms or 0,
+                "pdd_out_count": cdr.pdd_out_ms is not None, "short_calls": connected and cdr.duration_us < 6_000_000,
+            }  # fmt: skip
+            sums = [sign * int(values[name]) for name in LIVE_SUMS]
+            key = (cdr.customer, cdr.provider, cdr.customer_destination, cdr.provider_destination, cdr.switch)
+            for table, at in ((by_key, key), (by_number, cdr.dest_number)):
+                table[at] = [a + b for a, b in zip(table.get(at, [0] * len(sums)), sums)]
+    return minutes
+
+
+def test_the_warehouse_sums_each_batch_as_its_rows_one_by_one_hostile_names_included(warehouse):
+    rng = random.Random(9)
+    events = [
+        dict(e, customer=rng.choice(HOSTILE), provider=rng.choice(HOSTILE), switch=rng.choice(HOSTILE),
+             pdd_out_ms=rng.choice([None, rng.randrange(50, 900)]))
+        for e in feed(1500, seed=9)
+    ]  # fmt: skip
+    events += [
+        dict(e, rev=5, customer_charge="0.5", duration=e["duration"] + 90) for e in events[:200:2]
+    ]  # later rerates
+    events.append(dict(events[0], rev=7, start_time=T0 - 5 * MINUTE_MS))  # rerated into the month before
+    checked = replaced = moved = 0
+    for changes, delta in batches(warehouse, events):
+        got = {
+            minute: (newest_end, {tuple(r[:5]): r[5:] for r in key_rows}, {r[0]: r[1:] for r in number_rows})
+            for minute, newest_end, key_rows, number_rows in orjson.loads(delta)["m"]
+        }
+        assert got == summed_here(changes)
+        minutes = [minute for minute, *_rows in orjson.loads(delta)["m"]]
+        assert minutes == sorted(minutes)
+        checked, replaced, moved = checked + 1, replaced + len(changes.replaced), moved + len(changes.moved)
+    assert checked > 10 and replaced > 30 and moved == 1
+    assert {k[0] for m in summed_here(changes).values() for k in m[1]} <= set(HOSTILE)
+
+
 @pytest.mark.parametrize("group", ["provider", "customer", "dest_number"])
-def test_window_sums_equal_the_newest_revisions_by_end_minute(group):
+def test_window_sums_equal_the_newest_revisions_by_end_minute(warehouse, group):
     events = feed(3000, seed=1)
     windows = LiveWindows(GRACE_MS)
-    for delta in deltas(events):
+    for delta in deltas(warehouse, events):
         windows.apply(orjson.loads(delta))
     assert windows.late == 0
     clock_minute = windows.minute
@@ -110,37 +186,37 @@ def test_window_sums_equal_the_newest_revisions_by_end_minute(group):
     assert sum(v[0] for v in windows.window_sums([group], 60).values()) > 2000
 
 
-def test_the_clock_is_the_newest_end_time_less_the_grace():
+def test_the_clock_is_the_newest_end_time_less_the_grace(warehouse):
     events = feed(500, seed=2)
     windows = LiveWindows(GRACE_MS)
-    for delta in deltas(events):
+    for delta in deltas(warehouse, events):
         windows.apply(orjson.loads(delta))
     newest_end = max(e["start_time"] + round(e["duration"] * 1000) for e in events)
     assert windows.clock_ms == newest_end - GRACE_MS
 
 
-def test_a_cdr_older_than_the_clock_less_the_longest_window_counts_in_history_only():
+def test_a_cdr_older_than_the_clock_less_the_longest_window_counts_in_history_only(warehouse):
     on_time, late = feed(300, seed=3), feed(1, seed=4)
     windows = LiveWindows(GRACE_MS)
-    for delta in deltas(on_time):
+    for delta in deltas(warehouse, on_time):
         windows.apply(orjson.loads(delta))
     windows.newest_end_ms += 3 * 3600_000  # three hours of CDRs later
     before = windows.window_sums(["provider"], 60)
-    for delta in deltas([dict(e, id="late-" + e["id"]) for e in late]):
+    for delta in deltas(warehouse, [dict(e, id="late-" + e["id"]) for e in late]):
         windows.apply(orjson.loads(delta))
     assert windows.late == 1 and windows.window_sums(["provider"], 60) == before
 
 
-def test_an_idle_clock_follows_the_wall_clock_and_cdrs_take_it_back():
+def test_an_idle_clock_follows_the_wall_clock_and_cdrs_take_it_back(warehouse):
     windows = LiveWindows(GRACE_MS)
-    for delta in deltas(feed(200, seed=5)):
+    for delta in deltas(warehouse, feed(200, seed=5)):
         windows.apply(orjson.loads(delta))
     event_clock = windows.clock_ms
     windows.follow_wall_clock(event_clock + GRACE_MS + 10 * MINUTE_MS)
     assert windows.clock_ms == event_clock + 10 * MINUTE_MS
     older = feed(10, seed=6)  # a replay of older files begins
     older = [dict(e, id="old-" + e["id"], start_time=e["start_time"] - 86_400_000) for e in older]
-    for delta in deltas(older):
+    for delta in deltas(warehouse, older):
         windows.apply(orjson.loads(delta))
     assert windows.clock_ms == max(e["start_time"] + round(e["duration"] * 1000) for e in older) - GRACE_MS
 
@@ -157,10 +233,10 @@ def test_minute_steps_are_every_minute_passed_or_only_the_new_one_after_a_jump()
     assert windows.steps() == [150]
 
 
-def test_a_rebuilt_live_state_equals_the_one_that_applied_the_deltas_and_drops_resent_batches():
+def test_a_rebuilt_live_state_equals_the_one_that_applied_the_deltas_and_drops_resent_batches(warehouse):
     table: dict[bytes, bytes] = {}
     live = LiveState(table, GRACE_MS)
-    all_deltas = deltas(feed(2000, seed=7))
+    all_deltas = deltas(warehouse, feed(2000, seed=7))
 
     async def apply() -> None:
         for offset, delta in enumerate(all_deltas):
@@ -173,8 +249,8 @@ def test_a_rebuilt_live_state_equals_the_one_that_applied_the_deltas_and_drops_r
     assert rebuilt.evaluated == live.built().evaluated
 
 
-def test_a_delta_kept_before_a_stop_that_came_before_its_marker_counts_once():
-    all_deltas = deltas(feed(500, seed=8))
+def test_a_delta_kept_before_a_stop_that_came_before_its_marker_counts_once(warehouse):
+    all_deltas = deltas(warehouse, feed(500, seed=8))
     table: dict[bytes, bytes] = {}
     live = LiveState(table, GRACE_MS)
 

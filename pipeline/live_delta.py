@@ -1,0 +1,82 @@
+"""A batch's live delta, summed by the warehouse from the rows the sink stores.
+
+The sink's `cdr_changes` rows of a batch (+1 its newest revisions, -1 those they replace, 0
+tombstones, which add nothing) go once more into a session's temporary table, and one query sums
+them per minute of end time and per key of the five dimensions, and per minute and
+`dest_number`. ClickHouse does the grouping in native code on the warehouse thread, which runs
+beside the event loop, so the live path adds little to the pipeline's own work. The answer is
+the live topic's message as it is:
+
+    {"p": batch partition, "o": batch offset,
+     "m": [[minute, newest end time of the new revisions ending in it (ms, or null),
+            [[customer, provider, customer_destination, provider_destination, switch, *sums], ...],
+            [[dest_number, *sums], ...]], ...]}      (oldest minute first; sums in LIVE_SUMS order)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from clickhouse_connect.driver.client import Client
+
+from pipeline.live import LIVE_SUMS, MINUTE_MS, REACHED_CODES, SHORT_CALL_US
+
+BATCH_TABLE = "live_batch"  # temporary: one per warehouse session, so workers sharing a server never meet
+CONNECTED = "sip_code BETWEEN 200 AND 299"
+SUM_EXPRESSIONS = {
+    "attempts": "sign",
+    "connected": f"sign * ({CONNECTED})",
+    "reached": f"sign * ({CONNECTED} OR sip_code IN ({', '.join(map(str, sorted(REACHED_CODES)))}))",
+    "duration_us": f"sign * if({CONNECTED}, duration_us, 0)",
+    "customer_charge_micros": "sign * customer_charge_micros",
+    "provider_charge_micros": "sign * provider_charge_micros",
+    "dtmf": "sign * dtmf",
+    "dtmf_calls": f"sign * ({CONNECTED} AND dtmf > 0)",
+    "pdd_in_sum": "sign * ifNull(pdd_in_ms, 0)",
+    "pdd_in_count": "sign * isNotNull(pdd_in_ms)",
+    "pdd_out_sum": "sign * ifNull(pdd_out_ms, 0)",
+    "pdd_out_count": "sign * isNotNull(pdd_out_ms)",
+    "short_calls": f"sign * ({CONNECTED} AND duration_us < {SHORT_CALL_US})",
+}
+assert tuple(SUM_EXPRESSIONS) == LIVE_SUMS
+SUMS = ", ".join(f"sum({expression})" for expression in SUM_EXPRESSIONS.values())
+KEY = "customer, provider, customer_destination, provider_destination, switch"
+# The settings go in the query: clickhouse-connect applies per-call settings to chDB with a SET
+# before and after, which costs more than the query on a small batch. Integers come out as JSON
+# numbers (not strings); one thread: a batch is small, and the pipeline's other work needs the
+# other core more than this query does.
+
+DELTA_BY_MINUTE = f"""
+WITH changes AS (
+    SELECT *, start_ms + intDiv(duration_us, 1000) AS end_ms, intDiv(end_ms, {MINUTE_MS}) AS minute
+    FROM {BATCH_TABLE} WHERE sign != 0
+)
+SELECT minute, by_key.newest_end, by_key.rows, by_number.rows
+FROM (
+    SELECT minute, max(newest_end) AS newest_end, groupArray(row) AS rows
+    FROM (
+        SELECT minute, maxIfOrNull(end_ms, sign = 1) AS newest_end, tuple({KEY}, {SUMS}) AS row
+        FROM changes GROUP BY minute, {KEY}
+    )
+    GROUP BY minute
+) AS by_key
+JOIN (
+    SELECT minute, groupArray(row) AS rows
+    FROM (SELECT minute, tuple(dest_number, {SUMS}) AS row FROM changes GROUP BY minute, dest_number)
+    GROUP BY minute
+) AS by_number USING minute
+ORDER BY minute
+SETTINGS output_format_json_quote_64bit_integers = 0, max_threads = 1
+"""
+
+
+def live_delta(client: Client, columns: Sequence[str], rows: bytes, partition: int, offset: int) -> bytes:
+    """The live delta of the batch whose `cdr_changes` rows are `rows` (JSONCompactColumns of
+    `columns`, as the sink stores them), as the live topic carries it. Blocking: run it on the
+    warehouse thread."""
+    client.command(f"CREATE TEMPORARY TABLE IF NOT EXISTS {BATCH_TABLE} AS cdr_changes ENGINE = Memory")
+    client.command(f"TRUNCATE TABLE {BATCH_TABLE}")
+    client.raw_insert(BATCH_TABLE, columns, insert_block=rows, fmt="JSONCompactColumns")
+    minutes = client.raw_query(DELTA_BY_MINUTE, fmt="JSONCompactEachRow")
+    # one JSON array per line, and a line break never occurs inside one (JSON escapes it)
+    return b'{"p":%d,"o":%d,"m":[%s]}' % (partition, offset, minutes.rstrip(b"\n").replace(b"\n", b","))
