@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import add as plus
+from operator import itemgetter
 
 LIVE_SUMS = (
     "attempts",
@@ -62,15 +63,15 @@ class Slice:
         cached = self.grouped.get(wanted)
         if cached is not None and cached[0] == self.version:
             return cached[1]
-        totals: dict[tuple, Sums] = {}
         if group == (NUMBER,):
             totals = {(number,): sums for number, sums in self.by_number.items()}
         else:
-            positions = [DIMENSIONS.index(g) for g in group]
-            for key, sums in self.by_key.items():
-                if (customers and key[0] not in customers) or (providers and key[1] not in providers):
-                    continue
-                _add_to(totals, tuple([key[p] for p in positions]), sums)
+            project = _projection([DIMENSIONS.index(g) for g in group])
+            totals = _summed(
+                (project(key), sums)
+                for key, sums in self.by_key.items()
+                if not (customers and key[0] not in customers) and not (providers and key[1] not in providers)
+            )
         self.grouped[wanted] = (self.version, totals)
         return totals
 
@@ -183,13 +184,8 @@ class LiveWindows:
         wanted = (tuple(group), frozenset(customers), frozenset(providers))
 
         def summed() -> dict[tuple, Sums]:
-            totals: dict[tuple, Sums] = {}
-            for minute in range(at - minutes, at):
-                found = self.slices.get(minute)
-                if found is not None:
-                    for key, sums in found.group_sums(*wanted).items():
-                        _add_to(totals, key, sums)
-            return totals
+            kept = [self.slices.get(minute) for minute in range(at - minutes, at)]
+            return _summed(pair for found in kept if found is not None for pair in found.group_sums(*wanted).items())
 
         return self._answered(("sums", wanted, minutes, at), summed)
 
@@ -214,6 +210,25 @@ class LiveWindows:
         return self._answered(("keys", wanted, at), gathered)
 
 
-def _add_to(totals: dict[tuple, Sums], key: tuple, sums: Sums) -> None:
-    held = totals.get(key)
-    totals[key] = sums if held is None else list(map(plus, held, sums))  # sums are never changed in place
+def _summed(pairs: Iterable[tuple[tuple, Sums]]) -> dict[tuple, Sums]:
+    """The sums per key of (key, sums) pairs. A key's lists are gathered first and added column by
+    column once: cheaper than adding pair by pair when a key comes up in many slices. Sums lists are
+    never changed in place, so a key's only list is taken as it is."""
+    gathered: dict[tuple, list[Sums]] = {}
+    for key, sums in pairs:
+        held = gathered.get(key)
+        if held is None:
+            gathered[key] = [sums]
+        else:
+            held.append(sums)
+    return {key: held[0] if len(held) == 1 else list(map(sum, zip(*held))) for key, held in gathered.items()}
+
+
+def _projection(positions: list[int]) -> Callable[[tuple], tuple]:
+    """The key of a grouping (a tuple of the dimensions at `positions`) from a five-dimension key."""
+    if len(positions) > 1:
+        return itemgetter(*positions)
+    if positions:
+        position = positions[0]
+        return lambda key: (key[position],)
+    return lambda key: ()
