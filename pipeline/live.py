@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import add as plus
 from operator import itemgetter
+from operator import sub as minus
 
 LIVE_SUMS = (
     "attempts",
@@ -84,9 +85,12 @@ class LiveWindows:
     wall_clock_ms: int | None = None  # set while the input is idle: the clock follows it
     late: int = 0  # CDR revisions older than the clock less the longest window: history only
     evaluated: int | None = None  # the last minute step handed out by steps()
-    # window_sums and keys answers until the slices next change: rules on the same scope and
+    # window_sums and keys answers until a slice they cover changes: rules on the same scope and
     # window (an ASR and an ACD rule on routes, say) are summed once per minute step
-    answers: dict[tuple, object] = field(default_factory=dict, compare=False, repr=False)
+    answers: dict[tuple, tuple[range, object]] = field(default_factory=dict, compare=False, repr=False)
+    # each window's last sums, so that the next minute step's are the same sums with the minutes
+    # that entered added and those that left taken back (until a slice the window covers changes)
+    sliding: dict[tuple, WindowSums] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def clock_ms(self) -> int | None:
@@ -118,7 +122,7 @@ class LiveWindows:
             return
         found = self.slice(minute)
         found.version += 1
-        self.changed()
+        self.changed(minute)
         by_key, by_number = found.by_key, found.by_number
         for row in key_rows:
             key = tuple(row[:5])
@@ -148,17 +152,20 @@ class LiveWindows:
             return
         for old in [m for m in self.slices if m < minute - KEPT_MINUTES]:
             del self.slices[old]
-            self.changed()
+            self.changed(old)
 
-    def changed(self) -> None:
-        self.answers.clear()
+    def changed(self, minute: int) -> None:
+        """The slice of `minute` changed: forget the answers and windows that cover it."""
+        self.answers = {question: held for question, held in self.answers.items() if minute not in held[0]}
+        self.sliding = {which: window for which, window in self.sliding.items() if minute not in window.covers}
 
-    def _answered(self, question: tuple, answer: Callable[[], object]) -> object:
-        """The answer to `question` since the slices last changed (answers are never modified)."""
-        found = self.answers.get(question)
-        if found is None:
-            found = self.answers[question] = answer()
-        return found
+    def _answered(self, question: tuple, covers: range, answer: Callable[[], object]) -> object:
+        """The answer to `question`, which sums the slices of the minutes `covers`, since one of
+        those last changed (answers are never modified)."""
+        held = self.answers.get(question)
+        if held is None:
+            held = self.answers[question] = (covers, answer())
+        return held[1]
 
     def steps(self) -> list[int]:
         """The minute steps to evaluate rules at since the last call: every minute the clock
@@ -183,11 +190,20 @@ class LiveWindows:
             return {}
         wanted = (tuple(group), frozenset(customers), frozenset(providers))
 
-        def summed() -> dict[tuple, Sums]:
-            kept = [self.slices.get(minute) for minute in range(at - minutes, at)]
-            return _summed(pair for found in kept if found is not None for pair in found.group_sums(*wanted).items())
+        def grouped(minute: int) -> dict[tuple, Sums]:
+            found = self.slices.get(minute)
+            return {} if found is None else found.group_sums(*wanted)
 
-        return self._answered(("sums", wanted, minutes, at), summed)
+        def summed() -> dict[tuple, Sums]:
+            earlier = self.sliding.get((wanted, minutes))
+            if earlier is not None and earlier.at < at < earlier.at + minutes:
+                window = earlier.slid(at, grouped)
+            else:
+                window = WindowSums.over(at, minutes, grouped)
+            self.sliding[(wanted, minutes)] = window
+            return window.totals
+
+        return self._answered(("sums", wanted, minutes, at), range(at - minutes, at), summed)
 
     def keys(
         self, group: Sequence[str], at: int | None = None, customers: Iterable[str] = (), providers: Iterable[str] = ()
@@ -207,7 +223,52 @@ class LiveWindows:
                     found.update(kept.group_sums(*wanted))
             return found
 
-        return self._answered(("keys", wanted, at), gathered)
+        return self._answered(("keys", wanted, at), range(at - KEPT_MINUTES, at), gathered)
+
+
+@dataclass
+class WindowSums:
+    """The sums per key over the `minutes` before the minute step `at`, and how many of those
+    minutes each key has traffic in: a key is in the window while that count is above 0."""
+
+    at: int
+    minutes: int
+    totals: dict[tuple, Sums]
+    minutes_with: dict[tuple, int]
+
+    @property
+    def covers(self) -> range:
+        return range(self.at - self.minutes, self.at)
+
+    @classmethod
+    def over(cls, at: int, minutes: int, grouped: Callable[[int], dict[tuple, Sums]]) -> WindowSums:
+        gathered: dict[tuple, list[Sums]] = {}
+        for minute in range(at - minutes, at):
+            for key, sums in grouped(minute).items():
+                held = gathered.get(key)
+                if held is None:
+                    gathered[key] = [sums]
+                else:
+                    held.append(sums)
+        return cls(at, minutes, _added(gathered), {key: len(held) for key, held in gathered.items()})
+
+    def slid(self, at: int, grouped: Callable[[int], dict[tuple, Sums]]) -> WindowSums:
+        """The same window at a later step `at` (less than its length later, the slices it covers unchanged)."""
+        minutes = self.minutes
+        totals, minutes_with = dict(self.totals), dict(self.minutes_with)  # answers already given stay as they are
+        for minute in range(self.at, at):  # entered
+            for key, sums in grouped(minute).items():
+                held = totals.get(key)
+                totals[key] = sums if held is None else list(map(plus, held, sums))
+                minutes_with[key] = minutes_with.get(key, 0) + 1
+        for minute in range(self.at - minutes, at - minutes):  # left
+            for key, sums in grouped(minute).items():
+                if minutes_with[key] == 1:
+                    del totals[key], minutes_with[key]
+                else:
+                    totals[key] = list(map(minus, totals[key], sums))
+                    minutes_with[key] -= 1
+        return WindowSums(at, minutes, totals, minutes_with)
 
 
 def _summed(pairs: Iterable[tuple[tuple, Sums]]) -> dict[tuple, Sums]:
@@ -221,6 +282,10 @@ def _summed(pairs: Iterable[tuple[tuple, Sums]]) -> dict[tuple, Sums]:
             gathered[key] = [sums]
         else:
             held.append(sums)
+    return _added(gathered)
+
+
+def _added(gathered: dict[tuple, list[Sums]]) -> dict[tuple, Sums]:
     return {key: held[0] if len(held) == 1 else list(map(sum, zip(*held))) for key, held in gathered.items()}
 
 

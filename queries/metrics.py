@@ -87,8 +87,11 @@ DEFINITIONS: dict[str, Callable[[Sums], object]] = {
 }
 
 
+NO_SUMS: Sums = dict.fromkeys((*SUM_NAMES, "reached"), 0)
+
+
 def _sums(row: dict[str, int]) -> Sums:
-    return {name: row.get(name, 0) for name in (*SUM_NAMES, "reached")}
+    return {**NO_SUMS, **row}  # the row's other columns come along: the definitions read sums by name
 
 
 def derive(row: dict[str, int]) -> dict[str, object]:

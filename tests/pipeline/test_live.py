@@ -186,6 +186,23 @@ def test_window_sums_equal_the_newest_revisions_by_end_minute(warehouse, group):
     assert sum(v[0] for v in windows.window_sums([group], 60).values()) > 2000
 
 
+def test_a_window_slid_from_step_to_step_equals_the_window_summed_afresh(warehouse):
+    windows = LiveWindows(GRACE_MS)
+    all_deltas = deltas(warehouse, feed(1500, seed=10))
+    for delta in all_deltas[:-3]:
+        windows.apply(orjson.loads(delta))
+    clock = windows.minute
+    for delta in [None, *all_deltas[-3:]]:  # then with slices changed between the steps
+        if delta is not None:
+            windows.apply(orjson.loads(delta))
+        for group in (["provider"], ["customer", "provider"], ["dest_number"], []):
+            for minutes in (1, 7, 60):
+                for at in range(clock - 80, clock + 70, 1 if minutes > 1 else 3):  # keys enter, stay and leave
+                    afresh = LiveWindows(GRACE_MS, slices=windows.slices).window_sums(group, minutes, at)
+                    assert windows.window_sums(group, minutes, at) == afresh, (group, minutes, at)
+        assert windows.sliding  # the steps were slid, not summed again
+
+
 def test_the_clock_is_the_newest_end_time_less_the_grace(warehouse):
     events = feed(500, seed=2)
     windows = LiveWindows(GRACE_MS)
