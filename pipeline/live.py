@@ -22,6 +22,8 @@ from operator import add as plus
 from operator import itemgetter
 from operator import sub as minus
 
+import orjson
+
 LIVE_SUMS = (
     "attempts",
     "connected",
@@ -47,15 +49,34 @@ SHORT_CALL_US = 6_000_000
 Sums = list[int]
 
 
-@dataclass
+@dataclass(eq=False)
 class Slice:
     """One minute of end time: sums per dimension key and per dest_number, and the sums per grouping
-    the rules and queries asked for (made again after the slice changes)."""
+    the rules and queries asked for (made again after the slice changes).
+
+    A delta's per-number rows are kept as the JSON text they came in and added when the slice's
+    numbers are first asked for: a batch has about as many numbers as CDRs, and only the windows
+    of `dest_number` rules and queries read them."""
 
     by_key: dict[tuple, Sums] = field(default_factory=dict)
-    by_number: dict[str, Sums] = field(default_factory=dict)
-    version: int = field(default=0, compare=False)
-    grouped: dict[tuple, tuple[int, dict[tuple, Sums]]] = field(default_factory=dict, compare=False)
+    numbers: dict[str, Sums] = field(default_factory=dict)
+    numbers_unread: list[str | list] = field(default_factory=list)  # rows as JSON text (or read already)
+    version: int = 0
+    grouped: dict[tuple, tuple[int, dict[tuple, Sums]]] = field(default_factory=dict)
+
+    @property
+    def by_number(self) -> dict[str, Sums]:
+        if self.numbers_unread:
+            numbers = self.numbers
+            for rows in self.numbers_unread:
+                for number, *sums in orjson.loads(rows) if isinstance(rows, str) else rows:
+                    held = numbers.get(number)
+                    numbers[number] = sums if held is None else list(map(plus, held, sums))
+            self.numbers_unread.clear()
+        return self.numbers
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Slice) and (self.by_key, self.by_number) == (other.by_key, other.by_number)
 
     def group_sums(
         self, group: tuple[str, ...], customers: frozenset[str], providers: frozenset[str]
@@ -109,8 +130,11 @@ class LiveWindows:
         for minute, newest_end, key_rows, number_rows in delta["m"]:
             self.apply_minute(minute, newest_end, key_rows, number_rows)
 
-    def apply_minute(self, minute: int, newest_end: int | None, key_rows: list[list], number_rows: list[list]) -> None:
-        """Add the rows of one minute of a delta; `newest_end` (of its new revisions) moves the clock."""
+    def apply_minute(
+        self, minute: int, newest_end: int | None, key_rows: list[list], number_rows: str | list[list]
+    ) -> None:
+        """Add the rows of one minute of a delta (its per-number rows as JSON text, or read already);
+        `newest_end` (of its new revisions) moves the clock."""
         if newest_end is not None:
             if self.wall_clock_ms is not None:  # CDRs again after an idle spell: their own time
                 self.wall_clock_ms, self.newest_end_ms = None, newest_end
@@ -123,14 +147,12 @@ class LiveWindows:
         found = self.slice(minute)
         found.version += 1
         self.changed(minute)
-        by_key, by_number = found.by_key, found.by_number
+        by_key = found.by_key
         for row in key_rows:
             key = tuple(row[:5])
             held = by_key.get(key)
             by_key[key] = row[5:] if held is None else list(map(plus, held, row[5:]))
-        for number, *sums in number_rows:
-            held = by_number.get(number)
-            by_number[number] = sums if held is None else list(map(plus, held, sums))
+        found.numbers_unread.append(number_rows)
         self.drop_old()
 
     def slice(self, minute: int) -> Slice:

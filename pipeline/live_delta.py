@@ -3,14 +3,17 @@
 The sink's `cdr_changes` rows of a batch (+1 its newest revisions, -1 those they replace, 0
 tombstones, which add nothing) go once more into a session's temporary table, and one query sums
 them per minute of end time and per key of the five dimensions, and per minute and
-`dest_number`. ClickHouse does the grouping in native code on the warehouse thread, which runs
-beside the event loop, so the live path adds little to the pipeline's own work. The answer is
-the live topic's message as it is:
+`dest_number`. ClickHouse does the grouping in native code, on the warehouse thread and without
+holding the interpreter's lock, so the event loop goes on meanwhile. The answer is the live
+topic's message as it is:
 
     {"p": batch partition, "o": batch offset,
      "m": [[minute, newest end time of the new revisions ending in it (ms, or null),
             [[customer, provider, customer_destination, provider_destination, switch, *sums], ...],
-            [[dest_number, *sums], ...]], ...]}      (oldest minute first; sums in LIVE_SUMS order)
+            "[[dest_number, *sums], ...]"], ...]}    (oldest minute first; sums in LIVE_SUMS order)
+
+The per-number rows come as JSON text: the live worker reads them only when a window of
+`dest_number` asks for them (pipeline.live.Slice).
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ FROM (
     GROUP BY minute
 ) AS by_key
 JOIN (
-    SELECT minute, groupArray(row) AS rows
+    SELECT minute, toJSONString(groupArray(row)) AS rows
     FROM (SELECT minute, tuple(dest_number, {SUMS}) AS row FROM changes GROUP BY minute, dest_number)
     GROUP BY minute
 ) AS by_number USING minute

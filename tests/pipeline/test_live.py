@@ -157,7 +157,11 @@ def test_the_warehouse_sums_each_batch_as_its_rows_one_by_one_hostile_names_incl
     checked = replaced = moved = 0
     for changes, delta in batches(warehouse, events):
         got = {
-            minute: (newest_end, {tuple(r[:5]): r[5:] for r in key_rows}, {r[0]: r[1:] for r in number_rows})
+            minute: (
+                newest_end,
+                {tuple(r[:5]): r[5:] for r in key_rows},
+                {r[0]: r[1:] for r in orjson.loads(number_rows)},
+            )
             for minute, newest_end, key_rows, number_rows in orjson.loads(delta)["m"]
         }
         assert got == summed_here(changes)
