@@ -4,9 +4,11 @@ Each applied batch yields one delta: the sums its newest revisions add and the r
 replace take back, per minute of end time (`start + duration`) and per key of the five
 dimensions (customer, provider, customer_destination, provider_destination, switch), and per
 minute and `dest_number` (summed by the warehouse: pipeline.live_delta). Any grouping of the
-dimensions is a sum over those keys. The deltas go, in the order the batches are applied, to one live worker (the live topic has one
-partition), which adds them to `LiveWindows` and keeps them in its table until they are older
-than the slices kept, so that a restart rebuilds the same windows.
+dimensions is a sum over those keys. The deltas go, in the order the batches are applied, to one
+live worker (the live topic has one partition), which adds them to `LiveWindows` and keeps them
+in its table until they are older than the slices kept, so that a restart rebuilds the same
+windows. A window's sums are slid from one minute step to the next while the slices it covers
+stay as they were.
 
 The live clock is the newest end time applied less the grace. While CDRs flow it only moves
 forward; a CDR whose minute is older than the clock less the longest window counts in history
@@ -264,14 +266,7 @@ class WindowSums:
 
     @classmethod
     def over(cls, at: int, minutes: int, grouped: Callable[[int], dict[tuple, Sums]]) -> WindowSums:
-        gathered: dict[tuple, list[Sums]] = {}
-        for minute in range(at - minutes, at):
-            for key, sums in grouped(minute).items():
-                held = gathered.get(key)
-                if held is None:
-                    gathered[key] = [sums]
-                else:
-                    held.append(sums)
+        gathered = _gathered(pair for minute in range(at - minutes, at) for pair in grouped(minute).items())
         return cls(at, minutes, _added(gathered), {key: len(held) for key, held in gathered.items()})
 
     def slid(self, at: int, grouped: Callable[[int], dict[tuple, Sums]]) -> WindowSums:
@@ -294,9 +289,13 @@ class WindowSums:
 
 
 def _summed(pairs: Iterable[tuple[tuple, Sums]]) -> dict[tuple, Sums]:
-    """The sums per key of (key, sums) pairs. A key's lists are gathered first and added column by
-    column once: cheaper than adding pair by pair when a key comes up in many slices. Sums lists are
-    never changed in place, so a key's only list is taken as it is."""
+    """The sums per key of (key, sums) pairs."""
+    return _added(_gathered(pairs))
+
+
+def _gathered(pairs: Iterable[tuple[tuple, Sums]]) -> dict[tuple, list[Sums]]:
+    """Each key's sums lists: adding them column by column once is cheaper than pair by pair when
+    a key comes up in many slices."""
     gathered: dict[tuple, list[Sums]] = {}
     for key, sums in pairs:
         held = gathered.get(key)
@@ -304,10 +303,11 @@ def _summed(pairs: Iterable[tuple[tuple, Sums]]) -> dict[tuple, Sums]:
             gathered[key] = [sums]
         else:
             held.append(sums)
-    return _added(gathered)
+    return gathered
 
 
 def _added(gathered: dict[tuple, list[Sums]]) -> dict[tuple, Sums]:
+    # sums lists are never changed in place, so a key's only list is taken as it is
     return {key: held[0] if len(held) == 1 else list(map(sum, zip(*held))) for key, held in gathered.items()}
 
 

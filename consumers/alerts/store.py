@@ -76,12 +76,16 @@ class AlertStore:
         return {row[0] for row in result.result_rows}
 
     def record(self, transitions: list[Transition]) -> None:
-        rows = [
-            [*(getattr(t, f) for f in EVENT_FIELDS[:2]), orjson.dumps(t.key).decode(),
-             *(getattr(t, f) for f in EVENT_FIELDS[3:11]), list(t.email), t.webhook]
+        # JSON rows: the client's typed insert imports pandas the first time it runs, which held the
+        # warehouse thread for half a second at a worker's first transition
+        rows = b"\n".join(
+            orjson.dumps({
+                **{f: getattr(t, f) for f in EVENT_FIELDS}, "key": orjson.dumps(t.key).decode(),
+                "at": t.at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], "email": list(t.email),
+            })
             for t in transitions
-        ]  # fmt: skip
-        self.connected().insert("alert_events", rows, column_names=list(EVENT_FIELDS))
+        )  # fmt: skip
+        self.connected().raw_insert("alert_events", list(EVENT_FIELDS), insert_block=rows, fmt="JSONEachRow")
 
     def history(
         self, rule: str | None, start: datetime | None, end: datetime | None, limit: int = 1000
