@@ -76,8 +76,8 @@ class AlertStore:
         return {row[0] for row in result.result_rows}
 
     def record(self, transitions: list[Transition]) -> None:
-        # JSON rows: the client's typed insert imports pandas the first time it runs, which held the
-        # warehouse thread for half a second at a worker's first transition
+        # JSON rows (here and for notifications): the client's typed insert imports pandas the first
+        # time it runs, which held the warehouse thread for half a second at a worker's first transition
         rows = b"\n".join(
             orjson.dumps({
                 **{f: getattr(t, f) for f in EVENT_FIELDS}, "key": orjson.dumps(t.key).decode(),
@@ -139,7 +139,5 @@ class AlertStore:
         return pending
 
     def record_notification(self, alert_id: str, channel: str, status: str, attempt: int, error: str = "") -> None:
-        self.connected().insert(
-            "alert_notifications", [[alert_id, channel, status, attempt, error[:2000]]],
-            column_names=["alert_id", "channel", "status", "attempt", "error"],
-        )  # fmt: skip
+        row = {"alert_id": alert_id, "channel": channel, "status": status, "attempt": attempt, "error": error[:2000]}
+        self.connected().raw_insert("alert_notifications", list(row), insert_block=orjson.dumps(row), fmt="JSONEachRow")
