@@ -42,32 +42,25 @@ SUM_EXPRESSIONS = {
     "short_calls": f"sign * ({CONNECTED} AND duration_us < {SHORT_CALL_US})",
 }
 assert tuple(SUM_EXPRESSIONS) == LIVE_SUMS
-SUMS = ", ".join(f"sum({expression})" for expression in SUM_EXPRESSIONS.values())
+SUMS = ", ".join(f"sum({expression}) AS s{i}" for i, expression in enumerate(SUM_EXPRESSIONS.values()))
+SUM_COLUMNS = ", ".join(f"s{i}" for i in range(len(LIVE_SUMS)))
 KEY = "customer, provider, customer_destination, provider_destination, switch"
-# The settings go in the query: clickhouse-connect applies per-call settings to chDB with a SET
-# before and after, which costs more than the query on a small batch. Integers come out as JSON
-# numbers (not strings); one thread: a batch is small, and the pipeline's other work needs the
-# other core more than this query does.
-
+# Both groupings in one pass over the rows (GROUPING SETS), then one row per minute. The settings
+# go in the query: clickhouse-connect applies per-call settings to chDB with a SET before and
+# after, which costs more than the query on a small batch. Integers come out as JSON numbers (not
+# strings); one thread: a batch is small, and the pipeline's other work needs the other core more.
 DELTA_BY_MINUTE = f"""
-WITH changes AS (
-    SELECT *, start_ms + intDiv(duration_us, 1000) AS end_ms, intDiv(end_ms, {MINUTE_MS}) AS minute
-    FROM {BATCH_TABLE} WHERE sign != 0
-)
-SELECT minute, by_key.newest_end, by_key.rows, by_number.rows
+SELECT minute, max(newest_end),
+       groupArrayIf(tuple({KEY}, {SUM_COLUMNS}), by_key),
+       toJSONString(groupArrayIf(tuple(dest_number, {SUM_COLUMNS}), NOT by_key))
 FROM (
-    SELECT minute, max(newest_end) AS newest_end, groupArray(row) AS rows
-    FROM (
-        SELECT minute, maxIfOrNull(end_ms, sign = 1) AS newest_end, tuple({KEY}, {SUMS}) AS row
-        FROM changes GROUP BY minute, {KEY}
-    )
-    GROUP BY minute
-) AS by_key
-JOIN (
-    SELECT minute, toJSONString(groupArray(row)) AS rows
-    FROM (SELECT minute, tuple(dest_number, {SUMS}) AS row FROM changes GROUP BY minute, dest_number)
-    GROUP BY minute
-) AS by_number USING minute
+    SELECT intDiv(start_ms + intDiv(duration_us, 1000), {MINUTE_MS}) AS minute, {KEY}, dest_number,
+           grouping(dest_number) = 1 AS by_key, maxIfOrNull(start_ms + intDiv(duration_us, 1000), sign = 1) AS newest_end,
+           {SUMS}
+    FROM {BATCH_TABLE} WHERE sign != 0
+    GROUP BY GROUPING SETS ((minute, {KEY}), (minute, dest_number))
+)
+GROUP BY minute
 ORDER BY minute
 SETTINGS output_format_json_quote_64bit_integers = 0, max_threads = 1
 """
