@@ -1,11 +1,11 @@
-"""A batch's live delta, summed by the warehouse from the rows the sink stores.
+"""A batch's live delta: its rows summed per minute of end time and per key of the five
+dimensions, and per minute and `dest_number` (+1 its newest revisions, -1 those they replace).
 
-The sink's `cdr_changes` rows of a batch (+1 its newest revisions, -1 those they replace, 0
-tombstones, which add nothing) go once more into a session's temporary table, and one query sums
-them per minute of end time and per key of the five dimensions, and per minute and
-`dest_number`. ClickHouse does the grouping in native code, on the warehouse thread and without
-holding the interpreter's lock, so the event loop goes on meanwhile. The answer is the live
-topic's message as it is:
+A large batch is summed by the warehouse: the sink's `cdr_changes` rows go once more into a
+session's temporary table, and one query groups them, in native code on the warehouse thread and
+without holding the interpreter's lock, so the event loop goes on meanwhile. A small one is summed
+here: planning that query costs ClickHouse some 10-30 ms whatever the batch's size, more than
+summing a few thousand rows in Python. Either way the answer is the live topic's message as it is:
 
     {"p": batch partition, "o": batch offset,
      "m": [[minute, newest end time of the new revisions ending in it (ms, or null),
@@ -19,11 +19,15 @@ The per-number rows come as JSON text: the live worker reads them only when a wi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import add as plus
 
+import orjson
 from clickhouse_connect.driver.client import Client
 
 from pipeline.live import LIVE_SUMS, MINUTE_MS, REACHED_CODES, SHORT_CALL_US
+from pipeline.state import BatchChanges
 
+ROWS_SUMMED_HERE = 5000  # a batch with fewer rows (newest and replaced) is summed in Python
 BATCH_TABLE = "live_batch"  # temporary: one per warehouse session, so workers sharing a server never meet
 CONNECTED = "sip_code BETWEEN 200 AND 299"
 SUM_EXPRESSIONS = {
@@ -66,13 +70,57 @@ SETTINGS output_format_json_quote_64bit_integers = 0, max_threads = 1
 """
 
 
-def live_delta(client: Client, columns: Sequence[str], rows: bytes, partition: int, offset: int) -> bytes:
-    """The live delta of the batch whose `cdr_changes` rows are `rows` (JSONCompactColumns of
-    `columns`, as the sink stores them), as the live topic carries it. Blocking: run it on the
-    warehouse thread."""
-    client.command(f"CREATE TEMPORARY TABLE IF NOT EXISTS {BATCH_TABLE} AS cdr_changes ENGINE = Memory")
-    client.command(f"TRUNCATE TABLE {BATCH_TABLE}")
+def live_delta(client: Client, columns: Sequence[str], rows: bytes, changes: BatchChanges) -> bytes:
+    """The live delta of a batch whose `cdr_changes` rows are `rows` (JSONCompactColumns of
+    `columns`, as the sink stores them). Blocking: run it on the warehouse thread."""
+    if len(changes.newest) + len(changes.replaced) < ROWS_SUMMED_HERE:
+        return delta_summed_here(changes)
+    return delta_summed_by_warehouse(client, columns, rows, changes.partition, changes.offset)
+
+
+def delta_summed_by_warehouse(
+    client: Client, columns: Sequence[str], rows: bytes, partition: int, offset: int
+) -> bytes:
+    # made afresh for every batch, so it always has the columns of cdr_changes as migrated
+    client.command(f"DROP TEMPORARY TABLE IF EXISTS {BATCH_TABLE}")
+    client.command(f"CREATE TEMPORARY TABLE {BATCH_TABLE} AS cdr_changes ENGINE = Memory")
     client.raw_insert(BATCH_TABLE, columns, insert_block=rows, fmt="JSONCompactColumns")
     minutes = client.raw_query(DELTA_BY_MINUTE, fmt="JSONCompactEachRow")
     # one JSON array per line, and a line break never occurs inside one (JSON escapes it)
     return b'{"p":%d,"o":%d,"m":[%s]}' % (partition, offset, minutes.rstrip(b"\n").replace(b"\n", b","))
+
+
+def delta_summed_here(changes: BatchChanges) -> bytes:
+    by_minute: dict[int, list] = {}
+    for sign, rows in ((1, changes.newest), (-1, changes.replaced)):
+        for row in rows:
+            (_id, _rev, start_ms, customer, provider, c_dest, p_dest, _cli, number, code, duration_us, _cd, _pd,
+             charge, cost, dtmf, pdd_in, pdd_out, switch) = row  # fmt: skip
+            end_ms = start_ms + duration_us // 1000
+            minute = end_ms // MINUTE_MS
+            slot = by_minute.get(minute)
+            if slot is None:
+                slot = by_minute[minute] = [None, {}, {}]
+            if sign > 0 and (slot[0] is None or end_ms > slot[0]):
+                slot[0] = end_ms
+            pdd_in_sum, pdd_in_count = (0, 0) if pdd_in is None else (sign * pdd_in, sign)
+            pdd_out_sum, pdd_out_count = (0, 0) if pdd_out is None else (sign * pdd_out, sign)
+            if 200 <= code <= 299:
+                sums = (sign, sign, sign, sign * duration_us, sign * charge, sign * cost, sign * dtmf,
+                        sign if dtmf else 0, pdd_in_sum, pdd_in_count, pdd_out_sum, pdd_out_count,
+                        sign if duration_us < SHORT_CALL_US else 0)  # fmt: skip
+            else:
+                sums = (sign, 0, sign if code in REACHED_CODES else 0, 0, sign * charge, sign * cost, sign * dtmf, 0,
+                        pdd_in_sum, pdd_in_count, pdd_out_sum, pdd_out_count, 0)  # fmt: skip
+            by_key, by_number = slot[1], slot[2]
+            key = (customer, provider, c_dest, p_dest, switch)
+            held = by_key.get(key)
+            by_key[key] = sums if held is None else tuple(map(plus, held, sums))
+            held = by_number.get(number)
+            by_number[number] = sums if held is None else tuple(map(plus, held, sums))
+    minutes = [
+        [minute, end, [[*key, *sums] for key, sums in by_key.items()],
+         orjson.dumps([[number, *sums] for number, sums in by_number.items()]).decode()]
+        for minute, (end, by_key, by_number) in sorted(by_minute.items())
+    ]  # fmt: skip
+    return orjson.dumps({"p": changes.partition, "o": changes.offset, "m": minutes})

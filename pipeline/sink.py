@@ -92,7 +92,7 @@ class ClickHouseSink:
 
         def store() -> bytes | None:
             self._insert(rows, token)
-            return live_delta(self.client, CHANGE_COLUMNS, rows, changes.partition, changes.offset) if live else None
+            return live_delta(self.client, CHANGE_COLUMNS, rows, changes) if live else None
 
         delay = 0.1
         while True:

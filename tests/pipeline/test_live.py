@@ -15,7 +15,7 @@ from clickhouse_connect.driver.client import Client
 
 from pipeline.events import Cdr, parse_message
 from pipeline.live import LIVE_SUMS, MINUTE_MS, LiveWindows
-from pipeline.live_delta import live_delta
+from pipeline.live_delta import delta_summed_by_warehouse, delta_summed_here, live_delta
 from pipeline.live_state import LiveState
 from pipeline.migrations import migrate
 from pipeline.sink import CHANGE_COLUMNS, change_columns
@@ -76,8 +76,7 @@ def batches(warehouse: Client, events: list[dict], per_batch: int = 97) -> list[
             ]
             changes = state.plan(0, offset, rows, day=20_700)
             if changes is not None and changes.newest:
-                rows = change_columns(changes)
-                out.append((changes, live_delta(warehouse, CHANGE_COLUMNS, rows, 0, offset)))
+                out.append((changes, live_delta(warehouse, CHANGE_COLUMNS, change_columns(changes), changes)))
             await state.record(changes)
 
     asyncio.run(apply())
@@ -115,7 +114,7 @@ def picked(sums: dict[tuple, list[int]]) -> dict[tuple, dict]:
 HOSTILE = ['a"b', "back\\slash", "line\nbreak", "tab\there", "it's", "$$", "\u2028", "call 📞", "", "{}[],"]
 
 
-def summed_here(changes: BatchChanges) -> dict[int, tuple]:
+def summed_one_by_one(changes: BatchChanges) -> dict[int, tuple]:
     """A batch's delta from its rows one by one: per minute of end time, the newest end of its new
     revisions, the sums per dimension key and per dest_number (the replaced revisions taken back)."""
     minutes: dict[int, tuple] = {}
@@ -143,7 +142,7 @@ def summed_here(changes: BatchChanges) -> dict[int, tuple]:
     return minutes
 
 
-def test_the_warehouse_sums_each_batch_as_its_rows_one_by_one_hostile_names_included(warehouse):
+def test_a_batch_summed_by_the_warehouse_or_here_equals_its_rows_summed_one_by_one(warehouse):
     rng = random.Random(9)
     events = [
         dict(e, customer=rng.choice(HOSTILE), provider=rng.choice(HOSTILE), switch=rng.choice(HOSTILE),
@@ -155,21 +154,34 @@ def test_the_warehouse_sums_each_batch_as_its_rows_one_by_one_hostile_names_incl
     ]  # later rerates
     events.append(dict(events[0], rev=7, start_time=T0 - 5 * MINUTE_MS))  # rerated into the month before
     checked = replaced = moved = 0
-    for changes, delta in batches(warehouse, events):
-        got = {
-            minute: (
-                newest_end,
-                {tuple(r[:5]): r[5:] for r in key_rows},
-                {r[0]: r[1:] for r in orjson.loads(number_rows)},
-            )
-            for minute, newest_end, key_rows, number_rows in orjson.loads(delta)["m"]
-        }
-        assert got == summed_here(changes)
-        minutes = [minute for minute, *_rows in orjson.loads(delta)["m"]]
-        assert minutes == sorted(minutes)
+    for changes, _delta in batches(warehouse, events):
+        by_warehouse = delta_summed_by_warehouse(warehouse, CHANGE_COLUMNS, change_columns(changes), 0, changes.offset)
+        for delta in (by_warehouse, delta_summed_here(changes)):
+            got = {
+                minute: (
+                    newest_end,
+                    {tuple(r[:5]): r[5:] for r in key_rows},
+                    {r[0]: r[1:] for r in orjson.loads(numbers)},
+                )
+                for minute, newest_end, key_rows, numbers in orjson.loads(delta)["m"]
+            }
+            assert got == summed_one_by_one(changes)
+            minutes = [minute for minute, *_rows in orjson.loads(delta)["m"]]
+            assert minutes == sorted(minutes)
+            assert (orjson.loads(delta)["p"], orjson.loads(delta)["o"]) == (0, changes.offset)
         checked, replaced, moved = checked + 1, replaced + len(changes.replaced), moved + len(changes.moved)
     assert checked > 10 and replaced > 30 and moved == 1
-    assert {k[0] for m in summed_here(changes).values() for k in m[1]} <= set(HOSTILE)
+    assert {k[0] for m in summed_one_by_one(changes).values() for k in m[1]} <= set(HOSTILE)
+
+
+def test_a_small_batch_is_summed_here_and_a_large_one_by_the_warehouse(warehouse, monkeypatch):
+    changes, _delta = batches(warehouse, feed(300, seed=14), per_batch=300)[0]
+    rows = change_columns(changes)
+    assert live_delta(None, CHANGE_COLUMNS, rows, changes) == delta_summed_here(changes)  # no warehouse call
+    monkeypatch.setattr("pipeline.live_delta.ROWS_SUMMED_HERE", len(changes.newest))
+    assert live_delta(warehouse, CHANGE_COLUMNS, rows, changes) == delta_summed_by_warehouse(
+        warehouse, CHANGE_COLUMNS, rows, 0, changes.offset
+    )
 
 
 @pytest.mark.parametrize("group", ["provider", "customer", "dest_number"])
@@ -288,3 +300,36 @@ def test_a_delta_kept_before_a_stop_that_came_before_its_marker_counts_once(ware
     asyncio.run(apply(restarted, range(len(all_deltas) - 1, len(all_deltas))))  # Kafka hands the delta over again
     assert restarted.built().slices == expected
     assert table[b"m|%d" % last["p"]] == b"%d" % last["o"]
+
+
+def test_deltas_kept_by_an_earlier_version_rebuild_the_same_windows(warehouse):
+    """Before the warehouse summed them, deltas carried their per-number rows as JSON arrays and the
+    newest end time as "e"; a live table holding such deltas after an upgrade rebuilds the same windows."""
+    all_deltas = deltas(warehouse, feed(800, seed=12))
+    table: dict[bytes, bytes] = {}
+    for offset, delta in enumerate(all_deltas):
+        fields = orjson.loads(delta)
+        minutes = [[minute, end, key_rows, orjson.loads(numbers)] for minute, end, key_rows, numbers in fields["m"]]
+        ends = [end for _minute, end, _keys, _numbers in minutes if end is not None]
+        table[b"d|%020d" % offset] = orjson.dumps({"p": fields["p"], "o": fields["o"], "e": max(ends), "m": minutes})
+    expected = LiveWindows(GRACE_MS)
+    for delta in all_deltas:
+        expected.apply(orjson.loads(delta))
+    rebuilt = LiveState(table, GRACE_MS).built()
+    assert rebuilt.slices == expected.slices and rebuilt.clock_ms == expected.clock_ms
+    assert sum(len(s.by_number) for s in rebuilt.slices.values()) > 500
+
+
+def test_sums_come_as_json_numbers_where_the_server_quotes_64_bit_integers(warehouse):
+    """Servers before ClickHouse 25 quote Int64 in JSON by default; sums as strings would be joined,
+    not added, by the live windows."""
+    warehouse.command("SET output_format_json_quote_64bit_integers = 1")
+    try:
+        assert warehouse.raw_query("SELECT toInt64(5)", fmt="JSONCompactEachRow") == b'["5"]\n'
+        changes, _delta = batches(warehouse, feed(50, seed=13))[0]
+        delta = orjson.loads(delta_summed_by_warehouse(warehouse, CHANGE_COLUMNS, change_columns(changes), 0, 0))
+    finally:
+        warehouse.command("SET output_format_json_quote_64bit_integers = 0")
+    for _minute, newest_end, key_rows, number_rows in delta["m"]:
+        rows = [row[5:] for row in key_rows] + [row[1:] for row in orjson.loads(number_rows)]
+        assert all(type(value) is int for row in rows for value in row) and type(newest_end) in (int, type(None))
