@@ -3,7 +3,8 @@
 Against a real broker (CDRFLOW_BENCH_BROKER, started by `make bench`):
 - `live_throughput`: one topic of CDRs spread over an hour of event time, consumed by a worker with
   live windows off (CDRFLOW_LIVE=off) and by one with them on and 20 alert rules, each on a fresh
-  folder, twice each in the order off, on, on, off; the ratio is on / off of the means.
+  folder, twice each in the order off, on, on, off; the ratio is on / off of the means. The CDRs
+  come in random order over the hour; `live_throughput_in_order` sends them minute by minute.
 - `alert_latency_p99`: a paced feed of CDRs ending now; in every minute, numbers that draw a burst
   of calls fire a `dest_number` rule at the next minute step. Measured from the moment the CDR
   that moves the live clock past the step (its end is the step plus the grace) reaches Kafka, to
@@ -73,16 +74,22 @@ def save_rules(worker: WorkerProcess, rules: list[dict]) -> None:
     )
 
 
-def live_throughput() -> tuple[float, float]:
+def live_throughput(in_order: bool = False) -> tuple[float, float]:
     """CDR/s with live windows off, and on with the 20 rules, over the same topic: each the mean
     of two runs, in the order off, on, on, off, so that a machine slowing down or speeding up
-    during the benchmark weighs on both sides alike."""
+    during the benchmark weighs on both sides alike. The hour's CDRs come in random order, so every
+    batch holds CDRs ending all over the hour (the live path's worst case: a batch's delta has a
+    row per key for each minute it touches), or `in_order`, minute after minute, as switches emit
+    them."""
     folder, settings = bench_folder("cdrflow-live-bench-")
     feed = SwitchFeed(FeedShape(seed=44))
     start_ms = int(time.time() * 1000) - 2 * EVENT_SPAN_MS
-    asyncio.run(
-        send_messages(settings, [orjson.dumps(e) for e in feed.events(start_ms, THROUGHPUT_CDRS, EVENT_SPAN_MS)])
-    )
+    if in_order:
+        per_minute = THROUGHPUT_CDRS // 60
+        events = [e for m in range(60) for e in feed.events(start_ms + m * 60_000, per_minute, 60_000)]
+    else:
+        events = list(feed.events(start_ms, THROUGHPUT_CDRS, EVENT_SPAN_MS))
+    asyncio.run(send_messages(settings, [orjson.dumps(e) for e in events]))
     rates: dict[str, list[float]] = {"off": [], "on": []}
     for run, live in enumerate(("off", "on", "on", "off")):
         run_folder = folder / f"run-{run}-live-{live}"
@@ -92,7 +99,7 @@ def live_throughput() -> tuple[float, float]:
         if live == "on":
             save_rules(worker, RULES)
         try:
-            rates[live].append(throughput(worker, THROUGHPUT_CDRS)[0])
+            rates[live].append(throughput(worker, len(events))[0])
         finally:
             worker.stop()
     return mean(rates["off"]), mean(rates["on"])
@@ -158,9 +165,10 @@ def _minute(at: str) -> int:
 
 
 def main() -> int:
-    off, on = live_throughput()
-    print(f"bench live_throughput: {on:.0f} CDR/s with live windows and {len(RULES)} rules "
-          f"(without them {off:.0f} CDR/s, ratio {on / off:.2f})")  # fmt: skip
+    for name, in_order in (("live_throughput", False), ("live_throughput_in_order", True)):
+        off, on = live_throughput(in_order)
+        print(f"bench {name}: {on:.0f} CDR/s with live windows and {len(RULES)} rules "
+              f"(without them {off:.0f} CDR/s, ratio {on / off:.2f})")  # fmt: skip
     p50, p99, count = alert_latency()
     print(f"bench alert_latency_p50: {p50:.0f} ms ({count} transitions, at {LATENCY_RATE} CDR/s)")
     print(f"bench alert_latency_p99: {p99:.0f} ms ({count} transitions, at {LATENCY_RATE} CDR/s)")
