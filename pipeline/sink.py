@@ -5,7 +5,8 @@ revision's tombstone), with times and amounts the exact integers validation made
 ClickHouse's materialized views store the raw rows and add the aggregates. The insert carries
 the batch message's id as its deduplication token, so a batch written twice after a crash is
 dropped by every view's table and never counts twice, while batches of another topic (a
-recreated broker, another app id) at the same offsets are not mistaken for it.
+recreated broker, another app id) at the same offsets are not mistaken for it. With live
+windows on, the same warehouse call also sums the batch's live delta (pipeline.live_delta).
 While ClickHouse fails, `write` keeps retrying with backoff and does not return: the agent
 stops taking batches (backpressure) and nothing is dropped or buffered beyond one batch.
 """
