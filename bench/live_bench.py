@@ -5,6 +5,9 @@ Against a real broker (CDRFLOW_BENCH_BROKER, started by `make bench`):
   live windows off (CDRFLOW_LIVE=off) and by one with them on and 20 alert rules, each on a fresh
   folder, twice each in the order off, on, on, off; the ratio is on / off of the means. The CDRs
   come in random order over the hour; `live_throughput_in_order` sends them minute by minute.
+  `live_cpu_per_cdr` (and `_in_order`): the CPU time per CDR of the same runs (ingest process,
+  worker and broker), steadier than the rates on a machine whose speed changes from run to run;
+  its ratio is off / on, so that it reads like the throughput's.
 - `alert_latency_p99`: a paced feed of CDRs ending now; in every minute, numbers that draw a burst
   of calls fire a `dest_number` rule at the next minute step. Measured from the moment the CDR
   that moves the live clock past the step (its end is the step plus the grace) reaches Kafka, to
@@ -74,9 +77,9 @@ def save_rules(worker: WorkerProcess, rules: list[dict]) -> None:
     )
 
 
-def live_throughput(in_order: bool = False) -> tuple[float, float]:
-    """CDR/s with live windows off, and on with the 20 rules, over the same topic: each the mean
-    of two runs, in the order off, on, on, off, so that a machine slowing down or speeding up
+def live_throughput(in_order: bool = False) -> tuple[float, float, float, float]:
+    """CDR/s with live windows off, and on with the 20 rules, over the same topic, then CPU µs per
+    CDR (ingest process, worker and broker) off and on: each the mean of two runs, in the order off, on, on, off, so that a machine slowing down or speeding up
     during the benchmark weighs on both sides alike. The hour's CDRs come in random order, so every
     batch holds CDRs ending all over the hour (the live path's worst case: a batch's delta has a
     row per key for each minute it touches), or `in_order`, minute after minute, as switches emit
@@ -91,6 +94,7 @@ def live_throughput(in_order: bool = False) -> tuple[float, float]:
         events = list(feed.events(start_ms, THROUGHPUT_CDRS, EVENT_SPAN_MS))
     asyncio.run(send_messages(settings, [orjson.dumps(e) for e in events]))
     rates: dict[str, list[float]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
     for run, live in enumerate(("off", "on", "on", "off")):
         run_folder = folder / f"run-{run}-live-{live}"
         run_folder.mkdir()
@@ -99,10 +103,12 @@ def live_throughput(in_order: bool = False) -> tuple[float, float]:
         if live == "on":
             save_rules(worker, RULES)
         try:
-            rates[live].append(throughput(worker, len(events))[0])
+            rate, _rss, per_cdr = throughput(worker, len(events))
+            rates[live].append(rate)
+            cpu[live].append(per_cdr.ingest + per_cdr.worker + per_cdr.broker)
         finally:
             worker.stop()
-    return mean(rates["off"]), mean(rates["on"])
+    return mean(rates["off"]), mean(rates["on"]), mean(cpu["off"]), mean(cpu["on"])
 
 
 async def paced_with_bursts(settings, feed: SwitchFeed, minutes: int, crossings: dict[int, float]) -> None:
@@ -166,9 +172,11 @@ def _minute(at: str) -> int:
 
 def main() -> int:
     for name, in_order in (("live_throughput", False), ("live_throughput_in_order", True)):
-        off, on = live_throughput(in_order)
+        off, on, cpu_off, cpu_on = live_throughput(in_order)
         print(f"bench {name}: {on:.0f} CDR/s with live windows and {len(RULES)} rules "
               f"(without them {off:.0f} CDR/s, ratio {on / off:.2f})")  # fmt: skip
+        print(f"bench {name.replace('throughput', 'cpu_per_cdr')}: {cpu_on:.1f} us with live windows and "
+              f"{len(RULES)} rules (without them {cpu_off:.1f} us, ratio {cpu_off / cpu_on:.2f})")  # fmt: skip
     p50, p99, count = alert_latency()
     print(f"bench alert_latency_p50: {p50:.0f} ms ({count} transitions, at {LATENCY_RATE} CDR/s)")
     print(f"bench alert_latency_p99: {p99:.0f} ms ({count} transitions, at {LATENCY_RATE} CDR/s)")
