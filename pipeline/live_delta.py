@@ -52,7 +52,8 @@ KEY = "customer, provider, customer_destination, provider_destination, switch"
 # Both groupings in one pass over the rows (GROUPING SETS), then one row per minute. The settings
 # go in the query: clickhouse-connect applies per-call settings to chDB with a SET before and
 # after, which costs more than the query on a small batch. Integers come out as JSON numbers (not
-# strings); one thread: a batch is small, and the pipeline's other work needs the other core more.
+# strings); one thread: a batch is small, and the pipeline's other work needs the other core more;
+# grouping() as the SQL standard has it, 1 for a column outside the row's grouping set.
 DELTA_BY_MINUTE = f"""
 SELECT minute, max(newest_end),
        groupArrayIf(tuple({KEY}, {SUM_COLUMNS}), by_key),
@@ -66,7 +67,7 @@ FROM (
 )
 GROUP BY minute
 ORDER BY minute
-SETTINGS output_format_json_quote_64bit_integers = 0, max_threads = 1
+SETTINGS output_format_json_quote_64bit_integers = 0, max_threads = 1, force_grouping_standard_compatibility = 1
 """
 
 

@@ -320,16 +320,23 @@ def test_deltas_kept_by_an_earlier_version_rebuild_the_same_windows(warehouse):
     assert sum(len(s.by_number) for s in rebuilt.slices.values()) > 500
 
 
-def test_sums_come_as_json_numbers_where_the_server_quotes_64_bit_integers(warehouse):
-    """Servers before ClickHouse 25 quote Int64 in JSON by default; sums as strings would be joined,
-    not added, by the live windows."""
-    warehouse.command("SET output_format_json_quote_64bit_integers = 1")
+def test_the_warehouse_sums_alike_whatever_the_session_settings(warehouse):
+    """Servers before ClickHouse 25 quote Int64 in JSON by default (sums as strings would be joined,
+    not added, by the live windows), and grouping() is the other way round without
+    force_grouping_standard_compatibility (key rows and number rows would swap)."""
+    changes, _delta = batches(warehouse, feed(200, seed=13), per_batch=200)[0]
+    session = {"output_format_json_quote_64bit_integers": (1, 0), "force_grouping_standard_compatibility": (0, 1)}
+    for name, (odd, usual) in session.items():
+        warehouse.command(f"SET {name} = {odd}")
     try:
         assert warehouse.raw_query("SELECT toInt64(5)", fmt="JSONCompactEachRow") == b'["5"]\n'
-        changes, _delta = batches(warehouse, feed(50, seed=13))[0]
         delta = orjson.loads(delta_summed_by_warehouse(warehouse, CHANGE_COLUMNS, change_columns(changes), 0, 0))
     finally:
-        warehouse.command("SET output_format_json_quote_64bit_integers = 0")
-    for _minute, newest_end, key_rows, number_rows in delta["m"]:
-        rows = [row[5:] for row in key_rows] + [row[1:] for row in orjson.loads(number_rows)]
-        assert all(type(value) is int for row in rows for value in row) and type(newest_end) in (int, type(None))
+        for name, (odd, usual) in session.items():
+            warehouse.command(f"SET {name} = {usual}")
+    got = {
+        minute: (newest_end, {tuple(r[:5]): r[5:] for r in key_rows}, {r[0]: r[1:] for r in orjson.loads(numbers)})
+        for minute, newest_end, key_rows, numbers in delta["m"]
+    }
+    assert got == summed_one_by_one(changes)
+    assert all(type(v) is int for _end, by_key, _n in got.values() for sums in by_key.values() for v in sums)
