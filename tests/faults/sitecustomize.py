@@ -38,9 +38,9 @@ if os.environ.get("CDRFLOW_FAULT_REFUSE_INSERTS_WHILE") or os.environ.get("CDRFL
         write = ClickHouseSink.write
         inserts = 0
 
-        async def write_then_die(self, changes, token):
+        async def write_then_die(self, changes, token, live=False):
             global inserts
-            await write(self, changes, token)
+            delta = await write(self, changes, token, live)
             if changes.newest:
                 inserts += 1
                 if inserts == int(count):
@@ -49,5 +49,6 @@ if os.environ.get("CDRFLOW_FAULT_REFUSE_INSERTS_WHILE") or os.environ.get("CDRFL
                         orjson.dumps({"partition": changes.partition, "offset": changes.offset, "ids": ids})
                     )
                     os.kill(os.getpid(), signal.SIGKILL)
+            return delta
 
         ClickHouseSink.write = write_then_die

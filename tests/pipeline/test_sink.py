@@ -2,6 +2,8 @@
 
 import asyncio
 
+import orjson
+
 from pipeline.events import parse_message
 from pipeline.ingest import BATCH_ID_HEADER
 from pipeline.migrations import migrate
@@ -98,3 +100,19 @@ async def test_the_token_alone_decides_a_replay_whatever_the_rows(warehouse_url)
 def test_a_batch_message_is_named_by_its_own_id_not_by_where_it_sits():
     assert batch_token({BATCH_ID_HEADER: b"9f2c"}, "app-cdr-batches", 3, 17) == "9f2c"
     assert batch_token({}, "app-cdr-batches", 3, 17) == "app-cdr-batches:3:17"
+
+
+async def test_a_replayed_batch_is_stored_once_and_gives_its_live_delta_again(warehouse_url, monkeypatch):
+    """A worker stopped between the insert and the live topic replays the batch: the warehouse drops
+    the insert, and the delta, summed here or by the warehouse, comes again the same."""
+    client = connect(warehouse_url)
+    migrate(client)
+    sink = ClickHouseSink(lambda: connect(warehouse_url))
+    changes = batch(0, ["a", "b", "c"])
+    assert await sink.write(changes, "batch-1") is None  # live windows off
+    for summed_here in (True, False):
+        monkeypatch.setattr("pipeline.live_delta.ROWS_SUMMED_HERE", 10**9 if summed_here else 0)
+        delta = orjson.loads(await sink.write(changes, "batch-1", live=True))
+        [[_minute, _newest_end, [key_row], numbers]] = delta["m"]
+        assert key_row[:2] == ["acme", ""] and key_row[5:8] == [3, 3, 3] and orjson.loads(numbers)[0][:2] == ["4477", 3]
+    assert client.query("SELECT sum(attempts) FROM agg_breakout").result_rows[0][0] == 3
