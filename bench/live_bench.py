@@ -79,8 +79,9 @@ def save_rules(worker: WorkerProcess, rules: list[dict]) -> None:
 
 def live_throughput(in_order: bool = False) -> tuple[float, float, float, float]:
     """CDR/s with live windows off, and on with the 20 rules, over the same topic, then CPU µs per
-    CDR (ingest process, worker and broker) off and on: each the mean of two runs, in the order off, on, on, off, so that a machine slowing down or speeding up
-    during the benchmark weighs on both sides alike. The hour's CDRs come in random order, so every
+    CDR (ingest process, worker and broker) off and on: each the mean of two runs, in the order
+    off, on, on, off, so that a machine slowing down or speeding up during the benchmark weighs on
+    both sides alike. The hour's CDRs come in random order, so every
     batch holds CDRs ending all over the hour (the live path's worst case: a batch's delta has a
     row per key for each minute it touches), or `in_order`, minute after minute, as switches emit
     them."""

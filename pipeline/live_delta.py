@@ -60,7 +60,8 @@ SELECT minute, max(newest_end),
        toJSONString(groupArrayIf(tuple(dest_number, {SUM_COLUMNS}), NOT by_key))
 FROM (
     SELECT intDiv(start_ms + intDiv(duration_us, 1000), {MINUTE_MS}) AS minute, {KEY}, dest_number,
-           grouping(dest_number) = 1 AS by_key, maxIfOrNull(start_ms + intDiv(duration_us, 1000), sign = 1) AS newest_end,
+           grouping(dest_number) = 1 AS by_key,
+           maxIfOrNull(start_ms + intDiv(duration_us, 1000), sign = 1) AS newest_end,
            {SUMS}
     FROM {BATCH_TABLE} WHERE sign != 0
     GROUP BY GROUPING SETS ((minute, {KEY}), (minute, dest_number))
