@@ -4,7 +4,7 @@ input topic ─► CdrIngest in its own process (bulk read, validate, DLQ) ─�
     ─► apply_batches agent: CdrState (dedup and rerates over the `state` table)
     ─► ClickHouseSink (raw CDRs, aggregate deltas; sums the batch's live delta) ─► live topic
     ─► record the batch in the table
-live topic (one partition) ─► apply_live_deltas agent: LiveState (windows in the `live` table)
+live topic (one partition) ─► apply_live_deltas agent: LiveState (windows listed in the `live` table)
     ─► the minute steps of the live clock (alert rules)
 """
 
@@ -28,6 +28,7 @@ from pipeline.collector import collect_less_often, freeze_start_up
 from pipeline.ingest import OLDEST_INPUT_HEADER, partition_of
 from pipeline.ingest_process import IngestProcess
 from pipeline.live_state import LiveState
+from pipeline.live_topic import read_live_deltas
 from pipeline.metrics import WorkerMetrics
 from pipeline.migrations import migrate
 from pipeline.progress import record_progress
@@ -117,7 +118,10 @@ live_table = app.Table(
     "live", default=None, partitions=1, key_type=bytes, value_type=bytes,
     options={"memory": StateMemory(total_mb=32)} if settings.state == "rocksdb" else None,
 )  # fmt: skip
-live = LiveState(live_table, settings.live_grace_seconds * 1000, ready=lambda: holds_live())
+live = LiveState(
+    live_table, settings.live_grace_seconds * 1000, lambda offsets: read_live_deltas(settings, offsets),
+    ready=lambda: holds_live(),
+)  # fmt: skip
 
 
 changelog = app.service(ChangelogWriter(settings, table.changelog_topic.get_topic_name()))
@@ -219,6 +223,13 @@ async def apply_live_deltas(stream) -> None:
 def holds_live() -> bool:
     """Whether this worker keeps the live windows (it holds the live partition, recovered)."""
     return recovered() and any(tp.topic == settings.live_topic for tp in app.consumer.assignment())
+
+
+@app.timer(interval=1.0)
+async def build_the_live_windows() -> None:
+    """A worker that has taken the live partition builds its windows without waiting for a delta."""
+    if settings.live and holds_live():
+        await live.build()
 
 
 @app.timer(interval=1.0)
