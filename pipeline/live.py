@@ -5,9 +5,9 @@ replace take back, per minute of end time (`start + duration`) and per key of th
 dimensions (customer, provider, customer_destination, provider_destination, switch), and per
 minute and `dest_number` (summed by the warehouse: pipeline.live_delta). Any grouping of the
 dimensions is a sum over those keys. The deltas go, in the order the batches are applied, to one
-live worker (the live topic has one partition), which adds them to `LiveWindows` and keeps them
+live worker (the live topic has one partition), which adds them to `LiveWindows` and lists them
 in its table until they are older than the slices kept, so that a restart rebuilds the same
-windows. A window's sums are slid from one minute step to the next while the slices it covers
+windows from the live topic. A window's sums are slid from one minute step to the next while the slices it covers
 stay as they were.
 
 The live clock is the newest end time applied less the grace. While CDRs flow it only moves
