@@ -348,6 +348,32 @@ def test_a_worker_not_holding_the_live_partition_builds_no_windows(warehouse):
     assert asyncio.run(live.build()).slices and live.windows is not None
 
 
+def test_a_rebuild_waits_for_the_live_topic_when_it_cannot_be_read(warehouse, monkeypatch):
+    table: dict[bytes, bytes] = {}
+    all_deltas = deltas(warehouse, feed(300, seed=14))
+    topic = LiveTopic(all_deltas)
+
+    async def apply() -> LiveWindows:
+        live = LiveState(table, GRACE_MS, topic.read)
+        for offset, delta in enumerate(all_deltas):
+            await live.apply(offset, delta)
+        return live.built()
+
+    expected = asyncio.run(apply())
+    failures = []
+
+    async def unavailable_twice(offsets: list[int]) -> dict[int, bytes]:
+        if len(failures) < 2:
+            failures.append(offsets)
+            raise ConnectionError("broker down")
+        return await topic.read(offsets)
+
+    real_sleep = asyncio.sleep
+    monkeypatch.setattr("pipeline.live_state.asyncio.sleep", lambda _delay: real_sleep(0))
+    windows = asyncio.run(LiveState(dict(table), GRACE_MS, unavailable_twice).build())
+    assert len(failures) == 2 and windows.slices == expected.slices
+
+
 def test_a_delta_listed_before_a_stop_that_came_before_its_marker_counts_once(warehouse):
     all_deltas = deltas(warehouse, feed(500, seed=8))
     topic = LiveTopic(all_deltas)
