@@ -10,7 +10,9 @@ the data sizes.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -182,10 +184,17 @@ async def paced(settings: Settings, feed: SwitchFeed, rate: int, seconds: int) -
         await asyncio.sleep(max(0.0, started + (step + 1) / 10 - time.monotonic()))
 
 
+def scratch_folder(prefix: str) -> Path:
+    """A fresh temporary folder, removed when the benchmark ends (each run writes hundreds of MB)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def bench_folder(prefix: str) -> tuple[Path, Settings]:
     """A fresh temporary folder and settings of its own on the bench broker, topics created."""
     broker = os.environ.get("CDRFLOW_BENCH_BROKER", "kafka://127.0.0.1:9092")
-    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder = scratch_folder(prefix)
     settings = bench_settings(broker, folder)
     asyncio.run(ensure_topics(settings))
     return folder, settings

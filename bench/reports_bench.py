@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 
+from bench.pipeline_bench import scratch_folder
 from pipeline.migrations import migrate
 from pipeline.settings import parse_warehouse_url
 from pipeline.warehouse import connect
@@ -86,9 +86,7 @@ def raw_per_number(query: PerNumberQuery) -> tuple[str, dict]:
 
 
 def main() -> int:
-    client = connect(
-        parse_warehouse_url("CDRFLOW_CLICKHOUSE", f"chdb://{tempfile.mkdtemp(prefix='cdrflow-bench-reports-')}")
-    )
+    client = connect(parse_warehouse_url("CDRFLOW_CLICKHOUSE", f"chdb://{scratch_folder('cdrflow-bench-reports-')}"))
     migrate(client)
     started = time.perf_counter()
     span_ms = int((END - START).total_seconds() * 1000)

@@ -14,11 +14,11 @@ import asyncio
 import os
 import resource
 import sys
-import tempfile
 import time
 
 import orjson
 
+from bench.pipeline_bench import scratch_folder
 from consumers.feed.switch import FeedShape, SwitchFeed
 from pipeline.collector import collect_less_often, freeze_start_up
 from pipeline.events import parse_message
@@ -66,7 +66,7 @@ def main() -> int:
     collect_less_often()  # as the worker does
     rows = newest_rows(CDRS)
     freeze_start_up()
-    folder = tempfile.mkdtemp(prefix="cdrflow-bench-warehouse-")
+    folder = str(scratch_folder("cdrflow-bench-warehouse-"))
     sink = ClickHouseSink(lambda: connect(parse_warehouse_url("CDRFLOW_CLICKHOUSE", f"chdb://{folder}")))
     migrate(sink.client)
     wait_for_merges(sink)
