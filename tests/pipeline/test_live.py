@@ -282,6 +282,19 @@ def rebuilt(table: dict[bytes, bytes], topic: LiveTopic) -> LiveWindows:
     return asyncio.run(LiveState(dict(table), GRACE_MS, topic.read).build())
 
 
+def applied(all_deltas: list[bytes], topic: LiveTopic) -> tuple[dict[bytes, bytes], LiveState]:
+    """A live state that applied every delta in turn, and its table."""
+    table: dict[bytes, bytes] = {}
+    live = LiveState(table, GRACE_MS, topic.read)
+
+    async def apply() -> None:
+        for offset, delta in enumerate(all_deltas):
+            await live.apply(offset, delta)
+
+    asyncio.run(apply())
+    return table, live
+
+
 def test_a_rebuilt_live_state_equals_the_one_that_applied_the_deltas_and_drops_resent_batches(warehouse):
     table: dict[bytes, bytes] = {}
     all_deltas = deltas(warehouse, feed(2000, seed=7))
@@ -301,15 +314,8 @@ def test_a_rebuilt_live_state_equals_the_one_that_applied_the_deltas_and_drops_r
 
 
 def test_the_table_lists_the_deltas_and_keeps_no_copy_of_them(warehouse):
-    table: dict[bytes, bytes] = {}
     all_deltas = deltas(warehouse, feed(1000, seed=9))
-    live = LiveState(table, GRACE_MS, LiveTopic(all_deltas).read)
-
-    async def apply() -> None:
-        for offset, delta in enumerate(all_deltas):
-            await live.apply(offset, delta)
-
-    asyncio.run(apply())
+    table, _live = applied(all_deltas, LiveTopic(all_deltas))
     listed = {key: value for key, value in table.items() if key.startswith(b"d|")}
     assert len(listed) == len(all_deltas)
     assert all(int(value) == orjson.loads(all_deltas[int(key[2:])])["m"][-1][0] for key, value in listed.items())
@@ -317,16 +323,9 @@ def test_the_table_lists_the_deltas_and_keeps_no_copy_of_them(warehouse):
 
 
 def test_a_delta_gone_from_the_live_topic_is_missing_from_the_rebuilt_windows_and_logged(warehouse, caplog):
-    table: dict[bytes, bytes] = {}
     all_deltas = deltas(warehouse, feed(600, seed=10))
     topic = LiveTopic(all_deltas)
-
-    async def apply() -> None:
-        live = LiveState(table, GRACE_MS, topic.read)
-        for offset, delta in enumerate(all_deltas):
-            await live.apply(offset, delta)
-
-    asyncio.run(apply())
+    table, _live = applied(all_deltas, topic)
     del topic.messages[2]
     expected = LiveWindows(GRACE_MS)
     for offset, delta in enumerate(all_deltas):
@@ -349,17 +348,10 @@ def test_a_worker_not_holding_the_live_partition_builds_no_windows(warehouse):
 
 
 def test_a_rebuild_waits_for_the_live_topic_when_it_cannot_be_read(warehouse, monkeypatch):
-    table: dict[bytes, bytes] = {}
     all_deltas = deltas(warehouse, feed(300, seed=14))
     topic = LiveTopic(all_deltas)
-
-    async def apply() -> LiveWindows:
-        live = LiveState(table, GRACE_MS, topic.read)
-        for offset, delta in enumerate(all_deltas):
-            await live.apply(offset, delta)
-        return live.built()
-
-    expected = asyncio.run(apply())
+    table, live = applied(all_deltas, topic)
+    expected = live.built()
     failures = []
 
     async def unavailable_twice(offsets: list[int]) -> dict[int, bytes]:
