@@ -7,8 +7,8 @@ minute and `dest_number` (summed by the warehouse: pipeline.live_delta). Any gro
 dimensions is a sum over those keys. The deltas go, in the order the batches are applied, to one
 live worker (the live topic has one partition), which adds them to `LiveWindows` and lists them
 in its table until they are older than the slices kept, so that a restart rebuilds the same
-windows from the live topic. A window's sums are slid from one minute step to the next while the slices it covers
-stay as they were.
+windows from the live topic. A window's sums are slid from one minute step to the next while the
+slices it covers stay as they were.
 
 The live clock is the newest end time applied less the grace. While CDRs flow it only moves
 forward; a CDR whose minute is older than the clock less the longest window counts in history

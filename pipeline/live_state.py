@@ -96,6 +96,8 @@ class LiveState:
                                 delay, error)  # fmt: skip
                     await asyncio.sleep(delay)
                     delay = min(2 * delay, 10.0)
+                    if not self.ready():
+                        return self.built()
             if not self.ready():  # the partition went to another worker meanwhile
                 return self.built()
             windows = LiveWindows(self.grace_ms)
