@@ -366,6 +366,25 @@ def test_a_rebuild_waits_for_the_live_topic_when_it_cannot_be_read(warehouse, mo
     assert len(failures) == 2 and windows.slices == expected.slices
 
 
+def test_a_rebuild_waiting_for_the_live_topic_stops_when_the_partition_goes_to_another_worker(warehouse, monkeypatch):
+    all_deltas = deltas(warehouse, feed(200, seed=15))
+    table, _live = applied(all_deltas, LiveTopic(all_deltas))
+    held, attempts = True, []
+
+    async def unavailable(offsets: list[int]) -> dict[int, bytes]:
+        nonlocal held
+        held = False  # a rebalance takes the live partition away while Kafka is down
+        attempts.append(offsets)
+        if len(attempts) < 5:
+            raise ConnectionError("broker down")
+        return {}
+
+    real_sleep = asyncio.sleep
+    monkeypatch.setattr("pipeline.live_state.asyncio.sleep", lambda _delay: real_sleep(0))
+    live = LiveState(table, GRACE_MS, unavailable, ready=lambda: held)
+    assert asyncio.run(live.build()).slices == {} and live.windows is None and len(attempts) == 1
+
+
 def test_a_delta_listed_before_a_stop_that_came_before_its_marker_counts_once(warehouse):
     all_deltas = deltas(warehouse, feed(500, seed=8))
     topic = LiveTopic(all_deltas)
