@@ -227,8 +227,9 @@ def holds_live() -> bool:
 
 @app.timer(interval=1.0)
 async def build_the_live_windows() -> None:
-    """A worker that has taken the live partition builds its windows without waiting for a delta."""
-    if settings.live and holds_live():
+    """A worker that has taken the live partition builds its windows without waiting for a delta
+    (`build` does nothing on a worker that does not hold it, or has built them already)."""
+    if settings.live:
         await live.build()
 
 

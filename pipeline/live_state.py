@@ -86,19 +86,17 @@ class LiveState:
             listed = sorted((key, value) for key, value in self.table.items() if key.startswith(b"d|"))
             # tables written before the deltas stayed in the live topic hold the deltas themselves
             wanted = [offset_of(key) for key, value in listed if not value.startswith(b"{")]
+            fetched: dict[int, bytes] | None = None
             delay = 0.5
-            while True:
+            while fetched is None and self.ready():
                 try:
                     fetched = await self.read_deltas(wanted)
-                    break
                 except Exception as error:  # Kafka unavailable: the live windows wait for it
                     log.warning("could not read the live topic to rebuild the windows, retrying in %.1f s: %s",
                                 delay, error)  # fmt: skip
                     await asyncio.sleep(delay)
                     delay = min(2 * delay, 10.0)
-                    if not self.ready():
-                        return self.built()
-            if not self.ready():  # the partition went to another worker meanwhile
+            if fetched is None or not self.ready():  # the partition went to another worker meanwhile
                 return self.built()
             windows = LiveWindows(self.grace_ms)
             self.kept.clear()
