@@ -174,12 +174,15 @@ async def apply_batches(stream) -> None:
 async def sink_and_record(changes: BatchChanges, headers: dict[str, bytes]) -> None:
     token = batch_token(headers, settings.batch_topic, changes.partition, changes.offset)
     delta = await sink.write(changes, token, live=settings.live)
-    try:
-        if delta is not None:
+    if delta is not None:
+        try:
             await (await live_deltas.send(value=delta))  # delivered before the batch counts
+        except Exception as error:
+            stop_unrecorded(changes, "the live topic", error)
+    try:
         await cdr_state.record(changes)
     except Exception as error:
-        stop_unrecorded(changes, error)
+        stop_unrecorded(changes, "the state's changelog", error)
     oldest_input_ms = headers.get(OLDEST_INPUT_HEADER)
     if oldest_input_ms is not None:
         metrics.observe_latency(time.time() - int(oldest_input_ms) / 1000)
@@ -187,13 +190,14 @@ async def sink_and_record(changes: BatchChanges, headers: dict[str, bytes]) -> N
     metrics.inc("cdrflow_cdrs_applied_total", len(changes.newest))
 
 
-def stop_unrecorded(changes: BatchChanges, error: Exception) -> NoReturn:
-    """The changelog or the live topic did not take all of a batch: this worker stops at once (exit
-    69), before any later write could land after the lost ones, and starts again from what Kafka
-    holds; the batch is planned again from its marker and its insert is dropped as a replay."""
+def stop_unrecorded(changes: BatchChanges, refused_by: str, error: Exception) -> NoReturn:
+    """The live topic or the state's changelog did not take all of a batch: this worker stops at once
+    (exit 69), before any later write could land after the lost ones, and starts again from what
+    Kafka holds; the batch is planned again from its marker, its insert is dropped as a replay, and
+    its live delta is sent again."""
     log.critical(
-        "the state's changelog did not take batch %s[%d] (%s); stopping to recover from Kafka",
-        settings.batch_topic, changes.partition, error,
+        "%s did not take batch %s[%d] (%s); stopping to recover from Kafka",
+        refused_by, settings.batch_topic, changes.partition, error,
     )  # fmt: skip
     logging.shutdown()
     os._exit(EXIT_UNAVAILABLE)

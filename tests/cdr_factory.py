@@ -70,6 +70,19 @@ def truth_by_customer(events: list[dict]) -> dict[str, tuple[int, int, Decimal, 
     return {k: tuple(v) for k, v in totals.items()}
 
 
+def live_truth_by_customer(events: list[dict], clock_minute: int, window: int = 60) -> dict[str, list]:
+    """customer -> [attempts, customer_charge] of the newest revisions ending in the `window` whole
+    minutes before the live clock's minute step (as `GET /api/live?group=customer` gives them)."""
+    expected: dict[str, list] = {}
+    for event in newest_revisions(events).values():
+        minute = (event["start_time"] + round(event["duration"] * 1000)) // 60_000
+        if clock_minute - window <= minute < clock_minute:
+            row = expected.setdefault(event["customer"], [0, Decimal(0)])
+            row[0] += 1
+            row[1] += Decimal(str(event.get("customer_charge", 0)))
+    return expected
+
+
 def publish(settings: Settings, events: list[dict]) -> None:
     """Create the pipeline's topics if missing and send every event to the input topic, one message each."""
     asyncio.run(ensure_topics(settings))

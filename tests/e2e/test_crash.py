@@ -1,5 +1,6 @@
 """No loss, no double counting across kill -9 of the worker at random moments, at a chosen
-moment (between a batch's insert and its record), and across a changelog write the broker refuses."""
+moment (between a batch's insert and its record), and across a changelog write or a live delta
+the broker refuses."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 import random
 import signal
 import time
+import urllib.request
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +22,8 @@ from aiokafka.errors import KafkaError
 
 from consumers.worker import WorkerProcess
 from pipeline.state import marker_key
-from tests.cdr_factory import make_cdrs, publish, truth_by_customer
+from pipeline.topics import topic_config, topic_specs
+from tests.cdr_factory import BASE_MS, live_truth_by_customer, make_cdrs, publish, truth_by_customer
 from tests.chdb_query import aggregated_by_customer, query_chdb
 from tests.faults import clear_faults, inject_faults
 from tests.services import DOCKER
@@ -70,15 +74,20 @@ def test_totals_survive_three_kill_9s_during_a_200k_replay(settings, tmp_path):
     assert {r[0]: (r[1], r[2], Decimal(r[3]), Decimal(r[4])) for r in raw} == truth_by_customer(events)
 
 
-async def set_changelog_limit(settings, max_message_bytes: int) -> None:
-    """The changelog topic's largest record batch: a small one makes the broker refuse its writes."""
+async def limit_message_bytes(settings, topic: str, limit: int | None) -> None:
+    """The topic's largest record batch: a small one makes the broker refuse writes to it; None
+    gives back the topic's configuration as cdrflow creates it (the broker replaces a topic's whole
+    configuration, so the rest of it is stated again)."""
+    [spec] = [spec for spec in topic_specs(settings) if spec.name == topic]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:
-        configs = {"cleanup.policy": "compact", "max.message.bytes": str(max_message_bytes)}  # alter replaces all
-        [response] = await admin.alter_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, settings.state_changelog, configs=configs)]
-        )
+        configs = dict(spec.config)
+        if spec.retention_of is not None:
+            configs["retention.ms"] = await topic_config(admin, spec.retention_of, "retention.ms")
+        if limit is not None:
+            configs["max.message.bytes"] = str(limit)
+        [response] = await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=configs)])
         assert all(resource[0] == 0 for resource in response.resources), response
     finally:
         await admin.close()
@@ -114,11 +123,11 @@ def test_a_changelog_delivery_refused_by_the_broker_stops_the_worker_and_nothing
     worker.start()
     try:
         worker.wait_until_caught_up(len(before))
-        asyncio.run(set_changelog_limit(settings, 64))
+        asyncio.run(limit_message_bytes(settings, settings.state_changelog, 64))
         publish(settings, after)
         assert worker.process.wait(120) == 69, "the worker stops when its changelog is not written"
         assert "the state's changelog did not take batch" in worker.tail()
-        asyncio.run(set_changelog_limit(settings, 8 * 1024 * 1024))
+        asyncio.run(limit_message_bytes(settings, settings.state_changelog, None))
         asyncio.run(commit_batch_topic_to_its_end(settings))  # as Faust may have, past the refused batch
         worker.start()  # recovers the table from the changelog: the refused batch is planned again
         seen = worker.wait_until_caught_up(timeout=300)  # the input was forwarded before the stop
@@ -127,6 +136,53 @@ def test_a_changelog_delivery_refused_by_the_broker_stops_the_worker_and_nothing
     assert seen["cdrflow_sink_failures_total"] == 0
     aggregated = aggregated_by_customer(tmp_path / "clickhouse")
     assert aggregated == truth_by_customer(before + after)
+
+
+def within_forty_minutes(events: list[dict]) -> list[dict]:
+    """The events with their start times folded into the first forty minutes of the factory's month:
+    all of them end within the live windows' hour, and rerates still move CDRs between minutes."""
+    return [dict(event, start_time=BASE_MS + (event["start_time"] - BASE_MS) % (40 * 60_000)) for event in events]
+
+
+def live_by_customer(worker: WorkerProcess) -> tuple[int, dict[str, list]]:
+    """The live clock's minute step and customer -> [attempts, customer_charge] over its last hour."""
+    answer = orjson.loads(
+        urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/api/live?group=customer&window=60").read()
+    )
+    clock_minute = int(datetime.fromisoformat(answer["clock"]).timestamp()) // 60
+    return clock_minute, {r["customer"]: [r["attempts"], Decimal(r["customer_charge"])] for r in answer["rows"]}
+
+
+def test_a_live_delta_refused_by_the_broker_stops_the_worker_and_its_batch_counts_once_live(settings, tmp_path):
+    """The live topic refuses a batch's delta: the worker stops before recording the batch, and
+    after the restart the batch is planned again, its insert dropped as a replay and its delta sent
+    again, so the live windows, rebuilt from the live topic, count each CDR once."""
+    before, after = within_forty_minutes(make_cdrs(3000, seed=63)), within_forty_minutes(make_cdrs(3000, seed=64))
+    after += before[::20]  # resends of ids recorded before the fault
+    events = before + after
+    publish(settings, before)
+    worker = WorkerProcess.on_folder(settings, tmp_path)
+    worker.start()
+    try:
+        worker.wait_until_caught_up(len(before))
+        asyncio.run(limit_message_bytes(settings, settings.live_topic, 64))
+        publish(settings, after)
+        assert worker.process.wait(120) == 69, "the worker stops when the live topic does not take a delta"
+        assert "the live topic did not take batch" in worker.tail()
+        asyncio.run(limit_message_bytes(settings, settings.live_topic, None))
+        asyncio.run(commit_batch_topic_to_its_end(settings))  # as Faust may have, past the refused batch
+        worker.start()
+        worker.wait_until_caught_up(timeout=300)
+        deadline = time.monotonic() + 60  # the live agent applies the last deltas after their batches
+        while (live := live_by_customer(worker))[1] != live_truth_by_customer(events, live[0]):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        worker.stop()
+    assert aggregated_by_customer(tmp_path / "clickhouse") == truth_by_customer(events)
+    clock_minute, got = live
+    assert got == live_truth_by_customer(events, clock_minute) and got
 
 
 def batches_applied(worker: WorkerProcess) -> float | None:

@@ -20,7 +20,7 @@ import pytest
 
 from consumers.feed.producer import send_messages
 from consumers.worker import WorkerProcess
-from tests.cdr_factory import make_cdrs, newest_revisions, publish, truth_by_customer
+from tests.cdr_factory import live_truth_by_customer, make_cdrs, publish, truth_by_customer
 from tests.chdb_query import query_chdb
 from tests.services import DOCKER
 
@@ -98,15 +98,8 @@ def assert_one_live_window(a: WorkerProcess, b: WorkerProcess, events: list[dict
                for w in (a, b)]  # fmt: skip
     assert answers[0] == answers[1]
     clock_minute = int(datetime.fromisoformat(answers[0]["clock"]).timestamp()) // 60
-    expected: dict[str, list] = {}
-    for event in newest_revisions(events).values():
-        minute = (event["start_time"] + round(event["duration"] * 1000)) // 60_000
-        if clock_minute - 60 <= minute < clock_minute:
-            row = expected.setdefault(event["customer"], [0, Decimal(0)])
-            row[0] += 1
-            row[1] += Decimal(str(event.get("customer_charge", 0)))
     got = {r["customer"]: [r["attempts"], Decimal(r["customer_charge"])] for r in answers[0]["rows"]}
-    assert got == expected and got
+    assert got == live_truth_by_customer(events, clock_minute) and got
 
 
 def test_partitions_handed_between_two_workers_count_every_cdr_once(settings, tmp_path):
