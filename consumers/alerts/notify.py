@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import html
 import logging
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -30,14 +31,22 @@ log = logging.getLogger(__name__)
 ATTEMPTS = 20  # 1 s doubling to 5 min between them: about an hour
 MAX_WAIT = 300.0
 RESUME_WITHIN = timedelta(days=2)  # transitions older than this are not resumed
+BREAKING = {"Cc", "Zl", "Zp"}  # control characters, line and paragraph separators
 
 
 def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def one_line(text: str) -> str:
+    """`text` with its control characters and line separators written as escapes, as in a Python
+    string: a key's values come from CDRs as the switch sent them, and a mail's subject is one line
+    (the e-mail package refuses a header with a line break)."""
+    return "".join(c.encode("unicode_escape").decode() if unicodedata.category(c) in BREAKING else c for c in text)
+
+
 def key_text(transition: Transition) -> str:
-    return ", ".join(f"{d}={v}" for d, v in transition.key.items()) or "all traffic"
+    return ", ".join(f"{d}={one_line(v)}" for d, v in transition.key.items()) or "all traffic"
 
 
 def alert_email(transition: Transition, sender: str, console_url: str):
