@@ -115,29 +115,6 @@ async def commit_batch_topic_to_its_end(settings) -> None:
         await consumer.stop()
 
 
-def test_a_changelog_delivery_refused_by_the_broker_stops_the_worker_and_nothing_is_lost(settings, tmp_path):
-    before, after = make_cdrs(3000, seed=61), make_cdrs(3000, seed=62)
-    after += before[::20]  # resends of ids recorded before the fault
-    publish(settings, before)
-    worker = WorkerProcess.on_folder(settings, tmp_path)
-    worker.start()
-    try:
-        worker.wait_until_caught_up(len(before))
-        asyncio.run(limit_message_bytes(settings, settings.state_changelog, 64))
-        publish(settings, after)
-        assert worker.process.wait(120) == 69, "the worker stops when its changelog is not written"
-        assert "the state's changelog did not take batch" in worker.tail()
-        asyncio.run(limit_message_bytes(settings, settings.state_changelog, None))
-        asyncio.run(commit_batch_topic_to_its_end(settings))  # as Faust may have, past the refused batch
-        worker.start()  # recovers the table from the changelog: the refused batch is planned again
-        seen = worker.wait_until_caught_up(timeout=300)  # the input was forwarded before the stop
-    finally:
-        worker.stop()
-    assert seen["cdrflow_sink_failures_total"] == 0
-    aggregated = aggregated_by_customer(tmp_path / "clickhouse")
-    assert aggregated == truth_by_customer(before + after)
-
-
 def within_forty_minutes(events: list[dict]) -> list[dict]:
     """The events with their start times folded into the first forty minutes of the factory's month:
     all of them end within the live windows' hour, and rerates still move CDRs between minutes."""
@@ -153,11 +130,17 @@ def live_by_customer(worker: WorkerProcess) -> tuple[int, dict[str, list]]:
     return clock_minute, {r["customer"]: [r["attempts"], Decimal(r["customer_charge"])] for r in answer["rows"]}
 
 
-def test_a_live_delta_refused_by_the_broker_stops_the_worker_and_its_batch_counts_once_live(settings, tmp_path):
-    """The live topic refuses a batch's delta: the worker stops before recording the batch, and
-    after the restart the batch is planned again, its insert dropped as a replay and its delta sent
-    again, so the live windows, rebuilt from the live topic, count each CDR once."""
-    before, after = within_forty_minutes(make_cdrs(3000, seed=63)), within_forty_minutes(make_cdrs(3000, seed=64))
+REFUSED_BY = {"state_changelog": "the state's changelog", "live_topic": "the live topic"}
+
+
+@pytest.mark.parametrize("refusing", REFUSED_BY)
+def test_a_write_the_broker_refuses_stops_the_worker_and_every_cdr_counts_once(settings, tmp_path, refusing):
+    """The state's changelog or the live topic refuses a batch's write: the worker stops (exit 69)
+    before recording the batch. After the restart the batch is planned again from its marker, its
+    insert is dropped as a replay and its delta sent again: the warehouse and the live windows
+    (rebuilt from the live topic) count each CDR once."""
+    topic = getattr(settings, refusing)
+    before, after = within_forty_minutes(make_cdrs(3000, seed=61)), within_forty_minutes(make_cdrs(3000, seed=62))
     after += before[::20]  # resends of ids recorded before the fault
     events = before + after
     publish(settings, before)
@@ -165,14 +148,14 @@ def test_a_live_delta_refused_by_the_broker_stops_the_worker_and_its_batch_count
     worker.start()
     try:
         worker.wait_until_caught_up(len(before))
-        asyncio.run(limit_message_bytes(settings, settings.live_topic, 64))
+        asyncio.run(limit_message_bytes(settings, topic, 64))
         publish(settings, after)
-        assert worker.process.wait(120) == 69, "the worker stops when the live topic does not take a delta"
-        assert "the live topic did not take batch" in worker.tail()
-        asyncio.run(limit_message_bytes(settings, settings.live_topic, None))
+        assert worker.process.wait(120) == 69, f"the worker stops when {REFUSED_BY[refusing]} refuses a write"
+        assert f"{REFUSED_BY[refusing]} did not take batch" in worker.tail()
+        asyncio.run(limit_message_bytes(settings, topic, None))
         asyncio.run(commit_batch_topic_to_its_end(settings))  # as Faust may have, past the refused batch
         worker.start()
-        worker.wait_until_caught_up(timeout=300)
+        seen = worker.wait_until_caught_up(timeout=300)  # the input was forwarded before the stop
         deadline = time.monotonic() + 60  # the live agent applies the last deltas after their batches
         while (live := live_by_customer(worker))[1] != live_truth_by_customer(events, live[0]):
             if time.monotonic() > deadline:
@@ -180,6 +163,7 @@ def test_a_live_delta_refused_by_the_broker_stops_the_worker_and_its_batch_count
             time.sleep(0.5)
     finally:
         worker.stop()
+    assert seen["cdrflow_sink_failures_total"] == 0
     assert aggregated_by_customer(tmp_path / "clickhouse") == truth_by_customer(events)
     clock_minute, got = live
     assert got == live_truth_by_customer(events, clock_minute) and got
