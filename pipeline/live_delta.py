@@ -5,7 +5,8 @@ A large batch is summed by the warehouse: the sink's `cdr_changes` rows go once 
 session's temporary table, and one query groups them, in native code on the warehouse thread and
 without holding the interpreter's lock, so the event loop goes on meanwhile. A small one is summed
 here: planning that query costs ClickHouse some 17 ms whatever the batch's size (more in its
-first runs, while it compiles the expressions), more than summing a few thousand rows in Python. Either way the answer is the live topic's message as it is:
+first runs, while it compiles the expressions), more than summing a few thousand rows in Python.
+Either way the answer is the live topic's message as it is:
 
     {"p": batch partition, "o": batch offset,
      "m": [[minute, newest end time of the new revisions ending in it (ms, or null),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 
 import orjson
@@ -81,6 +82,13 @@ def live_truth_by_customer(events: list[dict], clock_minute: int, window: int = 
             row[0] += 1
             row[1] += Decimal(str(event.get("customer_charge", 0)))
     return expected
+
+
+def live_by_customer(answer: dict) -> tuple[int, dict[str, list]]:
+    """The live clock's minute step and customer -> [attempts, customer_charge] of a
+    `GET /api/live?group=customer` answer, as live_truth_by_customer gives them."""
+    clock_minute = int(datetime.fromisoformat(answer["clock"]).timestamp()) // 60
+    return clock_minute, {r["customer"]: [r["attempts"], Decimal(r["customer_charge"])] for r in answer["rows"]}
 
 
 def publish(settings: Settings, events: list[dict]) -> None:

@@ -12,7 +12,6 @@ import asyncio
 import threading
 import time
 import urllib.request
-from datetime import datetime
 from decimal import Decimal
 
 import orjson
@@ -20,7 +19,7 @@ import pytest
 
 from consumers.feed.producer import send_messages
 from consumers.worker import WorkerProcess
-from tests.cdr_factory import live_truth_by_customer, make_cdrs, publish, truth_by_customer
+from tests.cdr_factory import live_by_customer, live_truth_by_customer, make_cdrs, publish, truth_by_customer
 from tests.chdb_query import query_chdb
 from tests.services import DOCKER
 
@@ -97,8 +96,7 @@ def assert_one_live_window(a: WorkerProcess, b: WorkerProcess, events: list[dict
     answers = [orjson.loads(urllib.request.urlopen(f"http://127.0.0.1:{w.port}/api/live?group=customer&window=60").read())
                for w in (a, b)]  # fmt: skip
     assert answers[0] == answers[1]
-    clock_minute = int(datetime.fromisoformat(answers[0]["clock"]).timestamp()) // 60
-    got = {r["customer"]: [r["attempts"], Decimal(r["customer_charge"])] for r in answers[0]["rows"]}
+    clock_minute, got = live_by_customer(answers[0])
     assert got == live_truth_by_customer(events, clock_minute) and got
 
 

@@ -16,7 +16,7 @@ from clickhouse_connect.driver.client import Client
 from pipeline.events import Cdr, parse_message
 from pipeline.live import LIVE_SUMS, MINUTE_MS, LiveWindows
 from pipeline.live_delta import delta_summed_by_warehouse, delta_summed_here, live_delta
-from pipeline.live_state import LiveState
+from pipeline.live_state import LiveState, offset_of
 from pipeline.migrations import migrate
 from pipeline.sink import CHANGE_COLUMNS, change_columns
 from pipeline.state import BatchChanges, CdrState
@@ -278,6 +278,13 @@ class LiveTopic:
         return {offset: self.messages[offset] for offset in offsets if offset in self.messages}
 
 
+@pytest.fixture
+def no_backoff(monkeypatch) -> None:
+    """A rebuild's waits between attempts to read the live topic take no time."""
+    real_sleep = asyncio.sleep
+    monkeypatch.setattr("pipeline.live_state.asyncio.sleep", lambda _delay: real_sleep(0))
+
+
 def rebuilt(table: dict[bytes, bytes], topic: LiveTopic) -> LiveWindows:
     return asyncio.run(LiveState(dict(table), GRACE_MS, topic.read).build())
 
@@ -318,7 +325,7 @@ def test_the_table_lists_the_deltas_and_keeps_no_copy_of_them(warehouse):
     table, _live = applied(all_deltas, LiveTopic(all_deltas))
     listed = {key: value for key, value in table.items() if key.startswith(b"d|")}
     assert len(listed) == len(all_deltas)
-    assert all(int(value) == orjson.loads(all_deltas[int(key[2:])])["m"][-1][0] for key, value in listed.items())
+    assert all(int(value) == orjson.loads(all_deltas[offset_of(key)])["m"][-1][0] for key, value in listed.items())
     assert sum(map(len, table.values())) < 40 * len(table)
 
 
@@ -347,7 +354,7 @@ def test_a_worker_not_holding_the_live_partition_builds_no_windows(warehouse):
     assert asyncio.run(live.build()).slices and live.windows is not None
 
 
-def test_a_rebuild_waits_for_the_live_topic_when_it_cannot_be_read(warehouse, monkeypatch):
+def test_a_rebuild_waits_for_the_live_topic_when_it_cannot_be_read(warehouse, no_backoff):
     all_deltas = deltas(warehouse, feed(300, seed=14))
     topic = LiveTopic(all_deltas)
     table, live = applied(all_deltas, topic)
@@ -360,13 +367,11 @@ def test_a_rebuild_waits_for_the_live_topic_when_it_cannot_be_read(warehouse, mo
             raise ConnectionError("broker down")
         return await topic.read(offsets)
 
-    real_sleep = asyncio.sleep
-    monkeypatch.setattr("pipeline.live_state.asyncio.sleep", lambda _delay: real_sleep(0))
     windows = asyncio.run(LiveState(dict(table), GRACE_MS, unavailable_twice).build())
     assert len(failures) == 2 and windows.slices == expected.slices
 
 
-def test_a_rebuild_waiting_for_the_live_topic_stops_when_the_partition_goes_to_another_worker(warehouse, monkeypatch):
+def test_a_rebuild_waiting_for_the_live_topic_stops_when_the_partition_goes_to_another_worker(warehouse, no_backoff):
     all_deltas = deltas(warehouse, feed(200, seed=15))
     table, _live = applied(all_deltas, LiveTopic(all_deltas))
     held, attempts = True, []
@@ -379,8 +384,6 @@ def test_a_rebuild_waiting_for_the_live_topic_stops_when_the_partition_goes_to_a
             raise ConnectionError("broker down")
         return {}
 
-    real_sleep = asyncio.sleep
-    monkeypatch.setattr("pipeline.live_state.asyncio.sleep", lambda _delay: real_sleep(0))
     live = LiveState(table, GRACE_MS, unavailable, ready=lambda: held)
     assert asyncio.run(live.build()).slices == {} and live.windows is None and len(attempts) == 1
 
