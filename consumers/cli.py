@@ -192,7 +192,7 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(run_sql(settings, args.query, params, args.format))
     except SqlError as error:
         print(f"cdrflow: sql: {error.text}", file=sys.stderr)
-        return EXIT_CONFIG if error.status == 401 else EXIT_USAGE if error.status < 500 else EXIT_UNAVAILABLE
+        return EXIT_CONFIG if error.code in (194, 516) else EXIT_USAGE if error.status < 500 else EXIT_UNAVAILABLE
     except WorkerSqlPortClosed as error:
         print(f"cdrflow: sql: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE

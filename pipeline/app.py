@@ -21,8 +21,10 @@ from typing import NoReturn
 
 import faust
 import orjson
+from aiohttp import web
 from faust.web import Request, Response, View
 
+from pipeline.browser_rules import BrowserRules
 from pipeline.changelog import ChangelogWriter
 from pipeline.collector import collect_less_often, freeze_start_up
 from pipeline.ingest import OLDEST_INPUT_HEADER, partition_of
@@ -53,6 +55,18 @@ except SettingsError as error:
     print(f"cdrflow: bad setting: {error}", file=sys.stderr)
     sys.exit(EXIT_CONFIG)
 metrics = WorkerMetrics()
+browser_rules = BrowserRules(settings.allowed_hosts, settings.web_host, settings.web_port)
+
+
+@web.middleware
+async def refuse_other_sites(request: web.Request, handler):
+    """The browser rules (pipeline.browser_rules) on every page of the worker's web server."""
+    refusal = browser_rules.refusal(
+        request.headers.get("Host"), request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site")
+    )
+    if refusal is not None:
+        return web.json_response({"error": f"refused: {refusal}"}, status=403)
+    return await handler(request)
 
 
 class CdrflowApp(faust.App):
@@ -80,6 +94,7 @@ app = CdrflowApp(
     web_port=settings.web_port,
     web_bind=settings.web_host,  # the address listened on (Faust's web_host only names it in URLs)
     web_host=settings.web_host,
+    web_application_options={"middlewares": [refuse_other_sites]},
     # Faust's own pages (/router, /table, /graph, /stats, /performance) show internals unguarded.
     web_router_enabled=False,
     web_tables_enabled=False,

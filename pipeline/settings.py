@@ -6,6 +6,7 @@ name of its variable and what was expected, before anything connects anywhere.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tempfile
@@ -82,6 +83,10 @@ class Settings:
     live_idle_seconds: int = 300  # after this long without CDRs the live clock follows the wall clock
     webhook_secret: str | None = None  # HMAC key of the alert webhooks' X-Cdrflow-Signature
     currency: str = ""  # ISO 4217 code shown beside money where people read reports; "" = none
+    allowed_hosts: tuple[str, ...] = ()  # Host header names, besides loopback and localhost, the servers answer to
+    webhook_allow_nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()  # inside nets webhooks may reach
+    sql_max_result_mb: int = 100  # largest result of one ad-hoc query
+    sql_concurrency: int = 4  # ad-hoc queries at once on the SQL port
 
     @property
     def batch_topic(self) -> str:
@@ -152,6 +157,10 @@ class Settings:
             live_idle_seconds=parse_int("CDRFLOW_LIVE_IDLE_SECONDS", get("CDRFLOW_LIVE_IDLE_SECONDS", "300"), 1, 86400),
             webhook_secret=get("CDRFLOW_WEBHOOK_SECRET", "") or None,
             currency=parse_currency("CDRFLOW_CURRENCY", get("CDRFLOW_CURRENCY", "")),
+            allowed_hosts=parse_host_names("CDRFLOW_ALLOWED_HOSTS", get("CDRFLOW_ALLOWED_HOSTS", "")),
+            webhook_allow_nets=parse_networks("CDRFLOW_WEBHOOK_ALLOW_NETS", get("CDRFLOW_WEBHOOK_ALLOW_NETS", "")),
+            sql_max_result_mb=parse_int("CDRFLOW_SQL_MAX_RESULT_MB", get("CDRFLOW_SQL_MAX_RESULT_MB", "100"), 1, 1 << 20),
+            sql_concurrency=parse_int("CDRFLOW_SQL_CONCURRENCY", get("CDRFLOW_SQL_CONCURRENCY", "4"), 1, 256),
         )
 
 
@@ -218,6 +227,24 @@ def parse_host(name: str, raw: str) -> str:
             f"{name}: expected an address to listen on (127.0.0.1, 0.0.0.0, ::, a host name), got {raw!r}"
         )
     return raw
+
+
+def parse_host_names(name: str, raw: str) -> tuple[str, ...]:
+    names = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    for host in names:
+        if not HOST_NAME.match(host) or ":" in host.strip("[]").replace("::", ""):
+            raise SettingsError(f"{name}: expected host names separated by commas (no ports), got {host!r}")
+    return names
+
+
+def parse_networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for part in (p.strip() for p in raw.split(",") if p.strip()):
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise SettingsError(f"{name}: expected CIDRs separated by commas (e.g. 127.0.0.0/8), got {part!r}") from None
+    return tuple(networks)
 
 
 def parse_topic(name: str, raw: str) -> str:
@@ -289,6 +316,11 @@ def parse_smtp_url(name: str, raw: str) -> SmtpUrl:
         port = parts.port or (465 if ssl else 25)
     except ValueError:
         raise SettingsError(f"{name}: the port of {raw!r} is not a number from 1 to 65535") from None
+    if parts.username and not ssl and starttls != "1" and not is_loopback(parts.hostname):
+        raise SettingsError(
+            f"{name}: a user and password to {parts.hostname} would cross the network in clear text: "
+            "use smtps:// or add ?starttls=1"
+        )
     return SmtpUrl(
         host=parts.hostname,
         port=port,
@@ -297,6 +329,15 @@ def parse_smtp_url(name: str, raw: str) -> SmtpUrl:
         username=unquote(parts.username or ""),
         password=unquote(parts.password or ""),
     )
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_mail_address(name: str, raw: str) -> str:

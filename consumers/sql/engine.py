@@ -3,9 +3,10 @@
 Each query thread holds a chDB session of its own on the worker's folder (chDB shares one engine
 per process between sessions), set up with the limits and then `readonly = 1`, which ClickHouse
 itself enforces: no writes, no DDL, no table functions that reach files or the network, and no
-setting may be changed afterwards, so no query can lift its limits. The few things readonly
-lets through that a shared warehouse must not (several statements in one request, KILL) are
-refused here first, with ClickHouse's own error text.
+setting may be changed afterwards, so no query can lift its limits. What readonly lets through
+that a shared warehouse must not (INTO OUTFILE, which the embedded engine's client side writes;
+the private tables; KILL) is refused first by consumers.sql.guard, from ClickHouse's own parse
+of the statement, with ClickHouse's own error text.
 
 `ReadOnlySql` answers in the format a client asks for (the SQL port, `cdrflow sql`);
 `ReadOnlyRows` answers typed rows (custom reports), through read-only clients of the one
@@ -18,23 +19,23 @@ import asyncio
 import os
 import re
 import threading
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import chdb
+import orjson
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from consumers.sql.errors import SqlError
+from consumers.sql.guard import SELECTS, check_statement
 from pipeline.settings import WarehouseUrl
 from pipeline.warehouse import connect_read_only
 
-READONLY_TEXT = "Code: 164. DB::Exception: default: Cannot execute query in readonly mode. (READONLY)"
-ERROR_CODE = re.compile(r"Code: (\d+)\.")
-READING_STATEMENTS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN", "(")
 SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 PLACEHOLDER = re.compile(r"\{\s*[A-Za-z_]\w*\s*:")  # {name:Type}, bound by the server
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-# How ClickHouse's HTTP handler answers some error codes; every other error is 500.
-HTTP_STATUS = {164: 403, 497: 403, 516: 401, 62: 400, 60: 404, 81: 404}
+ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class SqlLimits:
 
     max_seconds: int = 30  # CDRFLOW_SQL_MAX_SECONDS
     max_rows: int = 1_000_000  # result rows
+    max_result_mb: int = 100  # CDRFLOW_SQL_MAX_RESULT_MB
     max_memory_bytes: int = 2 << 30
     max_threads: int = max(1, (os.cpu_count() or 2) // 2)  # the other cores stay with the pipeline
 
@@ -51,68 +53,20 @@ class SqlLimits:
         return {
             "max_execution_time": self.max_seconds,
             "max_result_rows": self.max_rows,
+            "max_result_bytes": self.max_result_mb << 20,
             "result_overflow_mode": "throw",
             "max_memory_usage": self.max_memory_bytes,
             "max_threads": self.max_threads,
         }
 
 
-class SqlError(Exception):
-    """A refused or failed query: ClickHouse's error text and code, and the HTTP status for it."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        found = ERROR_CODE.search(text)
-        self.code = int(found.group(1)) if found else 1000
-        self.text = text.strip()
-        self.status = HTTP_STATUS.get(self.code, 500)
-
-
-def statements(sql: str) -> list[str]:
-    """The statements of `sql`, split at semicolons outside quotes and comments."""
-    parts, start, i, n = [], 0, 0, len(sql)
-    while i < n:
-        c = sql[i]
-        if c in "'\"`":
-            i += 1
-            while i < n and sql[i] != c:
-                i += 2 if sql[i] == "\\" else 1
-        elif sql.startswith("--", i) or c == "#":
-            end = sql.find("\n", i)
-            i = n if end < 0 else end
-        elif sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            i = n if end < 0 else end + 1
-        elif c == ";":
-            parts.append(sql[start:i])
-            start = i + 1
-        i += 1
-    parts.append(sql[start:])
-    return [part for part in parts if strip_comments(part).strip()]
-
-
 def string_literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def strip_comments(sql: str) -> str:
-    return re.sub(r"--[^\n]*|#[^\n]*|/\*.*?\*/", " ", sql, flags=re.S)
-
-
-def check_reading(sql: str) -> str:
-    """The one reading statement of `sql`, or SqlError as ClickHouse would answer."""
-    found = statements(sql)
-    if len(found) > 1:
-        raise SqlError(
-            "Code: 62. DB::Exception: Syntax error (Multi-statements are not allowed): failed at position "
-            f"{len(found[0]) + 1} (end of query). (SYNTAX_ERROR)"
-        )
-    if not found:
-        raise SqlError("Code: 62. DB::Exception: Empty query. (SYNTAX_ERROR)")
-    words = strip_comments(found[0]).split()
-    if not words[0].upper().startswith(READING_STATEMENTS):
-        raise SqlError(READONLY_TEXT)
-    return found[0]
+def parameter_value(value: object) -> object:
+    """A query parameter as chDB takes it: text in ClickHouse's escaped form (as param_ values over HTTP)."""
+    return value.translate(ESCAPES) if isinstance(value, str) else value
 
 
 class ReadOnlySql:
@@ -134,12 +88,12 @@ class ReadOnlySql:
             self.sessions.session = session
         return session
 
-    def run(
+    def chunks(
         self, sql: str, fmt: str, database: str | None = None, params: dict[str, str] | None = None,
         settings: dict[str, str] | None = None,
-    ) -> bytes:  # fmt: skip
-        """Run one reading statement; the output in `fmt` unless the query names its own FORMAT."""
-        statement = check_reading(sql)
+    ) -> Iterator[bytes]:  # fmt: skip
+        """Run one reading statement here, on the calling thread; its output in `fmt` (unless the
+        query names its own FORMAT) as the engine produces it, block by block."""
         database = database or self.database
         if not DATABASE_NAME.match(database):
             raise SqlError(f"Code: 81. DB::Exception: Database {database} does not exist. (UNKNOWN_DATABASE)")
@@ -150,15 +104,72 @@ class ReadOnlySql:
                     raise SqlError(f"Code: 115. DB::Exception: Unknown setting '{name}'. (UNKNOWN_SETTING)")
                 session.query(f"SET {name} = {string_literal(value)}")
             session.query(f"USE `{database}`")
-            return session.query(statement, fmt, params=params or None).bytes()
+
+            def ask(query: str, values: dict) -> list:
+                try:
+                    answer = session.query(query, "JSONCompactEachRow", params={k: parameter_value(v) for k, v in values.items()})
+                except Exception as error:
+                    raise SqlError(str(error)) from None
+                return [orjson.loads(line) for line in answer.bytes().splitlines() if line.strip()]
+
+            if check_statement(sql, database, ask, self.database) not in SELECTS:  # the engine streams SELECTs only
+                yield session.query(sql, fmt, params=params or None).bytes()
+                return
+            result = session.send_query(sql, fmt, params=params or None)
         except SqlError:
             raise
         except Exception as error:
-            raise SqlError(str(error)) from None
+            raise SqlError(str(error).removeprefix("Streaming query failed: ")) from None
+        finished = False
+        try:
+            for chunk in result:
+                yield chunk.bytes()
+            finished = True
+        except Exception as error:
+            finished = True
+            raise SqlError(str(error).removeprefix("Streaming query failed: ")) from None
+        finally:
+            if not finished:  # the reader stopped early: the engine stops too
+                result.cancel()
+
+    def run(self, *args, **kwargs) -> bytes:
+        """chunks() as one answer."""
+        return b"".join(self.chunks(*args, **kwargs))
 
     async def query(self, *args, **kwargs) -> bytes:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: self.run(*args, **kwargs))
+
+    async def stream(self, *args, **kwargs) -> AsyncIterator[bytes]:
+        """chunks() on this object's threads, handed to the event loop a block at a time (at most two
+        blocks wait while the client reads: a large result is never held whole)."""
+        loop = asyncio.get_running_loop()
+        blocks: asyncio.Queue = asyncio.Queue(maxsize=2)
+        stopped = threading.Event()
+
+        def produce() -> None:
+            try:
+                for block in self.chunks(*args, **kwargs):
+                    if stopped.is_set():
+                        return
+                    asyncio.run_coroutine_threadsafe(blocks.put(block), loop).result()
+                end: object = None
+            except Exception as error:
+                end = error
+            if not stopped.is_set():
+                asyncio.run_coroutine_threadsafe(blocks.put(end), loop).result()
+
+        producing = loop.run_in_executor(self.executor, produce)
+        try:
+            while (block := await blocks.get()) is not None:
+                if isinstance(block, Exception):
+                    raise block
+                yield block
+        finally:
+            stopped.set()
+            while not blocks.empty():  # let a producer waiting to put see the stop
+                blocks.get_nowait()
+            await asyncio.shield(producing)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -175,15 +186,22 @@ class ReadOnlyRows:
         self.clients = threading.local()
 
     def rows(self, sql: str, params: dict | None = None) -> tuple[list[str], list[tuple]]:
-        """The column names and rows of one reading statement, here on the calling thread."""
-        statement = check_reading(sql)
+        """The column names and rows of one SELECT, here on the calling thread."""
         client = getattr(self.clients, "client", None)
         if client is None:
             client = self.clients.client = connect_read_only(self.url, self.limits.settings())
-        if not PLACEHOLDER.search(statement):
+        if not PLACEHOLDER.search(sql):
             params = None  # else clickhouse-connect would format them into the text with % (LIKE '44%' breaks)
+
+        def ask(query: str, values: dict) -> list:
+            try:
+                return client.query(query, parameters=values).result_rows
+            except ClickHouseError as error:
+                raise SqlError(str(error)) from None
+
+        check_statement(sql, self.url.database, ask, self.url.database, kinds=SELECTS)
         try:
-            result = client.query(statement, parameters=params)
+            result = client.query(sql, parameters=params)
         except ClickHouseError as error:
             raise SqlError(str(error)) from None
         return list(result.column_names), result.result_rows

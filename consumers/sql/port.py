@@ -9,10 +9,17 @@ refuses unless it leaves the value as it is. With CDRFLOW_API_TOKEN set, the tok
 password: basic auth with any user, `X-ClickHouse-Key`, `Authorization: Bearer`, or `password`.
 Errors answer as ClickHouse does: its `Code: N. DB::Exception: ...` text, the code in
 `X-ClickHouse-Exception-Code`, and its HTTP status.
+
+From a browser, the worker's browser rules hold (pipeline.browser_rules: the Host must be this
+server's, no cross-site request, no foreign Origin), with and without a token. At most
+CDRFLOW_SQL_CONCURRENCY queries run at once, the next answering TOO_MANY_SIMULTANEOUS_QUERIES
+(503); a result streams out block by block as the engine makes it, and compressing it runs off
+the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import logging
@@ -25,7 +32,8 @@ from clickhouse_cityhash.cityhash import CityHash128
 from mode import Service
 
 from consumers.sql.engine import ReadOnlySql, SqlError, SqlLimits
-from pipeline.app import app, settings
+from pipeline.app import app, browser_rules, settings
+from pipeline.browser_rules import BrowserRules
 
 log = logging.getLogger(__name__)
 # Parameters of the HTTP interface itself, not settings of the query.
@@ -35,6 +43,13 @@ HTTP_PARAMETERS = {
     "send_progress_in_http_headers", "http_headers_progress_interval_ms", "buffer_size", "quota_key",
     "http_zlib_compression_level", "client_protocol_version", "extremes",
 }  # fmt: skip
+REQUIRED_PASSWORD = "Code: 194. DB::Exception: default: Password required for user default. (REQUIRED_PASSWORD)"
+TOO_MANY_QUERIES = (
+    "Code: 202. DB::Exception: Too many simultaneous queries. Maximum: {limit} (CDRFLOW_SQL_CONCURRENCY). "
+    "(TOO_MANY_SIMULTANEOUS_QUERIES)"
+)
+BUFFER_BYTES = 1 << 20
+BODY_SECONDS = 30.0  # the longest a client may take to send its query
 AUTHENTICATION_FAILED = (
     "Code: 516. DB::Exception: default: Authentication failed: password is incorrect, or there is no user "
     "with such name. (AUTHENTICATION_FAILED)"
@@ -64,11 +79,15 @@ def given_password(request: web.Request) -> str | None:
     return request.query.get("password")
 
 
-def allowed(request: web.Request) -> bool:
-    if not settings.api_token:
-        return True
+def authentication_error(request: web.Request, token: str | None) -> SqlError | None:
+    if not token:
+        return None
     password = given_password(request)
-    return password is not None and hmac.compare_digest(password.encode(), settings.api_token.encode())
+    if password is None:
+        return SqlError(REQUIRED_PASSWORD)
+    if not hmac.compare_digest(password.encode(), token.encode()):
+        return SqlError(AUTHENTICATION_FAILED)
+    return None
 
 
 def clickhouse_error(error: SqlError, query_id: str) -> web.Response:
@@ -94,18 +113,25 @@ def native_compressed(data: bytes, block_bytes: int = 1 << 20) -> bytes:
 
 
 class SqlPort(Service):
-    def __init__(self, engine: ReadOnlySql, host: str, port: int, **kwargs) -> None:
+    def __init__(
+        self, engine: ReadOnlySql, host: str, port: int, rules: BrowserRules, token: str | None, concurrency: int,
+        **kwargs,
+    ) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.engine = engine
         self.host = host
         self.port = port
+        self.rules = rules
+        self.token = token
+        self.concurrency = concurrency
+        self.running = 0
         self.runner: web.AppRunner | None = None
 
     async def on_start(self) -> None:
         server = web.Application(client_max_size=16 << 20)
         server.router.add_route("GET", "/ping", self.ping)
         server.router.add_route("*", "/", self.answer)
-        self.runner = web.AppRunner(server, access_log=None)
+        self.runner = web.AppRunner(server, access_log=None, keepalive_timeout=30)
         await self.runner.setup()
         try:
             await web.TCPSite(self.runner, self.host, self.port).start()
@@ -123,31 +149,56 @@ class SqlPort(Service):
     async def answer(self, request: web.Request) -> web.StreamResponse:
         params = request.query
         query_id = params.get("query_id") or str(uuid.uuid4())
-        if not allowed(request):
-            return clickhouse_error(SqlError(AUTHENTICATION_FAILED), query_id)
-        body = (await request.read()).decode(errors="replace") if request.can_read_body else ""
-        sql = "\n".join(part for part in (params.get("query", ""), body) if part)
-        fmt = request.headers.get("X-ClickHouse-Format") or params.get("default_format") or "TabSeparated"
-        try:
-            data = await self.engine.query(
-                sql,
-                fmt,
-                database=request.headers.get("X-ClickHouse-Database") or params.get("database"),
-                params={name[6:]: value for name, value in params.items() if name.startswith("param_")},
-                settings={
-                    name: value
-                    for name, value in params.items()
-                    if name not in HTTP_PARAMETERS and not name.startswith("param_")
-                },
-            )
-        except SqlError as error:
+        refusal = self.rules.refusal(
+            request.headers.get("Host"), request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site")
+        )
+        if refusal is not None:
+            return clickhouse_error(SqlError(f"Code: 497. DB::Exception: refused: {refusal}. (ACCESS_DENIED)"), query_id)
+        error = authentication_error(request, self.token)
+        if error is not None:
             return clickhouse_error(error, query_id)
-        if params.get("compress") == "1":
-            data = native_compressed(data)
-        response = web.Response(
-            body=data,
-            content_type=CONTENT_TYPES.get(fmt, "text/plain"),
+        if self.running >= self.concurrency:
+            return clickhouse_error(SqlError(TOO_MANY_QUERIES.format(limit=self.concurrency)), query_id)
+        self.running += 1
+        try:
+            return await self._run(request, query_id)
+        finally:
+            self.running -= 1
+
+    async def _run(self, request: web.Request, query_id: str) -> web.StreamResponse:
+        params = request.query
+        try:
+            body = await asyncio.wait_for(request.read(), BODY_SECONDS) if request.can_read_body else b""
+        except asyncio.TimeoutError:
+            return clickhouse_error(SqlError("Code: 209. DB::Exception: Timeout reading the query. (SOCKET_TIMEOUT)"), query_id)
+        sql = "\n".join(part for part in (params.get("query", ""), body.decode(errors="replace")) if part)
+        fmt = request.headers.get("X-ClickHouse-Format") or params.get("default_format") or "TabSeparated"
+        blocks = self.engine.stream(
+            sql,
+            fmt,
+            database=request.headers.get("X-ClickHouse-Database") or params.get("database"),
+            params={name[6:]: value for name, value in params.items() if name.startswith("param_")},
+            settings={
+                name: value for name, value in params.items() if name not in HTTP_PARAMETERS and not name.startswith("param_")
+            },
+        )  # fmt: skip
+        # As ClickHouse's HTTP interface: the first buffer_size bytes (1 MiB), or the whole result with
+        # wait_end_of_query=1, are held before the status is sent, so an error in them has its own status.
+        held = int(params["buffer_size"]) if params.get("buffer_size", "").isdigit() else BUFFER_BYTES
+        first: list[bytes] = []
+        try:
+            while params.get("wait_end_of_query") == "1" or sum(map(len, first)) < held:
+                block = await anext(blocks, None)
+                if block is None:
+                    break
+                first.append(block)
+        except SqlError as error:
+            await blocks.aclose()
+            return clickhouse_error(error, query_id)
+        compress = params.get("compress") == "1"
+        response = web.StreamResponse(
             headers={
+                "Content-Type": CONTENT_TYPES.get(fmt, "text/plain"),
                 "X-ClickHouse-Format": fmt,
                 "X-ClickHouse-Query-Id": query_id,
                 "X-ClickHouse-Server-Display-Name": "cdrflow",
@@ -155,14 +206,33 @@ class SqlPort(Service):
         )
         if params.get("enable_http_compression") == "1":
             response.enable_compression()
+        await response.prepare(request)
+        loop = asyncio.get_running_loop()
+        try:
+            for block in first:
+                await response.write(await loop.run_in_executor(None, native_compressed, block) if compress else block)
+            async for block in blocks:
+                await response.write(await loop.run_in_executor(None, native_compressed, block) if compress else block)
+        except SqlError as error:  # past the first block the status is sent: the error ends the body, as ClickHouse's
+            await response.write(f"\n{error.text}\n".encode())
+        finally:
+            await blocks.aclose()
+        await response.write_eof()
         return response
 
 
 if settings.sql_port and settings.clickhouse.interface == "chdb":
     app.service(
         SqlPort(
-            ReadOnlySql(settings.clickhouse.path, settings.clickhouse.database, SqlLimits(settings.sql_max_seconds)),
+            ReadOnlySql(
+                settings.clickhouse.path, settings.clickhouse.database,
+                SqlLimits(settings.sql_max_seconds, max_result_mb=settings.sql_max_result_mb),
+                threads=settings.sql_concurrency,
+            ),
             settings.web_host,
             settings.sql_port,
+            browser_rules,
+            settings.api_token,
+            settings.sql_concurrency,
         )
-    )
+    )  # fmt: skip

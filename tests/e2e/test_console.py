@@ -391,7 +391,7 @@ def test_a_custom_report_is_written_run_saved_and_offered_to_schedules_in_the_re
     form.locator("textarea[name=sql]").fill("INSERT INTO cdr (id) VALUES ('x')")
     form.locator("button.save").click()
     wait_until(page, "!document.querySelector('#tab-reports .report-error').hidden")
-    assert "a custom report is one SELECT, not INSERT" in page.inner_text("#tab-reports .report-error")
+    assert "a custom report is one read-only SELECT" in page.inner_text("#tab-reports .report-error")
 
     page.click("[data-tab=schedules]")
     settled(page)

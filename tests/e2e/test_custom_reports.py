@@ -72,7 +72,7 @@ def test_the_api_saves_refuses_runs_and_removes_custom_reports(sql_worker):
     rows = list(csv.DictReader(io.StringIO(body.decode())))
     assert {r["customer"]: int(r["calls"]) for r in rows} == calls_by_customer(events)
 
-    for sql, reason in (("ALTER TABLE cdr DELETE WHERE 1", "not ALTER"), ("SELECT 1; SELECT 2", "Multi-statements")):
+    for sql, reason in (("ALTER TABLE cdr DELETE WHERE 1", "one read-only SELECT"), ("SELECT 1; SELECT 2", "Multi-statements")):
         status, body = call(worker, "POST", "/api/custom-reports", {"name": "bad", "sql": sql})
         assert status == 400 and reason in orjson.loads(body)["error"]
     assert call(worker, "GET", "/api/custom-reports/bad")[0] == 404
@@ -110,7 +110,8 @@ def test_the_command_line_through_the_worker(sql_worker, tmp_path):
     refused = cdrflow(env, "custom", "add", "--name", "bad", "--sql", "INSERT INTO cdr (id) VALUES ('x')")
     assert (refused.returncode, refused.stderr) == (
         2,
-        "cdrflow: custom add: sql: a custom report is one SELECT, not INSERT\n",
+        "cdrflow: custom add: sql: a custom report is one read-only SELECT: "
+        "Code: 164. DB::Exception: default: Cannot execute query in readonly mode. (READONLY)\n",
     )
     listed = cdrflow(env, "custom", "list")
     assert "calls-cli" in listed.stdout and "bad" not in listed.stdout
