@@ -10,8 +10,9 @@ import orjson
 
 
 class WebhookReceiver:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, redirect_to: str | None = None) -> None:
         self.port = port
+        self.redirect_to = redirect_to  # answer every POST with a redirect there (and record nothing)
         self.posts: list[tuple[dict, dict[str, str], bytes]] = []  # (body, headers, raw body)
         self.arrivals: list[float] = []  # when each POST arrived (epoch seconds)
         self.server: ThreadingHTTPServer | None = None
@@ -26,6 +27,11 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.redirect_to:
+                    self.send_response(307)
+                    self.send_header("Location", receiver.redirect_to)
+                    self.end_headers()
+                    return
                 receiver.arrivals.append(time.time())
                 receiver.posts.append((orjson.loads(raw), dict(self.headers), raw))
                 self.send_response(204)

@@ -10,6 +10,7 @@ import orjson
 
 from consumers.alerts.service import AlertService
 from consumers.alerts.store import AlertStore
+from consumers.alerts.webhook import WebhookPolicy
 from consumers.reports.saved import at_once
 from consumers.worker import ask_worker, open_warehouse
 from pipeline.settings import Settings
@@ -47,7 +48,7 @@ def alert_command(
         return orjson.loads(answer)
     client = open_warehouse(settings)
 
-    service = AlertService(AlertStore(lambda: client), at_once)
+    service = AlertService(AlertStore(lambda: client), at_once, webhooks=WebhookPolicy(settings.webhook_allow_nets))
 
     async def run() -> object:
         if action == "add":

@@ -10,8 +10,6 @@ the two is sent again, with the same `alert_id` and `transition`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import html
 import logging
 import unicodedata
@@ -19,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-import aiohttp
 import orjson
 
 from consumers.alerts.store import AlertStore, Transition
+from consumers.alerts.webhook import WebhookPolicy, post_webhook, redacted
 from consumers.mail.smtp import report_message, send
 from consumers.reports.saved import Warehouse
 from pipeline.settings import SmtpUrl
@@ -32,10 +30,6 @@ ATTEMPTS = 20  # 1 s doubling to 5 min between them: about an hour
 MAX_WAIT = 300.0
 RESUME_WITHIN = timedelta(days=2)  # transitions older than this are not resumed
 BREAKING = {"Cc", "Zl", "Zp"}  # control characters, line and paragraph separators
-
-
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def one_line(text: str) -> str:
@@ -75,6 +69,7 @@ class Notifier:
     sender: str
     console_url: str
     webhook_secret: str | None
+    webhooks: WebhookPolicy = field(default_factory=WebhookPolicy)
     first_wait: float = 1.0
     on_failure: Callable[[], None] = lambda: None
     in_flight: dict[tuple[str, str], asyncio.Task] = field(default_factory=dict)
@@ -103,7 +98,7 @@ class Notifier:
                 self.on_failure()
                 gave_up = failures >= ATTEMPTS
                 log.warning("alert %s: %s to %s failed (attempt %d%s): %s", transition.alert_id, channel,
-                            transition.webhook or ",".join(transition.email), failures,
+                            redacted(transition.webhook) if channel == "webhook" else ",".join(transition.email), failures,
                             ", giving up" if gave_up else "", error)  # fmt: skip
                 await self._record(transition, channel, "given_up" if gave_up else "failed", failures, str(error))
                 if gave_up:
@@ -136,12 +131,4 @@ class Notifier:
         await asyncio.to_thread(send, self.smtp, message)
 
     async def _post(self, transition: Transition) -> None:
-        body = orjson.dumps(transition.body())
-        headers = {"Content-Type": "application/json"}
-        if self.webhook_secret:
-            headers["X-Cdrflow-Signature"] = signature(self.webhook_secret, body)
-        timeout = aiohttp.ClientTimeout(total=10)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            async with session.post(transition.webhook, data=body, headers=headers) as response:
-                if response.status >= 300:
-                    raise RuntimeError(f"the receiver answered {response.status}")
+        await post_webhook(transition.webhook, orjson.dumps(transition.body()), self.webhooks, self.webhook_secret)

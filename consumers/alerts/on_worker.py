@@ -11,6 +11,7 @@ from consumers.alerts.evaluate import Alerting
 from consumers.alerts.notify import Notifier
 from consumers.alerts.service import AlertService
 from consumers.alerts.store import AlertStore
+from consumers.alerts.webhook import WebhookPolicy
 from pipeline.app import app, holds_live, live, metrics, settings, sink
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ def console_url() -> str:
 store = AlertStore(lambda: sink.client)
 notifier = Notifier(
     store, sink.run, settings.smtp, settings.mail_from, console_url(), settings.webhook_secret,
+    WebhookPolicy(settings.webhook_allow_nets),
     on_failure=lambda: metrics.inc("cdrflow_alert_notifications_failed_total"),
 )  # fmt: skip
 alerting = Alerting(store, sink.run, notifier, lambda n: metrics.inc("cdrflow_alert_transitions_total", n))
@@ -33,7 +35,7 @@ live.minute_steps.append(alerting.at_minute_step)
 
 @cache
 def alerts() -> AlertService:
-    return AlertService(store, sink.run, alerting.rules_changed)
+    return AlertService(store, sink.run, alerting.rules_changed, WebhookPolicy(settings.webhook_allow_nets))
 
 
 @app.timer(interval=RESUME_EVERY_SECONDS)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from consumers.alerts.rule import alert_rule_from, rule_fields
 from consumers.alerts.store import AlertStore
+from consumers.alerts.webhook import WebhookPolicy, WebhookRefused
 from consumers.reports.request import parse_moment
 from consumers.reports.saved import Warehouse
 from queries.breakout import ReportError
@@ -15,14 +16,21 @@ HISTORY_PARAMETERS = {"rule", "from", "to"}
 
 class AlertService:
     def __init__(
-        self, store: AlertStore, warehouse: Warehouse, rules_changed: Callable[[], None] = lambda: None
-    ) -> None:
+        self, store: AlertStore, warehouse: Warehouse, rules_changed: Callable[[], None] = lambda: None,
+        webhooks: WebhookPolicy = WebhookPolicy(),
+    ) -> None:  # fmt: skip
         self.store = store
         self.warehouse = warehouse
         self.rules_changed = rules_changed
+        self.webhooks = webhooks
 
     async def add(self, fields: Mapping[str, object]) -> dict:
         rule = alert_rule_from(fields)
+        if rule.webhook:
+            try:
+                await self.webhooks.resolve(rule.webhook)
+            except WebhookRefused as error:
+                raise ReportError(f"webhook: {error}") from None
         await self.warehouse(lambda: self.store.save_rule(rule))
         self.rules_changed()
         return rule_fields(rule)

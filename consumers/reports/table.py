@@ -16,11 +16,22 @@ def _cell(value: object) -> str:
     return "" if value is None else str(value)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A cell as a spreadsheet reads it back: text that starts like a formula gets a leading `'`
+    (a customer or CLI sent as `=HYPERLINK(...)` stays text); numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return _cell(value)
+
+
 def to_csv(columns: list[str], rows: list[dict]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
-    writer.writerows([_cell(row[c]) for c in columns] for row in rows)
+    writer.writerow([csv_cell(c) for c in columns])
+    writer.writerows([csv_cell(row[c]) for c in columns] for row in rows)
     return out.getvalue().encode()
 
 

@@ -150,7 +150,10 @@ def alert_worker(kafka, tmp_path, smtp_port: int, **env: str) -> tuple[WorkerPro
         **{**settings.__dict__, "partitions": 1}
     )  # one partition: CDRs applied in end-time order
     worker = WorkerProcess.on_folder(settings, tmp_path)
-    worker.env |= {"CDRFLOW_SMTP": f"smtp://127.0.0.1:{smtp_port}", "CDRFLOW_WEBHOOK_SECRET": SECRET, **env}
+    worker.env |= {
+        "CDRFLOW_SMTP": f"smtp://127.0.0.1:{smtp_port}", "CDRFLOW_WEBHOOK_SECRET": SECRET,
+        "CDRFLOW_WEBHOOK_ALLOW_NETS": "127.0.0.0/8", **env,
+    }  # fmt: skip
     return worker, settings
 
 
@@ -186,10 +189,9 @@ def test_a_route_going_bad_fires_and_resolves_once_per_channel_at_the_windows_mi
             time.sleep(3)  # nothing more comes
             assert received([b for b, _, _ in receiver.posts]) == sorted(wanted)
             for body, headers, raw in receiver.posts:
-                assert (
-                    headers["X-Cdrflow-Signature"]
-                    == "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
-                )
+                signed = headers["X-Cdrflow-Timestamp"].encode() + b"." + raw
+                assert abs(int(headers["X-Cdrflow-Timestamp"]) - time.time()) < 600
+                assert headers["X-Cdrflow-Signature"] == "sha256=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
             assert len(bodies) == 4
             deadline = time.monotonic() + 30
             while len(catcher.handler.saved) < 2 and time.monotonic() < deadline:

@@ -25,7 +25,7 @@ def worker_env(sql_worker) -> dict[str, str]:
 
 def test_a_query_through_the_worker_in_csv(sql_worker, tmp_path):
     done = cdrflow_sql(tmp_path, worker_env(sql_worker), "SELECT count() AS calls FROM cdr FINAL", "--format", "csv")
-    assert (done.returncode, done.stdout) == (0, f'"calls"\n{len(newest_revisions(sql_worker[1]))}\n'), done.stderr
+    assert (done.returncode, done.stdout) == (0, f"calls\n{len(newest_revisions(sql_worker[1]))}\n"), done.stderr
 
 
 def test_a_refused_query_exits_2_and_a_wrong_token_78(sql_worker, tmp_path):
