@@ -29,3 +29,18 @@ def test_a_prepared_statement_through_the_jdbc_driver(sql_worker):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.splitlines() == [f"{customer}\t{expected}"]
+
+
+def test_the_jdbc_drivers_metadata_lists_the_tables_and_columns(sql_worker):
+    process, _ = sql_worker
+    done = subprocess.run(
+        ["java", "-cp", f"{DRIVER}/*", str(Path(__file__).with_name("JdbcMetadata.java")),
+         f"jdbc:clickhouse:http://127.0.0.1:{process.env['CDRFLOW_SQL_PORT']}/cdrflow", TOKEN, "cdrflow", "cdr"],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line.split("\t") for line in done.stdout.splitlines()]
+    tables = {line[1] for line in lines if line[0] == "table"}
+    assert {"cdr", "agg_breakout", "agg_number", "schedule_runs", "alert_events"} <= tables
+    columns = {line[1]: line[2] for line in lines if line[0] == "column"}
+    assert "String" in columns["customer"] and "customer_charge" in columns
