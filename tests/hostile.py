@@ -40,4 +40,5 @@ PRIVATE_PATHS = [
     "EXPLAIN QUERY TREE SELECT (SELECT any(name) FROM {t})",
     "SELECT 1 UNION ALL SELECT count() FROM {t}",
     "SELECT 1 FROM numbers(1) WHERE exists(SELECT 1 FROM {t})",
+    "SELECT * FROM {{x:Identifier}}",  # bound to the table's name after the parse
 ]

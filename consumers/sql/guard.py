@@ -12,8 +12,8 @@ the tree, never the text, decides:
 - every table it names, in any place (FROM, JOIN, IN, a subquery, a CTE, EXPLAIN, DESCRIBE),
   is one of READABLE_TABLES, a metadata table of `system` or `information_schema`, or no table
   at all (a CTE's name, or a typo ClickHouse will answer); table functions other than the
-  number generators, and functions that read the host's files or other tables by name, are
-  refused. Refusals answer ClickHouse's ACCESS_DENIED (497).
+  number generators, functions that read the host's files or other tables by name, and names
+  given as `{name:Identifier}` parameters (bound after the parse) are refused. Refusals answer ClickHouse's ACCESS_DENIED (497).
 The same text then runs unchanged, so what ran is what was checked.
 """
 
@@ -72,6 +72,7 @@ class StatementTree:
     identifiers: tuple[tuple[str, ...], ...]
     table_functions: tuple[str, ...]
     functions: tuple[str, ...]
+    names_from_parameters: bool = False  # {name:Identifier}: a table or column the parse does not show
 
 
 def split_name(name: str, parts: list[str] | None) -> TableName:
@@ -95,9 +96,11 @@ def json_nodes(node: object) -> Iterator[dict]:
 
 def tree_from_json(root: dict) -> StatementTree:
     tables, identifiers, table_functions, functions = [], [], [], []
-    writes_file = False
+    writes_file = names_from_parameters = False
     for node in json_nodes(root):
         kind = node.get("type")
+        if kind == "QueryParameter" and "Identifier" in str(node.get("param_type", "")):
+            names_from_parameters = True
         if "out_file" in node or node.get("is_into_outfile_with_stdout"):
             writes_file = True
         if kind == "TableIdentifier":
@@ -111,7 +114,7 @@ def tree_from_json(root: dict) -> StatementTree:
         elif kind == "ShowColumnsQuery":
             tables.append(TableName(node.get("database") or None, node["table"]))
     return StatementTree(root["type"], writes_file, tuple(tables), tuple(identifiers), tuple(table_functions),
-                         tuple(functions))  # fmt: skip
+                         tuple(functions), names_from_parameters)  # fmt: skip
 
 
 def tree_from_explain(dump: str) -> StatementTree:
@@ -170,6 +173,8 @@ def check_statement(sql: str, database: str, ask: AskClickHouse, home: str, kind
         raise SqlError(READONLY_TEXT if tree.kind not in READING else f"Code: 164. DB::Exception: one SELECT, not {tree.kind}. (READONLY)")
     if tree.writes_file:
         raise SqlError(OUTFILE_TEXT)
+    if tree.names_from_parameters:
+        raise access_denied("a table or column named by a query parameter ({name:Identifier})")
     for name in tree.table_functions:
         if name not in TABLE_FUNCTIONS:
             raise access_denied(f"table function {name}()")

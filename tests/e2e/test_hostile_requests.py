@@ -121,7 +121,7 @@ def test_into_outfile_writes_nothing_through_the_port_or_a_custom_report(open_wo
 @pytest.mark.parametrize("path", PRIVATE_PATHS)
 def test_the_private_tables_are_refused_through_the_port(open_worker, untouched, table, path):
     worker, _, _ = open_worker
-    status, body, headers = sql(worker, path.format(t=table).replace("cdrflow_db", "cdrflow"))
+    status, body, headers = sql(worker, path.format(t=table).replace("cdrflow_db", "cdrflow"), param_x=table)
     assert (status, headers["X-ClickHouse-Exception-Code"]) == (403, "497"), body
     assert SECRET.encode() not in body and b"billing@example.com" not in body and b"T0KEN" not in body
 
