@@ -178,6 +178,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
+    from consumers.reports.table import csv_from_typed_rows
     from consumers.sql.client import WorkerSqlPortClosed, run_sql
     from consumers.sql.engine import SqlError
 
@@ -189,7 +190,8 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
             return EXIT_USAGE
         params[name] = value
     try:
-        sys.stdout.buffer.write(run_sql(settings, args.query, params, args.format))
+        answer = run_sql(settings, args.query, params, args.format)
+        sys.stdout.buffer.write(csv_from_typed_rows(answer) if args.format == "csv" else answer)
     except SqlError as error:
         print(f"cdrflow: sql: {error.text}", file=sys.stderr)
         return EXIT_CONFIG if error.code in (194, 516) else EXIT_USAGE if error.status < 500 else EXIT_UNAVAILABLE

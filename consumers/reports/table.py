@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from collections.abc import Collection
 from decimal import Decimal
 
 import orjson
 import xlsxwriter
+
+NUMERIC_TYPE = re.compile(r"^(Nullable\(|LowCardinality\()*(U?Int\d+|Float\d+|Decimal)")
 
 
 def _cell(value: object) -> str:
@@ -32,6 +35,24 @@ def to_csv(columns: list[str], rows: list[dict]) -> bytes:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([csv_cell(c) for c in columns])
     writer.writerows([csv_cell(row[c]) for c in columns] for row in rows)
+    return out.getvalue().encode()
+
+
+def csv_from_typed_rows(answer: bytes) -> bytes:
+    """JSONCompactEachRowWithNamesAndTypes as CSV with a header row: numbers as they are, text cells
+    that start like a formula with a leading `'`. An answer in another format (the query named its
+    own FORMAT) is left as it is."""
+    lines = answer.splitlines()
+    try:
+        names, types, *rows = [orjson.loads(line) for line in lines if line.strip()]
+    except (orjson.JSONDecodeError, ValueError):
+        return answer
+    numeric = [bool(NUMERIC_TYPE.match(t)) for t in types]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([csv_cell(name) for name in names])
+    for row in rows:
+        writer.writerow([value if number else csv_cell(value) for value, number in zip(row, numeric)])
     return out.getvalue().encode()
 
 

@@ -8,8 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from consumers.reports.table import to_csv
-from consumers.sql.client import csv_from_typed_rows
+from consumers.reports.table import csv_from_typed_rows, to_csv
 
 HOSTILE = ["=HYPERLINK(\"http://evil.example\",\"click\")", "+441234", "-2+3", "@SUM(A1)", "\tx", "\rx"]
 
