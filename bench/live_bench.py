@@ -63,8 +63,8 @@ RULES = [
 SAVE_RULES = """
 import sys, orjson
 from pipeline.settings import parse_warehouse_url
-from pipeline.warehouse import connect
-from pipeline.migrations import migrate
+from pipeline.warehouse.client import connect
+from pipeline.warehouse.migrations import migrate
 from consumers.alerts.rule import alert_rule_from
 from consumers.alerts.store import AlertStore
 client = connect(parse_warehouse_url("CDRFLOW_CLICKHOUSE", sys.argv[1]))

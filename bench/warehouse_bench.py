@@ -22,12 +22,12 @@ from bench.pipeline_bench import scratch_folder
 from consumers.feed.switch import FeedShape, SwitchFeed
 from pipeline.collector import collect_less_often, freeze_start_up
 from pipeline.events import parse_message
-from pipeline.ingest import ROWS_PER_MESSAGE
-from pipeline.migrations import migrate
+from pipeline.ingest.reader import ROWS_PER_MESSAGE
+from pipeline.warehouse.migrations import migrate
 from pipeline.settings import parse_warehouse_url
-from pipeline.sink import ClickHouseSink
-from pipeline.state import BatchChanges
-from pipeline.warehouse import connect
+from pipeline.warehouse.sink import ClickHouseSink
+from pipeline.state.cdr_state import BatchChanges
+from pipeline.warehouse.client import connect
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 CDRS = int(400_000 * SCALE)

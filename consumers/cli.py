@@ -27,8 +27,8 @@ EXIT_CONFIG = 78
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from pipeline.migrations import migrate
-    from pipeline.warehouse import connect
+    from pipeline.warehouse.migrations import migrate
+    from pipeline.warehouse.client import connect
 
     applied = migrate(connect(settings.clickhouse))
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
@@ -47,7 +47,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline import app as worker_app
     from pipeline.app import app
 
-    worker_app.skip_lost_batches = args.skip_lost_batches
+    worker_app.recovery.skip_lost = args.skip_lost_batches
     sys.argv = ["cdrflow", "worker", "--loglevel", args.loglevel]
     app.main()
     return 0
@@ -151,7 +151,7 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     from consumers.reports.client import answer_custom, answer_report
     from consumers.reports.dates import resolve_range
-    from queries.breakout import ReportError
+    from queries.errors import ReportError
 
     try:
         start, end = resolve_range(args.start, args.end, args.tz)
@@ -204,7 +204,7 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_custom(settings: Settings, args: argparse.Namespace) -> int:
     from consumers.reports.client import custom_command
     from consumers.reports.table import to_text_table
-    from queries.breakout import ReportError
+    from queries.errors import ReportError
 
     fields = None
     if args.action == "add":
@@ -232,7 +232,7 @@ def cmd_custom(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_live(settings: Settings, args: argparse.Namespace) -> int:
     from consumers.alerts.client import NoLiveWorker, live_statistics
     from consumers.reports.table import to_text_table
-    from queries.breakout import ReportError
+    from queries.errors import ReportError
     from queries.live import LIVE_COLUMNS
 
     params = {"group": [args.group], "window": [str(args.window)], "customer": args.customer, "provider": args.provider}
@@ -264,7 +264,7 @@ def cmd_live(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_alert(settings: Settings, args: argparse.Namespace) -> int:
     from consumers.alerts.client import alert_command
     from consumers.reports.table import to_text_table
-    from queries.breakout import ReportError
+    from queries.errors import ReportError
 
     fields, history = None, None
     if args.action == "add":
@@ -304,7 +304,7 @@ def _read_sql(path: Path) -> str:
 def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
     from consumers.reports.table import to_text_table
     from consumers.schedules.client import schedule_command
-    from queries.breakout import ReportError
+    from queries.errors import ReportError
 
     fields = None
     if args.action == "add":

@@ -33,7 +33,7 @@ from consumers.reports.table import to_csv, to_html, to_text_table
 from consumers.worker import WorkerProcess, free_port
 from pipeline.settings import Settings, parse_smtp_url
 from pipeline.topics import ensure_topics
-from pipeline.warehouse import connect
+from pipeline.warehouse.client import connect
 
 RATE, SECONDS = 3000, 10
 RUN_RATE, YESTERDAY_CDRS = 300, 50_000

@@ -16,10 +16,10 @@ from pathlib import Path
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from pipeline.migrations import pending_migrations
+from pipeline.warehouse.migrations import pending_migrations
 from pipeline.settings import Settings
-from pipeline.warehouse import connect
-from queries.breakout import ReportError
+from pipeline.warehouse.client import connect
+from queries.errors import ReportError
 
 
 def free_port() -> int:

@@ -6,6 +6,9 @@ input topic ─► CdrIngest in its own process (bulk read, validate, DLQ) ─�
     ─► record the batch in the table
 live topic (one partition) ─► apply_live_deltas agent: LiveState (windows listed in the `live` table)
     ─► the minute steps of the live clock (alert rules)
+
+Each batch partition resumes at the state table's marker (pipeline.state.recovery). The worker's
+HTTP pages, the SQL port, schedules and alerts are the consumers' modules, found by autodiscovery.
 """
 
 from __future__ import annotations
@@ -22,24 +25,24 @@ from typing import NoReturn
 import faust
 import orjson
 from aiohttp import web
-from faust.web import Request, Response, View
 
 from pipeline.browser_rules import BrowserRules
-from pipeline.changelog import ChangelogWriter
+from pipeline.state.changelog import ChangelogWriter
 from pipeline.collector import collect_less_often, freeze_start_up
-from pipeline.ingest import OLDEST_INPUT_HEADER, partition_of
-from pipeline.ingest_process import IngestProcess
-from pipeline.live_state import LiveState
-from pipeline.live_topic import read_live_deltas
+from pipeline.ingest.reader import OLDEST_INPUT_HEADER, partition_of
+from pipeline.ingest.process import IngestProcess
+from pipeline.live.state import LiveState
+from pipeline.live.topic import read_live_deltas
 from pipeline.metrics import WorkerMetrics
-from pipeline.migrations import migrate
-from pipeline.progress import record_progress
+from pipeline.warehouse.migrations import migrate
+from pipeline.warehouse.progress import record_progress
 from pipeline.settings import SettingsError, ensure_data_dir, get_settings
-from pipeline.sink import ClickHouseSink, batch_token
-from pipeline.state import BatchChanges, CdrState
-from pipeline.state_store import MemoryStates, PartitionStates, RocksDBStates, StateMemory
+from pipeline.warehouse.sink import ClickHouseSink, batch_token
+from pipeline.state.cdr_state import BatchChanges, CdrState
+from pipeline.state.recovery import BatchRecovery
+from pipeline.state.store import MemoryStates, PartitionStates, RocksDBStates, StateMemory
 from pipeline.topics import ensure_topics
-from pipeline.warehouse import connect
+from pipeline.warehouse.client import connect
 
 log = logging.getLogger(__name__)
 collect_less_often()
@@ -117,7 +120,8 @@ app = CdrflowApp(
         "consumers.web.live",
         "consumers.schedules.timer",
         "consumers.web.console",
-        "consumers.sql.port",
+        "consumers.web.health",
+        "consumers.web.sql_port",
         "consumers.alerts.on_worker",
     ],  # fmt: skip
     consumer_max_fetch_size=8 * 1024 * 1024,
@@ -158,7 +162,7 @@ cdr_state = CdrState(table_states(), changelog.write)
 ingest = app.service(IngestProcess(settings, metrics))
 
 
-skip_lost_batches = False  # set by `cdrflow worker --skip-lost-batches`
+recovery = BatchRecovery(app, cdr_state, settings.batch_topic, metrics)
 in_flight: dict[int, asyncio.Future] = {}  # per batch-topic partition: the batch being sunk and recorded
 forget_due_at = time.monotonic() + FORGET_EVERY_SECONDS
 
@@ -175,7 +179,7 @@ async def apply_batches(stream) -> None:
         partition = message.partition
         if partition in in_flight:
             await in_flight.pop(partition)
-        if await skipped_batches_before(message.tp, message.offset):
+        if await recovery.skipped_batches_before(message.tp, message.offset):
             continue
         if time.monotonic() >= forget_due_at:
             await forget_old_ids()
@@ -241,7 +245,7 @@ async def apply_live_deltas(stream) -> None:
 
 def holds_live() -> bool:
     """Whether this worker keeps the live windows (it holds the live partition, recovered)."""
-    return recovered() and any(tp.topic == settings.live_topic for tp in app.consumer.assignment())
+    return recovery.recovered() and any(tp.topic == settings.live_topic for tp in app.consumer.assignment())
 
 
 @app.timer(interval=1.0)
@@ -264,42 +268,8 @@ async def follow_the_wall_clock_when_idle() -> None:
 
 
 @app.on_rebalance_complete.connect
-async def fetch_from_the_markers(sender, **kwargs) -> None:
-    """Once the table is recovered, make each batch partition resume at the batch after its marker.
-
-    Faust resumes from its committed offset, which can be past batches the table never recorded
-    (a worker that stopped while recording a batch had acked the events after it), and nothing
-    would reveal that gap: the refetch in skipped_batches_before needs a later batch to arrive.
-    So the markers are committed here, and Faust's own seek to the committed offsets, which comes
-    next and runs before any fetch, starts there. (Seeking here instead would be undone by it, and
-    seeking later races the consumer's fetcher thread.) That seek passes over a committed offset
-    of 0 (aiokafka's seek_to_committed), leaving the position of the previous commit: those
-    partitions are sought to 0 here."""
-    consumer = app.consumer
-    mine = [tp for tp in consumer.assignment() if tp.topic == settings.batch_topic]
-    if not mine:
-        return
-    earliest = await consumer.earliest_offsets(*mine)
-    resume_at = {tp: max(cdr_state.next_offset(tp.partition), earliest[tp]) for tp in mine}
-    await consumer._commit(resume_at)
-    for tp, offset in resume_at.items():
-        if offset == 0:
-            await consumer.seek(tp, 0)
-
-
-def stop_on_lost_batches(tp, expected: int, earliest: int) -> NoReturn:
-    """Batches the table never applied are gone from Kafka (kept less long than the warehouse was
-    down, or deleted by hand): their CDRs would be missing from every report. The worker stops
-    (exit 69) rather than go on without them; `cdrflow worker --skip-lost-batches` goes on,
-    logging and counting what is lost, once those CDRs are replayed from the switches' files or
-    given up."""
-    log.critical(
-        "batches %s[%d] %d..%d were deleted before this worker applied them (the topic now starts at %d); "
-        "replay their CDRs (cdrflow replay) and start with `cdrflow worker --skip-lost-batches` to go on without them",
-        tp.topic, tp.partition, expected, earliest - 1, earliest,
-    )  # fmt: skip
-    logging.shutdown()
-    os._exit(EXIT_UNAVAILABLE)
+async def resume_at_the_markers(sender, **kwargs) -> None:
+    await recovery.resume_at_the_markers()
 
 
 async def forget_old_ids() -> None:
@@ -307,44 +277,18 @@ async def forget_old_ids() -> None:
     global forget_due_at
     forget_due_at = time.monotonic() + FORGET_EVERY_SECONDS
     await finish_batches_in_flight()
-    forgotten = await cdr_state.forget_before(today() - settings.dedup_days, my_batch_partitions(), still_mine)
+    forgotten = await cdr_state.forget_before(today() - settings.dedup_days, recovery.my_partitions(), recovery.still_mine)
     metrics.inc("cdrflow_ids_forgotten_total", forgotten)
-
-
-async def skipped_batches_before(tp, offset: int) -> bool:
-    """Whether batches before `offset` were never handed to the agent; if so, fetch them again.
-
-    Around rebalances and table recovery Faust's fetcher can drop records it has read without
-    seeking back, and Faust's committed offset can pass batches the table never applied. The
-    batch topic has no gaps (no transactions, no compaction), so a batch past the table's
-    marker means skipped batches: the partition is fetched again from the marker, and batches
-    applied already are recognised by the marker and skipped.
-    """
-    expected = cdr_state.next_offset(tp.partition)
-    if offset <= expected:
-        return False
-    earliest = (await app.consumer.earliest_offsets(tp))[tp]
-    if earliest > expected:
-        if not skip_lost_batches:
-            stop_on_lost_batches(tp, expected, earliest)
-        log.error("batches %s[%d] %d..%d were deleted before they were applied: their CDRs are not counted",
-                  tp.topic, tp.partition, expected, earliest - 1)  # fmt: skip
-        metrics.inc("cdrflow_batches_lost_total", earliest - expected)
-        return False
-    log.warning("batches %s[%d] %d..%d were skipped; fetching them again", tp.topic, tp.partition, expected, offset - 1)
-    await app.consumer.seek(tp, expected)
-    metrics.inc("cdrflow_batch_refetches_total")
-    return True
 
 
 @app.timer(interval=PROGRESS_EVERY_SECONDS)
 async def report_progress() -> None:
-    """Record how far this worker has caught up (pipeline/progress.py), for scheduled reports.
+    """Record how far this worker has caught up (pipeline/warehouse/progress.py), for scheduled reports.
 
     The ingest's caught-up moment is read before the batch lag: the batches it had forwarded by
     then are in the batch topic's end offsets, so no lag there means they are applied too."""
     caught_up_at = ingest.caught_up_at
-    if caught_up_at is None or await batch_lag() != 0:
+    if caught_up_at is None or await recovery.batch_lag() != 0:
         return
     through = datetime.fromtimestamp(caught_up_at, timezone.utc)
     try:
@@ -355,62 +299,5 @@ async def report_progress() -> None:
     metrics.gauges["cdrflow_caught_up_through_seconds"] = int(caught_up_at)
 
 
-def my_batch_partitions() -> list[int]:
-    return sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == settings.batch_topic)
-
-
-def still_mine(partition: int) -> bool:
-    return not app.rebalancing and partition in my_batch_partitions()
-
-
 def today() -> int:
     return int(time.time() // 86400)
-
-
-def recovered() -> bool:
-    return not app.rebalancing and app.tables.recovery.completed.is_set()
-
-
-async def unapplied_batches() -> dict:
-    """Per assigned batch-topic partition: (first batch not applied yet, end offset), from the table."""
-    consumer = app.consumer
-    mine = [tp for tp in consumer.assignment() if tp.topic == settings.batch_topic]
-    if not mine:
-        return {}
-    ends = await consumer.highwaters(*mine)
-    return {tp: (cdr_state.next_offset(tp.partition), ends[tp]) for tp in mine}
-
-
-async def batch_lag() -> int:
-    """Batches in the batch topic not applied yet, over this worker's partitions; -1 while recovering."""
-    if not recovered():
-        return -1
-    return sum(max(0, end - wanted) for wanted, end in (await unapplied_batches()).values())
-
-
-@app.page("/api/health")
-class Health(View):
-    async def get(self, request: Request) -> Response:
-        consuming = app.consumer is not None and bool(app.consumer.assignment())
-        body = {"status": "ok" if consuming else "starting", "sink_last_write": sink.last_write, "time": time.time()}
-        return self.json(body, status=200 if consuming else 503)
-
-
-@app.page("/metrics")
-class Metrics(View):
-    async def get(self, request: Request) -> Response:
-        metrics.counters["cdrflow_sink_rows_total"] = sink.rows_written
-        metrics.counters["cdrflow_sink_failures_total"] = sink.failures
-        if settings.state == "rocksdb":
-            metrics.counters["cdrflow_state_changelog_read_total"] = table.data.changelog_read
-        input_lag, applying_lag = ingest.lag(), await batch_lag()
-        metrics.gauges["cdrflow_lag"] = -1 if min(input_lag, applying_lag) < 0 else input_lag + applying_lag
-        metrics.gauges["cdrflow_input_partitions"] = ingest.partitions
-        metrics.gauges["cdrflow_batch_partitions"] = sum(
-            1 for tp in app.consumer.assignment() if tp.topic == batches.get_topic_name()
-        )
-        holder = settings.live and holds_live()
-        metrics.gauges["cdrflow_live_holder"] = int(holder)
-        metrics.gauges["cdrflow_live_clock_seconds"] = (live.built().clock_ms or 0) // 1000 if holder else 0
-        metrics.counters["cdrflow_live_late_total"] = live.built().late if holder else 0
-        return self.text(metrics.render(), content_type="text/plain; version=0.0.4")

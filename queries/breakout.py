@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, available_timezones
 
-from pipeline.aggregates import BREAKOUT_METRICS, BUCKET_MS
+from pipeline.warehouse.aggregates import BREAKOUT_METRICS, BUCKET_MS
+from queries.errors import ReportError
 
 DIMENSIONS = ("customer", "provider", "customer_destination", "provider_destination", "switch")
 TIME_GROUPS = {
@@ -45,10 +46,6 @@ RAW_VECTOR = (
     "toInt64(sip_code BETWEEN 200 AND 299 AND dtmf > 0) * toInt64(toDecimal128(customer_charge, 6) * 1000000)",
     "toInt64(sip_code BETWEEN 200 AND 299 AND dtmf > 0) * toInt64(toDecimal128(provider_charge, 6) * 1000000)",
 )
-
-
-class ReportError(ValueError):
-    """A request that cannot be answered; the message is safe to show to the user."""
 
 
 @dataclass(frozen=True)

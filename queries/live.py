@@ -1,6 +1,6 @@
 """Live statistics as the API and `cdrflow live` ask for them: a grouping, a window, filters.
 
-The sums come from the live windows (pipeline.live); every column derives from them as in the
+The sums come from the live windows (pipeline.live.windows); every column derives from them as in the
 reports (queries.metrics), plus `ner` and `short_calls_percent`.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pipeline.live import DIMENSIONS, LIVE_SUMS, LONGEST_WINDOW, NUMBER
-from queries.breakout import ReportError
+from pipeline.live.windows import DIMENSIONS, LIVE_SUMS, LONGEST_WINDOW, NUMBER
+from queries.errors import ReportError
 from queries.metrics import derive, metric
 
 LIVE_COLUMNS = (

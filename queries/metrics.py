@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 
-from pipeline.aggregates import BREAKOUT_METRICS as SUM_NAMES
+from pipeline.warehouse.aggregates import BREAKOUT_METRICS as SUM_NAMES
 
 TWO_PLACES = Decimal("0.01")
 SIX_PLACES = Decimal("0.000001")

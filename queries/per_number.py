@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipeline.aggregates import BREAKOUT_METRICS
-from queries.breakout import RAW_EDGES, RAW_VECTOR, WHOLE_BUCKETS, WHOLE_RANGE, ReportError, bucket_bounds, epoch_ms
+from pipeline.warehouse.aggregates import BREAKOUT_METRICS
+from queries.breakout import RAW_EDGES, RAW_VECTOR, WHOLE_BUCKETS, WHOLE_RANGE, bucket_bounds, epoch_ms
+from queries.errors import ReportError
 
 MAX_MONTHS = 6
 MAX_NUMBERS = 1000

@@ -11,10 +11,10 @@ import orjson
 from consumers.alerts.service import AlertService
 from consumers.alerts.store import AlertStore
 from consumers.alerts.webhook import WebhookPolicy
-from consumers.reports.saved import at_once
+from consumers.store import at_once
 from consumers.worker import ask_worker, open_warehouse
 from pipeline.settings import Settings
-from queries.breakout import ReportError
+from queries.errors import ReportError
 
 
 class NoLiveWorker(RuntimeError):

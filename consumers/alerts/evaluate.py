@@ -22,8 +22,8 @@ import orjson
 from consumers.alerts.notify import Notifier
 from consumers.alerts.rule import AlertRule
 from consumers.alerts.store import AlertStore, Transition
-from consumers.reports.saved import Warehouse
-from pipeline.live import LIVE_SUMS, MINUTE_MS, LiveWindows
+from consumers.store import Warehouse
+from pipeline.live.windows import LIVE_SUMS, MINUTE_MS, LiveWindows
 from queries.live import live_metric
 
 log = logging.getLogger(__name__)

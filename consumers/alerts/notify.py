@@ -22,7 +22,7 @@ import orjson
 from consumers.alerts.store import AlertStore, Transition
 from consumers.alerts.webhook import WebhookPolicy, post_webhook, redacted
 from consumers.mail.smtp import report_message, send
-from consumers.reports.saved import Warehouse
+from consumers.store import Warehouse
 from pipeline.settings import SmtpUrl
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 
 from consumers.mail.smtp import BadRecipient, check_recipients
-from pipeline.live import NUMBER
-from queries.breakout import ReportError
+from pipeline.live.windows import NUMBER
+from queries.errors import ReportError
 from queries.live import LIVE_COLUMNS, check_group, check_window
 
 OPS = ("<", ">")

@@ -10,7 +10,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from consumers.alerts.rule import FIELDS, AlertRule
-from consumers.reports.saved import SavedTable
+from consumers.store import SavedTable
 
 EVENT_FIELDS = ("alert_id", "rule", "key", "transition", "metric", "value", "threshold", "reset", "window",
                 "attempts", "at", "email", "webhook")  # fmt: skip

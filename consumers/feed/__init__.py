@@ -1,0 +1,3 @@
+"""CDRs into the input topic: the synthetic switch feed, file replay, the producer. It stands
+alone: it imports nothing of reports, alerts or the worker's state.
+"""

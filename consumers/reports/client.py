@@ -16,7 +16,7 @@ from clickhouse_connect.driver.client import Client
 
 from consumers.reports.custom import FIELDS, CustomReports
 from consumers.reports.request import answer, parse_report, query_runner
-from consumers.reports.saved import SavedTable, UnknownName, at_once
+from consumers.store import SavedTable, UnknownName, at_once
 from consumers.sql.engine import ReadOnlyRows, SqlLimits
 from consumers.worker import ask_worker, open_warehouse
 from pipeline.settings import Settings

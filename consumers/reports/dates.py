@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from queries.breakout import ReportError
+from queries.errors import ReportError
 
 WORDS = ("today", "yesterday", "this-month", "last-month")
 

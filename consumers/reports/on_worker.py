@@ -7,7 +7,7 @@ from functools import cache
 
 from consumers.reports.custom import FIELDS, CustomReports
 from consumers.reports.request import query_runner
-from consumers.reports.saved import SavedTable
+from consumers.store import SavedTable
 from consumers.sql.engine import ReadOnlyRows, SqlLimits
 from pipeline.app import settings, sink
 

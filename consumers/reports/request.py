@@ -16,10 +16,12 @@ from zoneinfo import ZoneInfo, available_timezones
 from clickhouse_connect.driver.client import Client
 
 from consumers.reports import table as report_table
-from pipeline.aggregates import BREAKOUT_METRICS
-from queries.breakout import BreakoutQuery, ReportError
+from pipeline.warehouse.aggregates import BREAKOUT_METRICS
+from queries.breakout import BreakoutQuery
+from queries.errors import ReportError
 from queries.metrics import COLUMNS, DTMF_COLUMNS, MONEY_COLUMNS, NUMBER_COLUMNS, derive
 from queries.per_number import CALL_COLUMNS, PerNumberQuery
+from queries.times import parse_moment
 
 FORMATS = {
     "json": "application/json",
@@ -90,17 +92,6 @@ def one_value(params: Mapping[str, Sequence[str]], name: str, default: str | Non
 
 def moment_value(params: Mapping[str, Sequence[str]], name: str) -> datetime:
     return parse_moment(name, one_value(params, name))
-
-
-def parse_moment(name: str, text: str) -> datetime:
-    """An aware datetime from RFC 3339 text; the ReportError names the parameter."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ReportError(f"{name}: not an RFC 3339 time: {text!r}") from None
-    if moment.tzinfo is None:
-        raise ReportError(f"{name}: needs a UTC offset (e.g. Z or +05:30): {text!r}")
-    return moment
 
 
 def _list(params: Mapping[str, Sequence[str]], name: str, default: str) -> tuple[str, ...]:

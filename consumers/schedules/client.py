@@ -13,13 +13,13 @@ import orjson
 
 from consumers.reports.client import direct_custom_reports
 from consumers.reports.request import query_runner
-from consumers.reports.saved import at_once
+from consumers.store import at_once
 from consumers.schedules.runner import ScheduleRunner
 from consumers.schedules.service import ScheduleService
 from consumers.schedules.store import ScheduleStore
 from consumers.worker import ask_worker, open_warehouse
 from pipeline.settings import Settings
-from queries.breakout import ReportError
+from queries.errors import ReportError
 
 
 def _direct(settings: Settings) -> ScheduleService:

@@ -16,7 +16,7 @@ from cronsim import CronSim, CronSimError
 from consumers.mail.smtp import BadRecipient, check_recipients
 from consumers.reports.custom import NAME as CUSTOM_NAME
 from consumers.reports.request import ReportRequest, parse_report
-from queries.breakout import ReportError
+from queries.errors import ReportError
 
 EVERY = ("hourly", "daily", "weekly", "monthly")
 SCHEDULED_REPORTS = ("breakout", "dtmf")

@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 
 from clickhouse_connect.driver.client import Client
 
-from consumers.reports.saved import SavedTable
+from consumers.store import SavedTable
 from consumers.schedules.schedule import Schedule
-from queries.breakout import ReportError
+from queries.errors import ReportError
 
 FIELDS = (
     "name",

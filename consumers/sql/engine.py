@@ -30,7 +30,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from consumers.sql.errors import SqlError
 from consumers.sql.guard import SELECTS, check_statement
 from pipeline.settings import WarehouseUrl
-from pipeline.warehouse import connect_read_only
+from pipeline.warehouse.client import connect_read_only
 
 SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 PLACEHOLDER = re.compile(r"\{\s*[A-Za-z_]\w*\s*:")  # {name:Type}, bound by the server

@@ -30,10 +30,10 @@ from faust.web import Request, Response, View
 from consumers.reports.custom import CustomReport, readable_tables
 from consumers.reports.on_worker import custom_reports, query_warehouse
 from consumers.reports.request import FORMATS, KINDS, answer, keeping, parse_report
-from consumers.reports.saved import UnknownName
+from consumers.store import UnknownName
 from consumers.schedules.timer import schedules
 from pipeline.app import app, settings, sink
-from queries.breakout import ReportError
+from queries.errors import ReportError
 
 
 def authorized(request: Request) -> bool:

@@ -20,11 +20,11 @@ import orjson
 from faust.web import Request, Response
 
 from consumers.alerts.on_worker import alerts
-from consumers.reports.saved import UnknownName
+from consumers.store import UnknownName
 from consumers.reports.table import to_json
 from consumers.web.api import AuthorizedView, json_fields, query_lists
 from pipeline.app import app, live, live_table, settings
-from queries.breakout import ReportError
+from queries.errors import ReportError
 from queries.live import LIVE_COLUMNS, live_rows, parse_live
 
 

@@ -20,7 +20,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from consumers.worker import WorkerProcess
-from pipeline.state import marker_key
+from pipeline.state.cdr_state import marker_key
 from pipeline.topics import topic_config, topic_specs
 from tests.cdr_factory import BASE_MS, live_by_customer, live_truth_by_customer, make_cdrs, publish, truth_by_customer
 from tests.chdb_query import aggregated_by_customer, query_chdb

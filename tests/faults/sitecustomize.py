@@ -19,7 +19,7 @@ if os.environ.get("CDRFLOW_FAULT_REFUSE_INSERTS_WHILE") or os.environ.get("CDRFL
     import orjson
     from clickhouse_connect.driver.exceptions import DatabaseError
 
-    from pipeline.sink import ClickHouseSink
+    from pipeline.warehouse.sink import ClickHouseSink
 
     refuse_while = os.environ.get("CDRFLOW_FAULT_REFUSE_INSERTS_WHILE")
     if refuse_while:

@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline.warehouse import connect
-from queries.breakout import GROUPS, BreakoutQuery, ReportError
+from pipeline.warehouse.client import connect
+from queries.breakout import GROUPS, BreakoutQuery
+from queries.errors import ReportError
 from queries.metrics import derive
 from tests.cdr_factory import BASE_MS, newest_revisions
 from tests.warehouse_data import fresh_url, load_events

@@ -5,7 +5,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.aggregates import BREAKOUT_METRICS
+from pipeline.warehouse.aggregates import BREAKOUT_METRICS
 from queries.metrics import derive, metric
 
 

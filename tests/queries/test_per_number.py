@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from pipeline.warehouse import connect
+from pipeline.warehouse.client import connect
 from queries.metrics import derive
 from queries.per_number import PerNumberQuery
 from tests.cdr_factory import BASE_MS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from consumers.alerts.evaluate import transitions_at
 from consumers.alerts.rule import alert_rule_from
-from pipeline.live import LIVE_SUMS, LiveWindows
+from pipeline.live.windows import LIVE_SUMS, LiveWindows
 
 ASR_RULE = {"name": "asr", "scope": ["provider"], "metric": "asr", "op": "<", "threshold": 30, "reset": 45,
             "window": 5, "min_attempts": 10}  # fmt: skip

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from consumers.alerts.rule import alert_rule_from, rule_fields
-from queries.breakout import ReportError
+from queries.errors import ReportError
 
 GOOD = {"name": "route-asr", "scope": ["provider", "provider_destination"], "metric": "asr", "op": "<",
         "threshold": 30, "reset": 45, "window": 15, "min_attempts": 20, "email": ["noc@example.com"],

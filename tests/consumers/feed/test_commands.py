@@ -9,7 +9,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from consumers.feed.producer import send_messages
-from pipeline.ingest import CdrIngest
+from pipeline.ingest.reader import CdrIngest
 from pipeline.metrics import WorkerMetrics
 from pipeline.topics import ensure_topics
 from tests.cdr_factory import make_cdrs

@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from consumers.reports.custom import FIELDS, CustomReports
-from consumers.reports.saved import SavedTable, UnknownName
+from consumers.store import SavedTable, UnknownName
 from consumers.sql.engine import ReadOnlyRows, SqlLimits
-from queries.breakout import ReportError
+from queries.errors import ReportError
 from tests.cdr_factory import BASE_MS
 
 CHARGE_BY_CUSTOMER = """

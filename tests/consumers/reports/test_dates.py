@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import pytest
 
 from consumers.reports.dates import resolve_moment, resolve_range
-from queries.breakout import ReportError
+from queries.errors import ReportError
 
 NOW = datetime(2026, 11, 27, 2, 30, tzinfo=timezone.utc)  # still the 26th in New York
 

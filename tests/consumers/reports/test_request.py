@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from consumers.reports.request import answer, keeping, parse_report, render, report_rows, report_totals
-from queries.breakout import ReportError
+from queries.errors import ReportError
 
 DAY = {"from": ["2026-11-01T00:00:00Z"], "to": ["2026-11-02T00:00:00+05:30"]}
 

@@ -4,7 +4,7 @@ import pytest
 
 from consumers.schedules.runner import period_text
 from consumers.schedules.schedule import Schedule
-from queries.breakout import ReportError
+from queries.errors import ReportError
 
 
 def at(*args) -> datetime:

@@ -1,7 +1,7 @@
 import pytest
 
 from consumers.schedules.service import schedule_fields, schedule_from
-from queries.breakout import ReportError
+from queries.errors import ReportError
 
 FIELDS = {
     "name": "daily-acme", "email": ["billing@example.com"], "report": "dtmf", "every": "0 6 * * 1", "tz": "Asia/Kolkata",

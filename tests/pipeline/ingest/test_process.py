@@ -7,8 +7,8 @@ import sys
 CRASHING_CHILD = """
 import asyncio, sys
 from mode import Service
-import pipeline.ingest_process as ingest_process
-from pipeline.ingest import CdrIngest
+import pipeline.ingest.process as ingest_process
+from pipeline.ingest.reader import CdrIngest
 
 class CrashingIngest(CdrIngest):
     async def on_start(self) -> None:

@@ -8,7 +8,7 @@ from aiokafka.errors import CommitFailedError, KafkaConnectionError
 
 from consumers.feed.producer import send_messages
 from pipeline.events import Cdr
-from pipeline.ingest import BATCH_ID_HEADER, HOLD_CHECK_SECONDS, CdrIngest, encoded_batches, partition_of
+from pipeline.ingest.reader import BATCH_ID_HEADER, HOLD_CHECK_SECONDS, CdrIngest, encoded_batches, partition_of
 from pipeline.metrics import WorkerMetrics
 from pipeline.settings import Settings
 from pipeline.topics import ensure_topics

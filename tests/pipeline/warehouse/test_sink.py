@@ -5,12 +5,12 @@ import asyncio
 import orjson
 
 from pipeline.events import parse_message
-from pipeline.ingest import BATCH_ID_HEADER
-from pipeline.migrations import migrate
-from pipeline.sink import ClickHouseSink, batch_token
-from pipeline.state import CdrState
-from pipeline.state_store import MemoryStates
-from pipeline.warehouse import connect
+from pipeline.ingest.reader import BATCH_ID_HEADER
+from pipeline.warehouse.migrations import migrate
+from pipeline.warehouse.sink import ClickHouseSink, batch_token
+from pipeline.state.cdr_state import CdrState
+from pipeline.state.store import MemoryStates
+from pipeline.warehouse.client import connect
 
 NOW = 1_795_000_000_000
 
@@ -111,7 +111,7 @@ async def test_a_replayed_batch_is_stored_once_and_gives_its_live_delta_again(wa
     changes = batch(0, ["a", "b", "c"])
     assert await sink.write(changes, "batch-1") is None  # live windows off
     for summed_here in (True, False):
-        monkeypatch.setattr("pipeline.live_delta.ROWS_SUMMED_HERE", 10**9 if summed_here else 0)
+        monkeypatch.setattr("pipeline.live.delta.ROWS_SUMMED_HERE", 10**9 if summed_here else 0)
         delta = orjson.loads(await sink.write(changes, "batch-1", live=True))
         [[_minute, _newest_end, [key_row], numbers]] = delta["m"]
         assert key_row[:2] == ["acme", ""] and key_row[5:8] == [3, 3, 3] and orjson.loads(numbers)[0][:2] == ["4477", 3]

@@ -6,7 +6,7 @@ A worker partition's state lives in one Faust table (one changelog topic), under
   b"m|<p>"    the offset of the last batch of partition p applied in full
 A batch's writes go to the changelog partition of the batch, in order, marker last (sent in bulk
 rather than one buffered Faust send per key), and once Kafka has them all, to the table's store
-(pipeline.state_store) in one write. Kafka keeps their order, so after a crash the recovered
+(pipeline.state.store) in one write. Kafka keeps their order, so after a crash the recovered
 table holds every earlier batch and a prefix of the writes of at most one batch. Each entry
 keeps its value from before the batch that last wrote it, so replaying that batch plans exactly
 the same changes instead of applying it twice: idempotent, without Kafka transactions. The
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from pipeline.state_store import Entry, PartitionStates
+from pipeline.state.store import Entry, PartitionStates
 
 # A CDR as the batch topic carries it: the fields of pipeline.events.Cdr, in order, as a plain list
 # (a batch holds thousands; building a Cdr of each costs more than all the planning).

@@ -3,7 +3,7 @@
 Parsing and validating every CDR is the one per-CDR Python cost of the pipeline; in the
 worker's process it would share one core (one GIL) with the agent. The worker starts
 
-    python -m pipeline.ingest_process
+    python -m pipeline.ingest.process
 
 with its own settings; the child reports its counters, lag and assigned partitions as one JSON
 line on stdout every half second, and stops when its stdin closes, which is also what happens
@@ -23,7 +23,7 @@ import orjson
 from mode import Service
 
 from pipeline.collector import collect_less_often, freeze_start_up
-from pipeline.ingest import CdrIngest
+from pipeline.ingest.reader import CdrIngest
 from pipeline.metrics import WorkerMetrics
 from pipeline.settings import Settings, get_settings
 
@@ -62,7 +62,7 @@ class IngestProcess(Service):
             self.child = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "pipeline.ingest_process",
+                "pipeline.ingest.process",
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
             )

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from pipeline.migrations import load_migrations, migrate
-from pipeline.warehouse import connect
+from pipeline.warehouse.migrations import load_migrations, migrate
+from pipeline.warehouse.client import connect
 from tests.cdr_factory import make_cdrs, newest_revisions
 from tests.services import DOCKER
 from tests.warehouse_data import load_events
@@ -152,12 +152,12 @@ def test_a_batch_inserted_again_after_a_restart_is_dropped_by_every_view(tmp_pat
     script = (
         "import asyncio, sys, orjson\n"
         "from pipeline.events import parse_message\n"
-        "from pipeline.migrations import migrate\n"
+        "from pipeline.warehouse.migrations import migrate\n"
         "from pipeline.settings import parse_warehouse_url\n"
-        "from pipeline.sink import ClickHouseSink\n"
-        "from pipeline.state import CdrState\n"
-        "from pipeline.state_store import MemoryStates\n"
-        "from pipeline.warehouse import connect\n"
+        "from pipeline.warehouse.sink import ClickHouseSink\n"
+        "from pipeline.state.cdr_state import CdrState\n"
+        "from pipeline.state.store import MemoryStates\n"
+        "from pipeline.warehouse.client import connect\n"
         "from tests.cdr_factory import make_cdrs\n"
         "from tests.warehouse_data import NOW_MS, NoChangelog\n"
         "client = connect(parse_warehouse_url('CDRFLOW_CLICKHOUSE', sys.argv[1]))\n"

@@ -3,7 +3,7 @@
 Faust's own `send` costs a future, a log record and a buffer hop per key. The state table
 writes thousands of keys per CDR batch, so they go through an idempotent aiokafka producer of
 their own as whole record batches. Kafka keeps their order within a partition, which is all the
-state's crash protocol needs (see pipeline.state), provided every write is there: `write`
+state's crash protocol needs (see pipeline.state.cdr_state), provided every write is there: `write`
 returns only once the broker has acknowledged all of its records (acks=all), so a batch counts
 as recorded only when its changelog is durable. A delivery that fails raises; the worker then
 stops and recovers from what Kafka holds (a later batch's marker must never land after an
@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from mode import Service
 
 from pipeline.settings import Settings
-from pipeline.state_store import Entry
+from pipeline.state.store import Entry
 
 
 class ChangelogWriter(Service):

@@ -1,4 +1,4 @@
-"""What people save (schedules, custom reports) in ClickHouse: one table each, a row per change.
+"""What people save (schedules, custom reports, alert rules) in ClickHouse: a table each, a row per change.
 
 The newest row of a name wins (ReplacingMergeTree on `updated_at`) and a row with `deleted = 1`
 removes the name, so a save or a removal is one insert and reads use FINAL.
@@ -11,7 +11,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from queries.breakout import ReportError
+from queries.errors import ReportError
 
 Warehouse = Callable[[Callable[[], Any]], Awaitable[Any]]  # runs blocking warehouse work (the worker's thread)
 

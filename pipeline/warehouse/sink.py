@@ -6,7 +6,7 @@ ClickHouse's materialized views store the raw rows and add the aggregates. The i
 the batch message's id as its deduplication token, so a batch written twice after a crash is
 dropped by every view's table and never counts twice, while batches of another topic (a
 recreated broker, another app id) at the same offsets are not mistaken for it. With live
-windows on, the same warehouse call also sums the batch's live delta (pipeline.live_delta).
+windows on, the same warehouse call also sums the batch's live delta (pipeline.live.delta).
 While ClickHouse fails, `write` keeps retrying with backoff and does not return: the agent
 stops taking batches (backpressure) and nothing is dropped or buffered beyond one batch.
 """
@@ -23,9 +23,9 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from pipeline.events import Cdr
-from pipeline.ingest import BATCH_ID_HEADER
-from pipeline.live_delta import live_delta
-from pipeline.state import BatchChanges
+from pipeline.ingest.reader import BATCH_ID_HEADER
+from pipeline.live.delta import live_delta
+from pipeline.state.cdr_state import BatchChanges
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class ClickHouseSink:
     async def write(self, changes: BatchChanges, token: str, live: bool = False) -> bytes | None:
         """Store a batch's changes once: a write with a token seen before is dropped by ClickHouse.
         With `live`, also return the batch's live delta, summed from the same rows in the same
-        warehouse call (pipeline.live_delta)."""
+        warehouse call (pipeline.live.delta)."""
         if not changes.newest:
             return None
         rows = change_columns(changes)

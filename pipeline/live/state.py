@@ -2,7 +2,7 @@
 
 The table holds, under
   b"d|<live offset>"  the newest minute of each batch's delta applied (the delta itself stays in
-                      the live topic, which pipeline.live_topic reads again to rebuild)
+                      the live topic, which pipeline.live.topic reads again to rebuild)
   b"m|<p>"            the offset of the last batch of batch partition p applied
   b"e"                the last minute step rules were evaluated at
 The table is written from the live topic's agent only (Faust's stores know a write's partition
@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 
 import orjson
 
-from pipeline.live import KEPT_MINUTES, LiveWindows
+from pipeline.live.windows import KEPT_MINUTES, LiveWindows
 
 log = logging.getLogger(__name__)
 # Called at every minute step of the live clock (the alert rules' evaluation adds itself).

@@ -8,8 +8,8 @@ import rocksdict
 from faust.stores.rocksdb import Store as RocksDBStore
 
 from pipeline.events import Cdr, parse_message
-from pipeline.state import CdrState
-from pipeline.state_store import BoundedRocksDBOptions, MemoryStates, RocksDBStates, StateMemory
+from pipeline.state.cdr_state import CdrState
+from pipeline.state.store import BoundedRocksDBOptions, MemoryStates, RocksDBStates, StateMemory
 
 NOW = 1_795_000_000_000
 

@@ -14,14 +14,14 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from pipeline.events import Cdr, parse_message
-from pipeline.live import LIVE_SUMS, MINUTE_MS, LiveWindows
-from pipeline.live_delta import delta_summed_by_warehouse, delta_summed_here, live_delta
-from pipeline.live_state import LiveState, offset_of
-from pipeline.migrations import migrate
-from pipeline.sink import CHANGE_COLUMNS, change_columns
-from pipeline.state import BatchChanges, CdrState
-from pipeline.state_store import MemoryStates
-from pipeline.warehouse import connect
+from pipeline.live.windows import LIVE_SUMS, MINUTE_MS, LiveWindows
+from pipeline.live.delta import delta_summed_by_warehouse, delta_summed_here, live_delta
+from pipeline.live.state import LiveState, offset_of
+from pipeline.warehouse.migrations import migrate
+from pipeline.warehouse.sink import CHANGE_COLUMNS, change_columns
+from pipeline.state.cdr_state import BatchChanges, CdrState
+from pipeline.state.store import MemoryStates
+from pipeline.warehouse.client import connect
 from tests.warehouse_data import NOW_MS, NoChangelog, fresh_url
 
 T0 = 1_793_491_200_000  # 2026-11-01T00:00:00Z
@@ -178,7 +178,7 @@ def test_a_small_batch_is_summed_here_and_a_large_one_by_the_warehouse(warehouse
     changes, _delta = batches(warehouse, feed(300, seed=14), per_batch=300)[0]
     rows = change_columns(changes)
     assert live_delta(None, CHANGE_COLUMNS, rows, changes) == delta_summed_here(changes)  # no warehouse call
-    monkeypatch.setattr("pipeline.live_delta.ROWS_SUMMED_HERE", len(changes.newest))
+    monkeypatch.setattr("pipeline.live.delta.ROWS_SUMMED_HERE", len(changes.newest))
     assert live_delta(warehouse, CHANGE_COLUMNS, rows, changes) == delta_summed_by_warehouse(
         warehouse, CHANGE_COLUMNS, rows, 0, changes.offset
     )
@@ -282,7 +282,7 @@ class LiveTopic:
 def no_backoff(monkeypatch) -> None:
     """A rebuild's waits between attempts to read the live topic take no time."""
     real_sleep = asyncio.sleep
-    monkeypatch.setattr("pipeline.live_state.asyncio.sleep", lambda _delay: real_sleep(0))
+    monkeypatch.setattr("pipeline.live.state.asyncio.sleep", lambda _delay: real_sleep(0))
 
 
 def rebuilt(table: dict[bytes, bytes], topic: LiveTopic) -> LiveWindows:

@@ -1,6 +1,6 @@
 from aiokafka import AIOKafkaProducer
 
-from pipeline.live_topic import read_live_deltas
+from pipeline.live.topic import read_live_deltas
 from pipeline.topics import ensure_topics
 
 

@@ -14,7 +14,7 @@ Either way the answer is the live topic's message as it is:
             "[[dest_number, *sums], ...]"], ...]}    (oldest minute first; sums in LIVE_SUMS order)
 
 The per-number rows come as JSON text: the live worker reads them only when a window of
-`dest_number` asks for them (pipeline.live.Slice).
+`dest_number` asks for them (pipeline.live.windows.Slice).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from operator import add as plus
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from pipeline.live import LIVE_SUMS, MINUTE_MS, REACHED_CODES, SHORT_CALL_US
-from pipeline.state import BatchChanges
+from pipeline.live.windows import LIVE_SUMS, MINUTE_MS, REACHED_CODES, SHORT_CALL_US
+from pipeline.state.cdr_state import BatchChanges
 
 ROWS_SUMMED_HERE = 5000  # a batch with fewer rows (newest and replaced) is summed in Python
 BATCH_TABLE = "live_batch"  # temporary: one per warehouse session, so workers sharing a server never meet

@@ -3,7 +3,7 @@
 Each applied batch yields one delta: the sums its newest revisions add and the revisions they
 replace take back, per minute of end time (`start + duration`) and per key of the five
 dimensions (customer, provider, customer_destination, provider_destination, switch), and per
-minute and `dest_number` (summed by the warehouse: pipeline.live_delta). Any grouping of the
+minute and `dest_number` (summed by the warehouse: pipeline.live.delta). Any grouping of the
 dimensions is a sum over those keys. The deltas go, in the order the batches are applied, to one
 live worker (the live topic has one partition), which adds them to `LiveWindows` and lists them
 in its table until they are older than the slices kept, so that a restart rebuilds the same
@@ -128,7 +128,7 @@ class LiveWindows:
         return None if clock is None else clock // MINUTE_MS
 
     def apply(self, delta: dict) -> None:
-        """Add one batch's delta (see pipeline.live_delta), a minute of end time at a time."""
+        """Add one batch's delta (see pipeline.live.delta), a minute of end time at a time."""
         for minute, newest_end, key_rows, number_rows in delta["m"]:
             self.apply_minute(minute, newest_end, key_rows, number_rows)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "deploy" / "clickhouse"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "deploy" / "clickhouse"
 
 LEDGER = """
 CREATE TABLE IF NOT EXISTS schema_migrations

@@ -1,0 +1,37 @@
+"""The worker's own pages: `/api/health` (200 when consuming) and `/metrics` (Prometheus text)."""
+
+from __future__ import annotations
+
+import time
+
+from faust.web import Request, Response, View
+
+from pipeline.app import app, batches, holds_live, ingest, live, metrics, recovery, settings, sink, table
+
+
+@app.page("/api/health")
+class Health(View):
+    async def get(self, request: Request) -> Response:
+        consuming = app.consumer is not None and bool(app.consumer.assignment())
+        body = {"status": "ok" if consuming else "starting", "sink_last_write": sink.last_write, "time": time.time()}
+        return self.json(body, status=200 if consuming else 503)
+
+
+@app.page("/metrics")
+class Metrics(View):
+    async def get(self, request: Request) -> Response:
+        metrics.counters["cdrflow_sink_rows_total"] = sink.rows_written
+        metrics.counters["cdrflow_sink_failures_total"] = sink.failures
+        if settings.state == "rocksdb":
+            metrics.counters["cdrflow_state_changelog_read_total"] = table.data.changelog_read
+        input_lag, applying_lag = ingest.lag(), await recovery.batch_lag()
+        metrics.gauges["cdrflow_lag"] = -1 if min(input_lag, applying_lag) < 0 else input_lag + applying_lag
+        metrics.gauges["cdrflow_input_partitions"] = ingest.partitions
+        metrics.gauges["cdrflow_batch_partitions"] = sum(
+            1 for tp in app.consumer.assignment() if tp.topic == batches.get_topic_name()
+        )
+        holder = settings.live and holds_live()
+        metrics.gauges["cdrflow_live_holder"] = int(holder)
+        metrics.gauges["cdrflow_live_clock_seconds"] = (live.built().clock_ms or 0) // 1000 if holder else 0
+        metrics.counters["cdrflow_live_late_total"] = live.built().late if holder else 0
+        return self.text(metrics.render(), content_type="text/plain; version=0.0.4")
