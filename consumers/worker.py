@@ -11,14 +11,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from pipeline.warehouse.migrations import pending_migrations
 from pipeline.settings import Settings
 from pipeline.warehouse.client import connect
+from pipeline.warehouse.migrations import pending_migrations
 from queries.errors import ReportError
 
 
@@ -168,3 +170,16 @@ def ask_worker(settings: Settings, method: str, path: str, body: object = None) 
         raise
     except urllib.error.URLError:
         return None
+
+
+def ask_worker_else_folder(
+    settings: Settings, method: str, path: str, body: object, on_folder: Callable[[Client], Any], raw: bool = False
+) -> Any:
+    """What a command answers: the running worker's answer to `method path` (its JSON read, or its
+    bytes when `raw`); when no worker answers, `on_folder` with the warehouse itself (chDB allows
+    one process per folder, so while a worker runs only the worker may open it)."""
+    answer = ask_worker(settings, method, path, body)
+    if answer is not None:
+        return answer if raw else orjson.loads(answer)
+    return on_folder(open_warehouse(settings))
+

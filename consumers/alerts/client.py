@@ -7,12 +7,13 @@ import asyncio
 import urllib.parse
 
 import orjson
+from clickhouse_connect.driver.client import Client
 
 from consumers.alerts.service import AlertService
 from consumers.alerts.store import AlertStore
 from consumers.alerts.webhook import WebhookPolicy
 from consumers.store import at_once
-from consumers.worker import ask_worker, open_warehouse
+from consumers.worker import ask_worker, ask_worker_else_folder
 from pipeline.settings import Settings
 from queries.errors import ReportError
 
@@ -43,14 +44,8 @@ def alert_command(
         "history": ("GET", "/api/alerts/history" + (f"?{query}" if query else ""), None),
         "firing": ("GET", "/api/alerts", None),
     }[action]
-    answer = ask_worker(settings, method, path, body)
-    if answer is not None:
-        return orjson.loads(answer)
-    client = open_warehouse(settings)
 
-    service = AlertService(AlertStore(lambda: client), at_once, webhooks=WebhookPolicy(settings.webhook_allow_nets))
-
-    async def run() -> object:
+    async def run(service: AlertService) -> object:
         if action == "add":
             return await service.add(fields or {})
         if action == "list":
@@ -63,4 +58,8 @@ def alert_command(
             return await service.history(history or {})
         return await service.firing()
 
-    return asyncio.run(run())
+    def on_folder(client: Client) -> object:
+        webhooks = WebhookPolicy(settings.webhook_allow_nets)
+        return asyncio.run(run(AlertService(AlertStore(lambda: client), at_once, webhooks=webhooks)))
+
+    return ask_worker_else_folder(settings, method, path, body, on_folder)

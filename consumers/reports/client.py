@@ -11,24 +11,23 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 
-import orjson
 from clickhouse_connect.driver.client import Client
 
 from consumers.reports.custom import FIELDS, CustomReports
 from consumers.reports.request import answer, parse_report, query_runner
 from consumers.store import SavedTable, UnknownName, at_once
 from consumers.sql.engine import ReadOnlyRows, SqlLimits
-from consumers.worker import ask_worker, open_warehouse
+from consumers.worker import ask_worker_else_folder
 from pipeline.settings import Settings
 
 
 def answer_report(settings: Settings, kind: str, params: Mapping[str, Sequence[str]]) -> bytes:
     request = parse_report(kind, params)  # refuse a bad request before reaching anything
-    from_worker = ask_worker(settings, "GET", f"/api/reports/{kind}?" + urllib.parse.urlencode(params, doseq=True))
-    if from_worker is not None:
-        return from_worker
-    client = open_warehouse(settings)
-    return answer(request, query_runner(lambda: client), settings.currency)
+    path = f"/api/reports/{kind}?" + urllib.parse.urlencode(params, doseq=True)
+    return ask_worker_else_folder(
+        settings, "GET", path, None, lambda client: answer(request, query_runner(lambda: client), settings.currency),
+        raw=True,
+    )  # fmt: skip
 
 
 def direct_custom_reports(settings: Settings, client: Client) -> CustomReports:
@@ -40,15 +39,16 @@ def direct_custom_reports(settings: Settings, client: Client) -> CustomReports:
 
 def answer_custom(settings: Settings, name: str, params: Mapping[str, Sequence[str]]) -> bytes:
     path = f"/api/reports/custom/{urllib.parse.quote(name, safe='')}?" + urllib.parse.urlencode(params, doseq=True)
-    from_worker = ask_worker(settings, "GET", path)
-    if from_worker is not None:
-        return from_worker
-    reports = direct_custom_reports(settings, open_warehouse(settings))
 
-    async def run() -> bytes:
-        return await reports.answer(await reports.get(name), params)
+    def on_folder(client: Client) -> bytes:
+        reports = direct_custom_reports(settings, client)
 
-    return asyncio.run(run())
+        async def run() -> bytes:
+            return await reports.answer(await reports.get(name), params)
+
+        return asyncio.run(run())
+
+    return ask_worker_else_folder(settings, "GET", path, None, on_folder, raw=True)
 
 
 def custom_command(settings: Settings, action: str, name: str | None = None, fields: dict | None = None) -> object:
@@ -60,12 +60,8 @@ def custom_command(settings: Settings, action: str, name: str | None = None, fie
         "show": ("GET", one, None),
         "remove": ("DELETE", one, None),
     }[action]
-    from_worker = ask_worker(settings, method, path, body)
-    if from_worker is not None:
-        return orjson.loads(from_worker)
-    reports = direct_custom_reports(settings, open_warehouse(settings))
 
-    async def run() -> object:
+    async def run(reports: CustomReports) -> object:
         if action == "add":
             return await reports.add(fields or {})
         if action == "list":
@@ -76,4 +72,6 @@ def custom_command(settings: Settings, action: str, name: str | None = None, fie
             raise UnknownName(f"no custom report named {name!r}")
         return {"removed": name}
 
-    return asyncio.run(run())
+    return ask_worker_else_folder(
+        settings, method, path, body, lambda client: asyncio.run(run(direct_custom_reports(settings, client)))
+    )

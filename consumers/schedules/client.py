@@ -6,10 +6,11 @@ worker's API; when none answers, it works on the warehouse itself.
 
 from __future__ import annotations
 
+import inspect
 import urllib.parse
 from datetime import timedelta
 
-import orjson
+from clickhouse_connect.driver.client import Client
 
 from consumers.reports.client import direct_custom_reports
 from consumers.reports.request import query_runner
@@ -17,14 +18,12 @@ from consumers.store import at_once
 from consumers.schedules.runner import ScheduleRunner
 from consumers.schedules.service import ScheduleService
 from consumers.schedules.store import ScheduleStore
-from consumers.worker import ask_worker, open_warehouse
+from consumers.worker import ask_worker_else_folder
 from pipeline.settings import Settings
 from queries.errors import ReportError
 
 
-def _direct(settings: Settings) -> ScheduleService:
-    client = open_warehouse(settings)
-
+def _direct(settings: Settings, client: Client) -> ScheduleService:
     runner = ScheduleRunner(
         ScheduleStore(lambda: client), at_once, query_runner(lambda: client), settings.smtp, settings.mail_from,
         direct_custom_reports(settings, client), grace=timedelta(minutes=settings.schedule_grace_minutes),
@@ -48,18 +47,20 @@ async def schedule_command(
         "run": ("POST", run_path, None),
         "log": ("GET", one + "/log" if name else "/api/schedule-runs", None),
     }[action]
-    answer = ask_worker(settings, method, path, body)
-    if answer is not None:
-        return orjson.loads(answer)
-    service = _direct(settings)
-    if action == "add":
-        return await service.add(fields or {})
-    if action == "list":
-        return await service.list()
-    if action == "remove":
-        if not await service.remove(name or ""):
-            raise ReportError(f"no schedule named {name!r}")
-        return {"removed": name}
-    if action == "run":
-        return await service.run(name or "", period_start, resend)
-    return await service.log(name)
+
+    async def act(service: ScheduleService) -> object:
+        if action == "add":
+            return await service.add(fields or {})
+        if action == "list":
+            return await service.list()
+        if action == "remove":
+            if not await service.remove(name or ""):
+                raise ReportError(f"no schedule named {name!r}")
+            return {"removed": name}
+        if action == "run":
+            return await service.run(name or "", period_start, resend)
+        return await service.log(name)
+
+    # On the folder the answer is the coroutine of `act`, run here in the command's own loop.
+    answer = ask_worker_else_folder(settings, method, path, body, lambda client: act(_direct(settings, client)))
+    return await answer if inspect.isawaitable(answer) else answer
