@@ -37,7 +37,7 @@ from bench.pipeline_bench import PARTITIONS, CpuSeconds, bench_folder, throughpu
 from consumers.feed.producer import send_messages
 from consumers.feed.switch import FeedShape, SwitchFeed
 from consumers.worker import WorkerProcess, free_port
-from tests.webhook_receiver import WebhookReceiver
+from consumers.alerts.receiver import WebhookReceiver
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 THROUGHPUT_CDRS = int(400_000 * SCALE)

@@ -28,7 +28,7 @@ from consumers.mail.catcher import MailCatcher
 from consumers.worker import WorkerProcess, free_port
 from tests.cdr_factory import publish
 from tests.services import DOCKER, pipeline_settings
-from tests.webhook_receiver import WebhookReceiver
+from consumers.alerts.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
 

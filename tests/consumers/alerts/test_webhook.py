@@ -14,7 +14,7 @@ import pytest
 
 from consumers.alerts.webhook import WebhookPolicy, WebhookRefused, post_webhook, redacted, signature
 from consumers.worker import free_port
-from tests.webhook_receiver import WebhookReceiver
+from consumers.alerts.receiver import WebhookReceiver
 
 INSIDE = [
     "http://127.0.0.1/hook",

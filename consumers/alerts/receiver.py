@@ -1,4 +1,5 @@
-"""A real local HTTP receiver for alert webhooks: it records every POST (body and headers)."""
+"""A local HTTP receiver for alert webhooks, as the mail catcher is for mail: it records every POST
+(body and headers), for trying a rule on this host, the tests and the benchmarks."""
 
 from __future__ import annotations
 
