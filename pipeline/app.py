@@ -35,7 +35,7 @@ from pipeline.live.state import LiveState
 from pipeline.live.topic import read_live_deltas
 from pipeline.metrics import WorkerMetrics
 from pipeline.warehouse.migrations import migrate
-from pipeline.warehouse.progress import record_progress
+from pipeline.warehouse.progress import insert_progress
 from pipeline.settings import SettingsError, ensure_data_dir, get_settings
 from pipeline.warehouse.sink import ClickHouseSink, batch_token
 from pipeline.state.cdr_state import BatchChanges, CdrState
@@ -158,7 +158,7 @@ def table_states() -> PartitionStates:
     return MemoryStates(table.data.data, id_partition)
 
 
-cdr_state = CdrState(table_states(), changelog.write)
+cdr_state = CdrState(table_states(), changelog.send)
 ingest = app.service(IngestProcess(settings, metrics))
 
 
@@ -192,14 +192,14 @@ async def apply_batches(stream) -> None:
 
 async def sink_and_record(changes: BatchChanges, headers: dict[str, bytes]) -> None:
     token = batch_token(headers, settings.batch_topic, changes.partition, changes.offset)
-    delta = await sink.write(changes, token, live=settings.live)
+    delta = await sink.insert_batch(changes, token, live=settings.live)
     if delta is not None:
         try:
             await (await live_deltas.send(value=delta))  # delivered before the batch counts
         except Exception as error:
             stop_unrecorded(changes, "the live topic", error)
     try:
-        await cdr_state.record(changes)
+        await cdr_state.mark_applied(changes)
     except Exception as error:
         stop_unrecorded(changes, "the state's changelog", error)
     oldest_input_ms = headers.get(OLDEST_INPUT_HEADER)
@@ -292,7 +292,7 @@ async def report_progress() -> None:
         return
     through = datetime.fromtimestamp(caught_up_at, timezone.utc)
     try:
-        await sink.run(lambda: record_progress(sink.client, WORKER_NAME, through))
+        await sink.run(lambda: insert_progress(sink.client, WORKER_NAME, through))
     except Exception as error:  # the warehouse is down: the next report tries again
         log.warning("could not record the pipeline's progress: %s", error)
         return

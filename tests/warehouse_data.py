@@ -38,8 +38,8 @@ def load_events(url, events: list[dict], rows_per_batch: int = 500, schema_dir: 
             chunk = events[start : start + rows_per_batch]
             rows = [list(c) for e in chunk for c in parse_message(orjson.dumps(e), NOW_MS)[0]]
             changes = state.plan(0, offset, rows, day=20_700)
-            await sink.write(changes, uuid.uuid4().hex)  # a batch message of its own
-            await state.record(changes)
+            await sink.insert_batch(changes, uuid.uuid4().hex)  # a batch message of its own
+            await state.mark_applied(changes)
 
     asyncio.run(load())
 

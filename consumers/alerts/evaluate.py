@@ -117,7 +117,7 @@ class Alerting:
             found += transitions_at(rule, windows, minute, self.firing.setdefault(rule.name, set()))
         if not found:
             return
-        new = await self.record(found)
+        new = await self.store_and_notify(found)
         for transition in found:
             keys = self.firing[transition.rule]
             key = tuple(transition.key.values())
@@ -130,7 +130,7 @@ class Alerting:
                 self.notifier.notify(transition, channel)
         self.count(len(new))
 
-    async def record(self, transitions: list[Transition]) -> list[Transition]:
+    async def store_and_notify(self, transitions: list[Transition]) -> list[Transition]:
         """Store the transitions not stored yet (all of them but after a restart); those it stored."""
         delay = 0.5
         while True:
@@ -138,7 +138,7 @@ class Alerting:
                 known = await self.warehouse(lambda: self.store.known([t.alert_id for t in transitions]))
                 new = [t for t in transitions if t.alert_id not in known]
                 if new:
-                    await self.warehouse(lambda: self.store.record(new))
+                    await self.warehouse(lambda: self.store.insert_transitions(new))
                 return new
             except Exception as error:  # the warehouse is down: the live clock waits for it
                 log.warning("alert transitions not recorded, retrying in %.1f s: %s", delay, error)

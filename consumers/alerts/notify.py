@@ -100,13 +100,13 @@ class Notifier:
                 log.warning("alert %s: %s to %s failed (attempt %d%s): %s", transition.alert_id, channel,
                             redacted(transition.webhook) if channel == "webhook" else ",".join(transition.email), failures,
                             ", giving up" if gave_up else "", error)  # fmt: skip
-                await self._record(transition, channel, "given_up" if gave_up else "failed", failures, str(error))
+                await self._log_delivery(transition, channel, "given_up" if gave_up else "failed", failures, str(error))
                 if gave_up:
                     self._finish(transition, channel)
                     return
                 await asyncio.sleep(min(self.first_wait * 2 ** (failures - 1), MAX_WAIT))
                 continue
-            await self._record(transition, channel, "sent", failures + 1)
+            await self._log_delivery(transition, channel, "sent", failures + 1)
             self._finish(transition, channel)
             return
 
@@ -115,11 +115,11 @@ class Notifier:
             self.finished.clear()
         self.finished.add((transition.alert_id, channel))
 
-    async def _record(self, transition: Transition, channel: str, status: str, attempt: int, error: str = "") -> None:
+    async def _log_delivery(self, transition: Transition, channel: str, status: str, attempt: int, error: str = "") -> None:
         while True:
             try:
                 await self.warehouse(
-                    lambda: self.store.record_notification(transition.alert_id, channel, status, attempt, error)
+                    lambda: self.store.insert_notification(transition.alert_id, channel, status, attempt, error)
                 )
                 return
             except Exception as failure:  # the warehouse is down: keep the outcome until it is back

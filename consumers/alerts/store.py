@@ -75,7 +75,7 @@ class AlertStore:
         )
         return {row[0] for row in result.result_rows}
 
-    def record(self, transitions: list[Transition]) -> None:
+    def insert_transitions(self, transitions: list[Transition]) -> None:
         # JSON rows (here and for notifications): the client's typed insert imports pandas the first
         # time it runs, which held the warehouse thread for half a second at a worker's first transition
         rows = b"\n".join(
@@ -138,6 +138,6 @@ class AlertStore:
                     pending.append((event, channel, done.count("failed")))
         return pending
 
-    def record_notification(self, alert_id: str, channel: str, status: str, attempt: int, error: str = "") -> None:
+    def insert_notification(self, alert_id: str, channel: str, status: str, attempt: int, error: str = "") -> None:
         row = {"alert_id": alert_id, "channel": channel, "status": status, "attempt": attempt, "error": error[:2000]}
         self.connected().raw_insert("alert_notifications", list(row), insert_block=orjson.dumps(row), fmt="JSONEachRow")

@@ -264,7 +264,7 @@ class ScheduleRunner:
 
     async def log(self, run: dict, status: str, finished: bool = False) -> None:
         entry = {**run, "status": status, "finished": datetime.now(timezone.utc) if finished else None}
-        await self.warehouse(lambda: self.store.record(entry))
+        await self.warehouse(lambda: self.store.insert_run(entry))
 
     def retry_due(self, states: list[dict]) -> bool:
         failed = [s for s in states if s["status"] == "failed"]

@@ -110,7 +110,7 @@ class ScheduleStore:
         )
         return [dict(zip(result.column_names, row)) for row in result.result_rows]
 
-    def record(self, run: dict) -> None:
+    def insert_run(self, run: dict) -> None:
         values = {**run, "period_start": run["period_start"].astimezone(timezone.utc),
                   "period_end": run["period_end"].astimezone(timezone.utc)}  # fmt: skip
         if values.get("complete_until") is not None:

@@ -33,7 +33,7 @@ from pipeline.state.store import Entry, PartitionStates
 Row = list
 ID, REV, START_MS = 0, 1, 2
 # Appends entries to a changelog partition; returns the offset of the last one once Kafka has them all.
-WriteChangelog = Callable[[int, list[Entry]], Awaitable[int]]
+SendChangelog = Callable[[int, list[Entry]], Awaitable[int]]
 DAY_MS = 86_400_000
 
 
@@ -90,9 +90,9 @@ def _month(start_ms: int) -> tuple[int, int]:
 class CdrState:
     """Plans and records batches over the table's store and its changelog."""
 
-    def __init__(self, states: PartitionStates, write_changelog: WriteChangelog) -> None:
+    def __init__(self, states: PartitionStates, send_changelog: SendChangelog) -> None:
         self.states = states
-        self.write_changelog = write_changelog
+        self.send_changelog = send_changelog
 
     def applied(self, partition: int, offset: int) -> bool:
         return offset < self.next_offset(partition)
@@ -128,10 +128,10 @@ class CdrState:
         changes.writes.append((marker_key(partition), b"%d" % offset))
         return changes
 
-    async def record(self, changes: BatchChanges) -> None:
+    async def mark_applied(self, changes: BatchChanges) -> None:
         """Write the batch's entries to the changelog, the marker last, then (once Kafka has them) to the store."""
-        last_offset = await self.write_changelog(changes.partition, changes.writes)
-        self.states.write(changes.partition, changes.writes, last_offset)
+        last_offset = await self.send_changelog(changes.partition, changes.writes)
+        self.states.put(changes.partition, changes.writes, last_offset)
 
     async def forget_before(
         self,
@@ -168,6 +168,6 @@ class CdrState:
         if not still_mine(partition):
             return False
         if tombstones:
-            last_offset = await self.write_changelog(partition, tombstones)
-            self.states.write(partition, tombstones, last_offset)
+            last_offset = await self.send_changelog(partition, tombstones)
+            self.states.put(partition, tombstones, last_offset)
         return True

@@ -43,7 +43,7 @@ class ChangelogWriter(Service):
         if self.producer is not None:
             await self.producer.flush()
 
-    async def write(self, partition: int, entries: list[Entry]) -> int:
+    async def send(self, partition: int, entries: list[Entry]) -> int:
         """Append `entries` in order to `partition` of the changelog; return the offset of the last
         one once all are delivered."""
         producer = self.producer

@@ -33,7 +33,7 @@ class PartitionStates(Protocol):
 
     def get_many(self, partition: int, keys: list[bytes]) -> list[bytes | None]: ...
 
-    def write(self, partition: int, writes: list[Entry], changelog_offset: int) -> None:
+    def put(self, partition: int, writes: list[Entry], changelog_offset: int) -> None:
         """Apply `writes` (None deletes) as a whole, with the changelog offset of the last one."""
 
     def id_entries(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
@@ -54,7 +54,7 @@ class MemoryStates:
         get = self.data.get
         return [get(key) for key in keys]
 
-    def write(self, partition: int, writes: list[Entry], changelog_offset: int) -> None:
+    def put(self, partition: int, writes: list[Entry], changelog_offset: int) -> None:
         data = self.data
         for key, value in writes:
             if value is None:
@@ -81,7 +81,7 @@ class RocksDBStates:
     def get_many(self, partition: int, keys: list[bytes]) -> list[bytes | None]:
         return self.store._db_for_partition(partition).get(keys)
 
-    def write(self, partition: int, writes: list[Entry], changelog_offset: int) -> None:
+    def put(self, partition: int, writes: list[Entry], changelog_offset: int) -> None:
         batch = rocksdict.WriteBatch(raw_mode=True)
         for key, value in writes:
             if value is None:

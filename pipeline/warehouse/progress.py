@@ -18,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 REPORTING_WORKER = timedelta(minutes=2)
 
 
-def record_progress(client: Client, worker: str, caught_up_through: datetime) -> None:
+def insert_progress(client: Client, worker: str, caught_up_through: datetime) -> None:
     client.insert(
         "pipeline_progress",
         [[worker, datetime.now(timezone.utc), caught_up_through.astimezone(timezone.utc)]],

@@ -83,7 +83,7 @@ class ClickHouseSink:
             "cdr_changes", CHANGE_COLUMNS, insert_block=rows, settings=settings, fmt="JSONCompactColumns"
         )
 
-    async def write(self, changes: BatchChanges, token: str, live: bool = False) -> bytes | None:
+    async def insert_batch(self, changes: BatchChanges, token: str, live: bool = False) -> bytes | None:
         """Store a batch's changes once: a write with a token seen before is dropped by ClickHouse.
         With `live`, also return the batch's live delta, summed from the same rows in the same
         warehouse call (pipeline.live.delta)."""

@@ -35,12 +35,12 @@ if os.environ.get("CDRFLOW_FAULT_REFUSE_INSERTS_WHILE") or os.environ.get("CDRFL
     kill_after = os.environ.get("CDRFLOW_FAULT_KILL_AFTER_INSERT")
     if kill_after:
         count, _, report = kill_after.partition(":")
-        write = ClickHouseSink.write
+        insert_batch = ClickHouseSink.insert_batch
         inserts = 0
 
-        async def write_then_die(self, changes, token, live=False):
+        async def insert_then_die(self, changes, token, live=False):
             global inserts
-            delta = await write(self, changes, token, live)
+            delta = await insert_batch(self, changes, token, live)
             if changes.newest:
                 inserts += 1
                 if inserts == int(count):
@@ -51,4 +51,4 @@ if os.environ.get("CDRFLOW_FAULT_REFUSE_INSERTS_WHILE") or os.environ.get("CDRFL
                     os.kill(os.getpid(), signal.SIGKILL)
             return delta
 
-        ClickHouseSink.write = write_then_die
+        ClickHouseSink.insert_batch = insert_then_die

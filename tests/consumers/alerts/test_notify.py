@@ -41,7 +41,7 @@ def test_a_key_with_a_line_break_is_mailed_with_the_break_written_as_an_escape(c
     store = AlertStore(lambda: client)
     key = {"customer": "acme\r\nBcc: thief@example.com", "provider": "Côte d'Ivoire 📞\t"}
     hostile = transition("h1", key, "fired", AT, email=("noc@example.com",))
-    store.record([hostile])
+    store.insert_transitions([hostile])
     with MailCatcher(tmp_path / "outbox") as catcher:
         smtp = SmtpUrl("127.0.0.1", catcher.port, ssl=False, starttls=False)
         notifier = Notifier(

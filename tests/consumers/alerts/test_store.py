@@ -26,12 +26,12 @@ def test_recorded_transitions_read_back_as_they_were(clickhouse):
     fired = transition("a1", hostile, "fired", AT, email=("noc@example.com",), webhook="http://127.0.0.1:9/hook")
     resolved = transition("a2", plain, "resolved", AT + timedelta(minutes=3))
     plain_fired = transition("a0", plain, "fired", AT - timedelta(minutes=10))
-    store.record([plain_fired])
-    store.record([fired, resolved])
+    store.insert_transitions([plain_fired])
+    store.insert_transitions([fired, resolved])
     assert store.history(None, None, None) == [resolved, fired, plain_fired]
     assert store.firing() == [fired]
     assert store.known(["a0", "a2", "nope"]) == {"a0", "a2"}
     assert store.unnotified(AT - timedelta(days=1)) == [(fired, "email", 0), (fired, "webhook", 0)]
-    store.record_notification("a1", "webhook", "failed", 1, "connection refused: 'x' \"y\"")
-    store.record_notification("a1", "email", "sent", 1)
+    store.insert_notification("a1", "webhook", "failed", 1, "connection refused: 'x' \"y\"")
+    store.insert_notification("a1", "email", "sent", 1)
     assert store.unnotified(AT - timedelta(days=1)) == [(fired, "webhook", 1)]

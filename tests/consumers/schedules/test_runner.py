@@ -24,7 +24,7 @@ from consumers.schedules.service import ScheduleService
 from consumers.schedules.store import ScheduleStore
 from consumers.sql.engine import ReadOnlyRows, SqlLimits
 from consumers.worker import free_port
-from pipeline.warehouse.progress import record_progress
+from pipeline.warehouse.progress import insert_progress
 from pipeline.settings import parse_smtp_url
 from pipeline.warehouse.client import connect
 from tests.warehouse_data import fresh_url, load_events
@@ -73,7 +73,7 @@ def fresh(loaded):
     client = connect(url)
     for table in ("schedules", "schedule_runs", "pipeline_progress"):
         client.command(f"TRUNCATE TABLE IF EXISTS {table}")
-    record_progress(client, "worker-1", NOW)  # the pipeline has caught up to NOW
+    insert_progress(client, "worker-1", NOW)  # the pipeline has caught up to NOW
     return client, newest
 
 
@@ -138,13 +138,13 @@ def test_a_period_waits_for_the_pipeline_past_its_end_plus_the_grace(clickhouse,
     with MailCatcher(tmp_path / "outbox") as catcher:
         runner = runner_for(client, url, catcher.port)
         runner.store.save(schedule)
-        record_progress(client, "worker-1", SEP_3 + timedelta(seconds=30))
+        insert_progress(client, "worker-1", SEP_3 + timedelta(seconds=30))
         # within the grace the latest complete day is Sep 1 (no calls): Sep 2 waits
         assert asyncio.run(runner.tick(SEP_3 + timedelta(seconds=30))) == {"daily": "skipped"}
         load_events(url, [late])  # hang-up at 00:20
-        record_progress(client, "worker-1", SEP_3 + timedelta(minutes=59))
+        insert_progress(client, "worker-1", SEP_3 + timedelta(minutes=59))
         assert asyncio.run(runner.tick(SEP_3 + timedelta(hours=3))) == {}  # the pipeline is not past the grace
-        record_progress(client, "worker-1", SEP_3 + timedelta(hours=1, seconds=30))
+        insert_progress(client, "worker-1", SEP_3 + timedelta(hours=1, seconds=30))
         assert asyncio.run(runner.tick(SEP_3 + timedelta(hours=1, seconds=30))) == {"daily": "sent"}
     [saved] = catcher.handler.saved
     assert attachment_rows(saved) == [
@@ -171,7 +171,7 @@ def test_a_restart_after_handing_the_mail_to_smtp_does_not_send_it_again(loaded,
         runner = runner_for(client, loaded[2], catcher.port)
         runner.store.save(schedule)
         # what a worker killed between the SMTP transaction and logging 'sent' leaves behind
-        runner.store.record({"schedule": "daily", "period_start": SEP_2, "period_end": SEP_3, "attempt": 1,
+        runner.store.insert_run({"schedule": "daily", "period_start": SEP_2, "period_end": SEP_3, "attempt": 1,
                              "status": "sending", "started": NOW, "finished": None, "rows": 3, "error": "",
                              "message_id": "<x@cdrflow>", "claim": "c1"})  # fmt: skip
         assert asyncio.run(runner.tick(NOW)) == {}

@@ -77,7 +77,7 @@ def batches(warehouse: Client, events: list[dict], per_batch: int = 97) -> list[
             changes = state.plan(0, offset, rows, day=20_700)
             if changes is not None and changes.newest:
                 out.append((changes, live_delta(warehouse, CHANGE_COLUMNS, change_columns(changes), changes)))
-            await state.record(changes)
+            await state.mark_applied(changes)
 
     asyncio.run(apply())
     return out

@@ -77,7 +77,7 @@ def new_state(request, tmp_path):
 def apply(state: CdrState, partition: int, offset: int, rows: list[list], day: int = DAY):
     changes = state.plan(partition, offset, rows, day)
     if changes is not None:
-        asyncio.run(state.record(changes))
+        asyncio.run(state.mark_applied(changes))
     return changes
 
 
@@ -139,7 +139,7 @@ def test_replaying_a_partly_recorded_batch_gives_what_one_clean_pass_gives(new_s
     crashed = new_state()
     apply(crashed, 0, 0, batch0)
     prefix = crashed.plan(0, 1, batch1, DAY).writes[:cut]  # the crash: only a prefix reached Kafka,
-    crashed.states.write(0, prefix, 99)  # and recovery wrote it to the store
+    crashed.states.put(0, prefix, 99)  # and recovery wrote it to the store
     replayed = apply(crashed, 0, 1, batch1)
     if cut == len(expected.writes):
         assert replayed is None
@@ -157,7 +157,7 @@ def test_a_batch_reaches_the_store_only_once_the_changelog_has_it(new_state):
     state = new_state(RefusingChangelog())
     changes = state.plan(0, 0, [cdr("a")], DAY)
     with pytest.raises(ConnectionError):
-        asyncio.run(state.record(changes))
+        asyncio.run(state.mark_applied(changes))
     assert contents(state) == {}
     assert state.next_offset(0) == 0
 
@@ -174,7 +174,7 @@ def test_the_store_keeps_the_changelog_offset_a_batch_reached(tmp_path):
 def test_an_entry_of_the_first_format_still_reads(new_state):
     state = new_state()
     old_row, new_row = cdr("a", 0, "1.000000"), cdr("a", 1, "2.000000")
-    state.states.write(0, [(b"d|a", orjson.dumps([0, None, old_row, DAY]))], 0)
+    state.states.put(0, [(b"d|a", orjson.dumps([0, None, old_row, DAY]))], 0)
     rerated = apply(state, 0, 1, [new_row])
     assert rerated.replaced == [old_row] and rerated.newest == [new_row]
 

@@ -164,7 +164,7 @@ def test_a_batch_inserted_again_after_a_restart_is_dropped_by_every_view(tmp_pat
         "migrate(client)\n"
         "rows = [list(c) for e in make_cdrs(300, seed=3) for c in parse_message(orjson.dumps(e), NOW_MS)[0]]\n"
         "changes = CdrState(MemoryStates({}, lambda i: 0), NoChangelog()).plan(0, 0, rows, day=20700)\n"
-        "asyncio.run(ClickHouseSink(lambda: client).write(changes, 'batch-1'))\n"
+        "asyncio.run(ClickHouseSink(lambda: client).insert_batch(changes, 'batch-1'))\n"
         "print(orjson.dumps(client.query('SELECT (SELECT sum(attempts) FROM agg_breakout), "
         "(SELECT sum(attempts) FROM agg_number)').result_rows[0]).decode())\n"
     )

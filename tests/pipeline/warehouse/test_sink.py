@@ -57,13 +57,13 @@ async def test_writes_wait_through_an_outage_and_land_once(warehouse_url):
     migrate(connect(warehouse_url))
     outage = Outage(warehouse_url)
     sink = ClickHouseSink(outage.connect, max_backoff=0.2)
-    writing = asyncio.ensure_future(sink.write(batch(0, ["a", "b"]), "batch-1"))
+    writing = asyncio.ensure_future(sink.insert_batch(batch(0, ["a", "b"]), "batch-1"))
     await asyncio.sleep(1.0)
     assert not writing.done(), "the write must hold the pipeline back while ClickHouse is down"
     assert sink.failures >= 3 and outage.attempts >= 3
     outage.end()
     await asyncio.wait_for(writing, 10)
-    await sink.write(batch(0, ["a", "b"]), "batch-1")  # a replay after a crash: same batch, same token
+    await sink.insert_batch(batch(0, ["a", "b"]), "batch-1")  # a replay after a crash: same batch, same token
     client = connect(warehouse_url)
     assert client.query("SELECT count(), sum(customer_charge) FROM cdr FINAL").result_rows[0] == (2, 1)
     assert client.query("SELECT sum(attempts) FROM agg_breakout FINAL").result_rows[0][0] == 2
@@ -76,7 +76,7 @@ async def test_a_failure_after_connecting_is_retried_on_the_same_batch(warehouse
     sink = ClickHouseSink(outage.connect, max_backoff=0.2)
     assert sink.client is not None  # connected while ClickHouse was up
     outage.down = True
-    writing = asyncio.ensure_future(sink.write(batch(0, ["a"]), "batch-1"))
+    writing = asyncio.ensure_future(sink.insert_batch(batch(0, ["a"]), "batch-1"))
     await asyncio.sleep(0.6)
     assert not writing.done() and sink.failures >= 2
     outage.end()
@@ -90,10 +90,10 @@ async def test_the_token_alone_decides_a_replay_whatever_the_rows(warehouse_url)
     client = connect(warehouse_url)
     migrate(client)
     sink = ClickHouseSink(lambda: connect(warehouse_url))
-    await sink.write(batch(0, ["a", "b"]), "topic-1 batch 0")
-    await sink.write(batch(0, ["c"]), "topic-1 batch 0")
+    await sink.insert_batch(batch(0, ["a", "b"]), "topic-1 batch 0")
+    await sink.insert_batch(batch(0, ["c"]), "topic-1 batch 0")
     assert client.query("SELECT sum(attempts) FROM agg_breakout").result_rows[0][0] == 2
-    await sink.write(batch(0, ["c"]), "topic-2 batch 0")  # another topic's batch at the same offset
+    await sink.insert_batch(batch(0, ["c"]), "topic-2 batch 0")  # another topic's batch at the same offset
     assert client.query("SELECT sum(attempts) FROM agg_breakout").result_rows[0][0] == 3
 
 
@@ -109,10 +109,10 @@ async def test_a_replayed_batch_is_stored_once_and_gives_its_live_delta_again(wa
     migrate(client)
     sink = ClickHouseSink(lambda: connect(warehouse_url))
     changes = batch(0, ["a", "b", "c"])
-    assert await sink.write(changes, "batch-1") is None  # live windows off
+    assert await sink.insert_batch(changes, "batch-1") is None  # live windows off
     for summed_here in (True, False):
         monkeypatch.setattr("pipeline.live.delta.ROWS_SUMMED_HERE", 10**9 if summed_here else 0)
-        delta = orjson.loads(await sink.write(changes, "batch-1", live=True))
+        delta = orjson.loads(await sink.insert_batch(changes, "batch-1", live=True))
         [[_minute, _newest_end, [key_row], numbers]] = delta["m"]
         assert key_row[:2] == ["acme", ""] and key_row[5:8] == [3, 3, 3] and orjson.loads(numbers)[0][:2] == ["4477", 3]
     assert client.query("SELECT sum(attempts) FROM agg_breakout").result_rows[0][0] == 3
