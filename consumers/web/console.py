@@ -16,10 +16,9 @@ from faust.web import Request, Response, View
 from pipeline.app import app, settings
 
 CONSOLE = Path(__file__).with_name("static")
-PAGE_FILES = {
-    "console.js": "text/javascript",
-    "console.css": "text/css",
-}
+# The console's script: ES modules, one per tab plus the helpers they share (console.js loads them).
+MODULES = ("console", "page", "format", "api", "filters", "grid", "grouped", "per_number", "live", "custom", "schedules")
+PAGE_FILES = {**{f"{name}.js": "text/javascript" for name in MODULES}, "console.css": "text/css"}
 LIBRARIES = {
     "tabulator.min.js": ("tabulator-tables/dist/js/tabulator.min.js", "text/javascript"),
     "tabulator.min.css": ("tabulator-tables/dist/css/tabulator_simple.min.css", "text/css"),

@@ -343,7 +343,8 @@ def test_per_number_lists_calls_in_the_chosen_zone_and_errors_show_beside_the_fo
 )
 def test_a_chosen_day_begins_at_local_midnight_in_the_chosen_zone(page, day, zone, start):
     open_console(page, DAYS)
-    assert page.evaluate(f"startOfDay({day!r}, {zone!r})") == start
+    begins = f"import('/console/format.js').then((format) => format.startOfDay({day!r}, {zone!r}))"
+    assert page.evaluate(begins) == start
 
 
 def test_a_custom_report_is_written_run_saved_and_offered_to_schedules_in_the_reports_tab(page, events):

@@ -1,0 +1,130 @@
+// Live statistics and alerts: the live windows, rules and what fires.
+import { api } from "./api.js";
+import { filters } from "./filters.js";
+import { $, element, listOf, status, text } from "./format.js";
+import { grid, metricColumn, textColumn } from "./grid.js";
+import { page } from "./page.js";
+
+const LIVE_METRICS = ["attempts", "connected", "asr", "acd", "ner", "pdd_in_avg", "pdd_out_avg", "short_calls",
+  "short_calls_percent", "customer_charge", "provider_charge", "profit", "dtmf"];
+const LIVE_REFRESH_MS = 5000;
+const sameKey = (key, row) => Object.entries(key).every(([dimension, value]) => row[dimension] === value);
+
+export class LiveView {
+  constructor(section) {
+    this.section = section;
+    this.form = $(".live-form", section);
+    this.ruleForm = $(".rule-form", section);
+    this.ruleError = $(".rule-error", section);
+    const metric = this.ruleForm.elements.metric;
+    metric.replaceChildren(...LIVE_METRICS.map((m) => new Option(m, m, false, m === "asr")));
+    this.form.addEventListener("change", () => page.refresh());
+    this.form.addEventListener("submit", (event) => { event.preventDefault(); page.refresh(); });
+    this.ruleForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.addRule().catch((e) => status(e.message, true));
+    });
+    // While the tab is shown the table follows the live clock; a refresh already under way is let be.
+    setInterval(() => {
+      if (page.tab === "live" && !document.body.classList.contains("busy")) page.refresh();
+    }, LIVE_REFRESH_MS);
+  }
+
+  get group() { return this.form.elements.group.value; }
+  get window() { return this.form.elements.window.value; }
+
+  loadFrom(url) {
+    if (url.get("live_group")) this.form.elements.group.value = url.get("live_group");
+    if (url.get("live_window")) this.form.elements.window.value = url.get("live_window");
+  }
+
+  saveTo(url) {
+    if (this.group !== "provider") url.set("live_group", this.group);
+    if (this.window !== "15") url.set("live_window", this.window);
+  }
+
+  async addRule() {
+    const f = new FormData(this.ruleForm);
+    const number = (name) => f.get(name) === "" ? null : Number(f.get(name));
+    const rule = {
+      name: f.get("name").trim(), scope: listOf(f.get("scope")), metric: f.get("metric"), op: f.get("op"),
+      threshold: number("threshold"), reset: number("reset"), window: number("window"),
+      min_attempts: number("min_attempts"), customers: listOf(f.get("customers")), providers: listOf(f.get("providers")),
+      email: listOf(f.get("email")), webhook: f.get("webhook").trim(),
+    };
+    try {
+      await api("/api/alert-rules", { method: "POST", body: rule });
+    } catch (error) {
+      this.ruleError.textContent = error.message;
+      this.ruleError.hidden = false;
+      throw error;
+    }
+    this.ruleError.hidden = true;
+    this.ruleForm.reset();
+    await page.refresh();
+    status(`rule ${rule.name} added`);
+  }
+
+  async removeRule(name) {
+    if (!confirm(`Delete the alert rule ${name}?`)) return;
+    await api(`/api/alert-rules/${encodeURIComponent(name)}`, { method: "DELETE" });
+    await page.refresh();
+    status(`rule ${name} deleted`);
+  }
+
+  async refresh() {
+    const group = this.group.split(",");
+    const params = { group: this.group, window: this.window, customer: filters.customers.selected,
+      provider: filters.providers.selected };
+    if (this.group === "dest_number") { params.top = "20"; delete params.customer; delete params.provider; }
+    const [live, firing, rules, history] = await Promise.all([
+      api("/api/live", { params }), api("/api/alerts"), api("/api/alert-rules"), api("/api/alerts/history"),
+    ]);
+    const firingHere = firing.filter((alert) => Object.keys(alert.key).join(",") === this.group);
+    $(".live-clock", this.section).textContent = live.clock
+      ? `live clock ${live.clock.slice(0, 19).replace("T", " ")} UTC · last ${live.window} min` : "no traffic yet";
+    await grid($(".live-table", this.section), {
+      data: live.rows, placeholder: "No traffic in the window",
+      columns: [...group.map((g) => textColumn(g, g)), ...LIVE_METRICS.map((m) => metricColumn(m))],
+      rowFormatter: (row) => row.getElement().classList.toggle("firing",
+        firingHere.some((alert) => sameKey(alert.key, row.getData()))),
+    });
+    const keyText = (cell) => text(Object.entries(cell.getValue()).map(([d, v]) => `${d}=${v}`).join(", ") || "all traffic");
+    const time = (cell) => text((cell.getValue() ?? "").slice(0, 16).replace("T", " "));
+    const alertColumns = [
+      { title: "rule", field: "rule", formatter: (cell) => text(cell.getValue()) },
+      { title: "key", field: "key", formatter: keyText, widthGrow: 2 },
+      { title: "transition", field: "transition" }, { title: "metric", field: "metric" },
+      { title: "value", field: "value", hozAlign: "right" }, { title: "threshold", field: "threshold", hozAlign: "right" },
+      { title: "reset", field: "reset", hozAlign: "right" }, { title: "window", field: "window", hozAlign: "right" },
+      { title: "attempts", field: "attempts", hozAlign: "right" },
+      { title: "at (UTC)", field: "at", formatter: time, minWidth: 140 },
+    ];
+    await grid($(".firing-alerts", this.section), { layout: "fitColumns", data: firing, columns: alertColumns,
+      placeholder: "Nothing is firing", rowFormatter: (row) => row.getElement().classList.add("firing") });
+    const list = (cell) => text((cell.getValue() ?? []).join(", ") || "all");
+    const remove = (cell) => {
+      const button = element("button", { type: "button", class: "danger", text: "Delete" });
+      button.addEventListener("click", () => this.removeRule(cell.getValue()).catch((e) => status(e.message, true)));
+      return button;
+    };
+    await grid($(".rules", this.section), {
+      layout: "fitColumns", data: rules, placeholder: "No rules yet: add one above",
+      columns: [
+        { title: "name", field: "name", formatter: (cell) => text(cell.getValue()) },
+        { title: "scope", field: "scope", formatter: (cell) => text(cell.getValue().join(", ") || "all traffic") },
+        { title: "fires when", field: "metric", formatter: (cell) => {
+          const r = cell.getRow().getData();
+          return text(`${r.metric} ${r.op} ${r.threshold} over ${r.window} min (reset ${r.reset ?? r.threshold}, at least ${r.min_attempts} attempts)`);
+        }, widthGrow: 3 },
+        { title: "customers", field: "customers", formatter: list }, { title: "providers", field: "providers", formatter: list },
+        { title: "email", field: "email", formatter: list },
+        { title: "webhook", field: "webhook", formatter: (cell) => text(cell.getValue()) },
+        { title: "", field: "name", formatter: remove, headerSort: false, minWidth: 90 },
+      ],
+    });
+    await grid($(".history", this.section), { layout: "fitColumns", data: history, columns: alertColumns,
+      placeholder: "No transitions yet", maxHeight: "300px" });
+    return `${live.rows.length} keys, ${firing.length} firing`;
+  }
+}

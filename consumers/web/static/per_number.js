@@ -1,0 +1,63 @@
+// Per Number: a number's summary and its calls.
+import { api } from "./api.js";
+import { filters } from "./filters.js";
+import { $, text } from "./format.js";
+import { grid, metricColumn, textColumn } from "./grid.js";
+import { page } from "./page.js";
+
+export class PerNumberView {
+  constructor(section) {
+    this.section = section;
+    $(".numbers-form", section).addEventListener("submit", (event) => {
+      event.preventDefault();
+      page.refresh();
+    });
+  }
+
+  get numbers() {
+    return $("#numbers").value.split(/[\s,;]+/).map((n) => n.trim()).filter(Boolean);
+  }
+
+  get by() {
+    return $("input[name=by]:checked", this.section).value;
+  }
+
+  loadFrom(url) {
+    $("#numbers").value = url.getAll("number").join("\n");
+    const by = url.get("by") === "cli" ? "cli" : "dest";
+    $(`input[name=by][value=${by}]`, this.section).checked = true;
+  }
+
+  saveTo(url) {
+    for (const n of this.numbers) url.append("number", n);
+    if (this.by !== "dest") url.set("by", this.by);
+  }
+
+  async refresh() {
+    if (!this.numbers.length) {
+      await grid($(".summary", this.section), { data: [], columns: [], placeholder: "Enter one or more numbers and search" });
+      await grid($(".calls", this.section), { data: [], columns: [], placeholder: "" });
+      return "enter numbers to search";
+    }
+    const { from, to, tz } = filters.params;
+    const params = { from, to, tz, number: this.numbers, by: this.by, customer: filters.customers.selected,
+      provider: filters.providers.selected };
+    const [summary, calls] = await Promise.all([
+      api("/api/reports/per-number", { params }),
+      api("/api/reports/per-number", { params: { ...params, calls: "true" } }),
+    ]);
+    const columnsOf = (rows, text) => Object.keys(rows[0] ?? {}).map((field) =>
+      text.has(field) ? textColumn(field, field) : metricColumn(field));
+    await grid($(".summary", this.section), {
+      data: summary, columns: columnsOf(summary, new Set(["number", "sip_code"])),
+      groupBy: "number", placeholder: "No calls to or from these numbers in the range",
+      groupHeader: (value, count) => text(`${value} (${count} SIP ${count === 1 ? "code" : "codes"})`),
+    });
+    await grid($(".calls", this.section), {
+      data: calls, placeholder: "No calls",
+      columns: columnsOf(calls, new Set(["id", "start_time", "customer", "provider", "customer_destination",
+        "provider_destination", "dest_number", "cli", "switch", "sip_code"])),
+    });
+    return `${this.numbers.length} number(s), ${calls.length} calls`;
+  }
+}
