@@ -1,4 +1,4 @@
--- How far each worker has caught up (pipeline/warehouse/progress.py): every input message that reached
+-- How far each worker has caught up (pipeline/progress.py): every input message that reached
 -- Kafka before `caught_up_through` is in the warehouse. Scheduled reports wait for it.
 CREATE TABLE IF NOT EXISTS pipeline_progress
 (
