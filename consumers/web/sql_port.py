@@ -50,6 +50,10 @@ TOO_MANY_QUERIES = (
 )
 BUFFER_BYTES = 1 << 20
 BODY_SECONDS = 30.0  # the longest a client may take to send its query
+# A connection that has not sent a whole request line and headers this long after it opened, or
+# after its last answer, is closed (ClickHouse's keep_alive_timeout is 10 s too): a client that
+# sends its headers a byte at a time holds no connection for long.
+HEADER_SECONDS = 10.0
 AUTHENTICATION_FAILED = (
     "Code: 516. DB::Exception: default: Authentication failed: password is incorrect, or there is no user "
     "with such name. (AUTHENTICATION_FAILED)"
@@ -131,7 +135,7 @@ class SqlPort(Service):
         server = web.Application(client_max_size=16 << 20)
         server.router.add_route("GET", "/ping", self.ping)
         server.router.add_route("*", "/", self.answer)
-        self.runner = web.AppRunner(server, access_log=None, keepalive_timeout=30)
+        self.runner = web.AppRunner(server, access_log=None, keepalive_timeout=HEADER_SECONDS)
         await self.runner.setup()
         try:
             await web.TCPSite(self.runner, self.host, self.port).start()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import concurrent.futures
 import csv
 import io
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -261,3 +262,11 @@ def test_smtp_credentials_in_clear_text_to_another_host_stop_the_worker_at_start
     )  # fmt: skip
     assert done.returncode == 78, done.stderr
     assert "CDRFLOW_SMTP" in done.stderr and "starttls=1" in done.stderr and "secret" not in done.stderr
+
+
+def test_a_client_that_never_finishes_its_headers_is_disconnected(open_worker):
+    worker, _, _ = open_worker
+    with socket.create_connection(("127.0.0.1", int(worker.env["CDRFLOW_SQL_PORT"])), timeout=60) as slow:
+        slow.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")  # and nothing more
+        assert slow.recv(1024) == b""  # closed by the worker (HEADER_SECONDS), not by this timeout
+    assert sql(worker, "SELECT 1")[:2] == (200, b"1\n")
