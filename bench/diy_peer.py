@@ -16,11 +16,11 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer
 
 from pipeline.events import parse_message
-from pipeline.warehouse.migrations import migrate
 from pipeline.settings import parse_warehouse_url
-from pipeline.warehouse.sink import CHANGE_COLUMNS, change_columns
 from pipeline.state.cdr_state import BatchChanges
 from pipeline.warehouse.client import connect
+from pipeline.warehouse.migrations import migrate
+from pipeline.warehouse.sink import CHANGE_COLUMNS, change_columns
 
 ROWS_PER_INSERT = 20_000
 

@@ -34,10 +34,10 @@ from statistics import mean
 import orjson
 
 from bench.pipeline_bench import PARTITIONS, CpuSeconds, bench_folder, throughput
+from consumers.alerts.receiver import WebhookReceiver
 from consumers.feed.producer import send_messages
 from consumers.feed.switch import FeedShape, SwitchFeed
 from consumers.worker import WorkerProcess, free_port
-from consumers.alerts.receiver import WebhookReceiver
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 THROUGHPUT_CDRS = int(400_000 * SCALE)

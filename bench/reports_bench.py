@@ -15,9 +15,9 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from bench.pipeline_bench import scratch_folder
-from pipeline.warehouse.migrations import migrate
 from pipeline.settings import parse_warehouse_url
 from pipeline.warehouse.client import connect
+from pipeline.warehouse.migrations import migrate
 from queries.breakout import BreakoutQuery
 from queries.per_number import PerNumberQuery
 

@@ -23,11 +23,11 @@ from consumers.feed.switch import FeedShape, SwitchFeed
 from pipeline.collector import collect_less_often, freeze_start_up
 from pipeline.events import parse_message
 from pipeline.ingest.reader import ROWS_PER_MESSAGE
-from pipeline.warehouse.migrations import migrate
 from pipeline.settings import parse_warehouse_url
-from pipeline.warehouse.sink import ClickHouseSink
 from pipeline.state.cdr_state import BatchChanges
 from pipeline.warehouse.client import connect
+from pipeline.warehouse.migrations import migrate
+from pipeline.warehouse.sink import ClickHouseSink
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 CDRS = int(400_000 * SCALE)

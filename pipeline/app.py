@@ -27,22 +27,22 @@ import orjson
 from aiohttp import web
 
 from pipeline.browser_rules import BrowserRules
-from pipeline.state.changelog import ChangelogWriter
 from pipeline.collector import collect_less_often, freeze_start_up
-from pipeline.ingest.reader import OLDEST_INPUT_HEADER, partition_of
 from pipeline.ingest.process import IngestProcess
+from pipeline.ingest.reader import OLDEST_INPUT_HEADER, partition_of
 from pipeline.live.state import LiveState
 from pipeline.live.topic import read_live_deltas
 from pipeline.metrics import WorkerMetrics
-from pipeline.warehouse.migrations import migrate
-from pipeline.warehouse.progress import insert_progress
 from pipeline.settings import SettingsError, ensure_data_dir, get_settings
-from pipeline.warehouse.sink import ClickHouseSink, batch_token
 from pipeline.state.cdr_state import BatchChanges, CdrState
+from pipeline.state.changelog import ChangelogWriter
 from pipeline.state.recovery import BatchRecovery
 from pipeline.state.store import MemoryStates, PartitionStates, RocksDBStates, StateMemory
 from pipeline.topics import ensure_topics
 from pipeline.warehouse.client import connect
+from pipeline.warehouse.migrations import migrate
+from pipeline.warehouse.progress import insert_progress
+from pipeline.warehouse.sink import ClickHouseSink, batch_token
 
 log = logging.getLogger(__name__)
 collect_less_often()

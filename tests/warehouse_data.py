@@ -9,12 +9,12 @@ import orjson
 import pytest
 
 from pipeline.events import parse_message
-from pipeline.warehouse.migrations import SCHEMA_DIR, migrate
 from pipeline.settings import parse_warehouse_url
-from pipeline.warehouse.sink import ClickHouseSink
 from pipeline.state.cdr_state import CdrState
 from pipeline.state.store import MemoryStates
 from pipeline.warehouse.client import connect
+from pipeline.warehouse.migrations import SCHEMA_DIR, migrate
+from pipeline.warehouse.sink import ClickHouseSink
 from tests.cdr_factory import BASE_MS, make_cdrs, newest_revisions
 
 NOW_MS = BASE_MS + 90 * 86_400_000

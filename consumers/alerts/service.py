@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 from consumers.alerts.rule import alert_rule_from, rule_fields
 from consumers.alerts.store import AlertStore
 from consumers.alerts.webhook import WebhookPolicy, WebhookRefused
-from queries.times import parse_moment
 from consumers.store import Warehouse
 from queries.errors import ReportError
+from queries.times import parse_moment
 
 HISTORY_PARAMETERS = {"rule", "from", "to"}
 

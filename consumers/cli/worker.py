@@ -10,8 +10,8 @@ from pipeline.settings import Settings
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from pipeline.warehouse.migrations import migrate
     from pipeline.warehouse.client import connect
+    from pipeline.warehouse.migrations import migrate
 
     applied = migrate(connect(settings.clickhouse))
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))

@@ -15,8 +15,8 @@ from clickhouse_connect.driver.client import Client
 
 from consumers.reports.custom import FIELDS, CustomReports
 from consumers.reports.request import answer, parse_report, query_runner
-from consumers.store import SavedTable, UnknownName, at_once
 from consumers.sql.engine import ReadOnlyRows, SqlLimits
+from consumers.store import SavedTable, UnknownName, at_once
 from consumers.worker import ask_worker_else_folder
 from pipeline.settings import Settings
 

@@ -21,9 +21,9 @@ from zoneinfo import available_timezones
 from clickhouse_connect.driver.client import Client
 
 from consumers.reports.request import FORMATS, moment_value, one_value, render_rows
-from consumers.store import SavedTable, UnknownName, Warehouse
 from consumers.sql.errors import SqlError
 from consumers.sql.guard import READABLE_TABLES
+from consumers.store import SavedTable, UnknownName, Warehouse
 from queries.errors import ReportError
 
 NAME = re.compile(r"[a-z0-9_-]{1,64}")

@@ -7,8 +7,8 @@ from functools import cache
 
 from consumers.reports.custom import FIELDS, CustomReports
 from consumers.reports.request import query_runner
-from consumers.store import SavedTable
 from consumers.sql.engine import ReadOnlyRows, SqlLimits
+from consumers.store import SavedTable
 from pipeline.app import settings, sink
 
 query_warehouse = query_runner(lambda: sink.client)  # on the warehouse thread, through sink.run

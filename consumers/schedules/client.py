@@ -14,10 +14,10 @@ from clickhouse_connect.driver.client import Client
 
 from consumers.reports.client import direct_custom_reports
 from consumers.reports.request import query_runner
-from consumers.store import at_once
 from consumers.schedules.runner import ScheduleRunner
 from consumers.schedules.service import ScheduleService
 from consumers.schedules.store import ScheduleStore
+from consumers.store import at_once
 from consumers.worker import ask_worker_else_folder
 from pipeline.settings import Settings
 from queries.errors import ReportError

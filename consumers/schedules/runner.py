@@ -33,12 +33,12 @@ from zoneinfo import ZoneInfo
 from consumers.mail.smtp import Attachment, open_smtp, report_message
 from consumers.reports.custom import CustomReports, CustomRun
 from consumers.reports.request import FORMATS, RunQuery, render_rows, report_rows, report_totals
-from consumers.store import Warehouse
 from consumers.reports.table import to_html
 from consumers.schedules.schedule import Cadence, Schedule
 from consumers.schedules.store import DONE, BrokenSchedule, ScheduleStore
-from pipeline.warehouse.progress import caught_up_through
+from consumers.store import Warehouse
 from pipeline.settings import SmtpUrl
+from pipeline.warehouse.progress import caught_up_through
 from queries.metrics import MONEY_COLUMNS
 
 log = logging.getLogger(__name__)

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 from clickhouse_connect.driver.client import Client
 
 from consumers.reports.dates import resolve_moment
-from queries.times import parse_moment
-from consumers.store import UnknownName
 from consumers.schedules.runner import ScheduleRunner
 from consumers.schedules.schedule import Schedule
 from consumers.schedules.store import ScheduleStore
+from consumers.store import UnknownName
 from queries.errors import ReportError
+from queries.times import parse_moment
 
 LIST_FIELDS = {"email", "group", "customers", "providers", "columns"}
 # What a customer should not read about its carrier: costs and margins.

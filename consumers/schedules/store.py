@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 from clickhouse_connect.driver.client import Client
 
-from consumers.store import SavedTable
 from consumers.schedules.schedule import Schedule
+from consumers.store import SavedTable
 from queries.errors import ReportError
 
 FIELDS = (

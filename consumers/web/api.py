@@ -30,8 +30,8 @@ from faust.web import Request, Response, View
 from consumers.reports.custom import CustomReport, readable_tables
 from consumers.reports.on_worker import custom_reports, query_warehouse
 from consumers.reports.request import FORMATS, KINDS, answer, keeping, parse_report
-from consumers.store import UnknownName
 from consumers.schedules.timer import schedules
+from consumers.store import UnknownName
 from pipeline.app import app, settings, sink
 from queries.errors import ReportError
 

@@ -20,8 +20,8 @@ import orjson
 from faust.web import Request, Response
 
 from consumers.alerts.on_worker import alerts
-from consumers.store import UnknownName
 from consumers.reports.table import to_json
+from consumers.store import UnknownName
 from consumers.web.api import AuthorizedView, json_fields, query_lists
 from pipeline.app import app, live, live_table, settings
 from queries.errors import ReportError

@@ -24,11 +24,11 @@ from email import policy
 import orjson
 import pytest
 
+from consumers.alerts.receiver import WebhookReceiver
 from consumers.mail.catcher import MailCatcher
 from consumers.worker import WorkerProcess, free_port
 from tests.cdr_factory import publish
 from tests.services import DOCKER, pipeline_settings
-from consumers.alerts.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="the worker runs on the embedded chDB folder")
 

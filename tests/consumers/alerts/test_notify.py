@@ -11,9 +11,9 @@ from datetime import timedelta
 from consumers.alerts.notify import Notifier, alert_email
 from consumers.alerts.store import AlertStore
 from consumers.mail.catcher import MailCatcher
-from pipeline.warehouse.migrations import migrate
 from pipeline.settings import SmtpUrl
 from pipeline.warehouse.client import connect
+from pipeline.warehouse.migrations import migrate
 from tests.consumers.alerts.test_store import AT, transition
 from tests.warehouse_data import fresh_url
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from consumers.alerts.store import AlertStore, Transition
-from pipeline.warehouse.migrations import migrate
 from pipeline.warehouse.client import connect
+from pipeline.warehouse.migrations import migrate
 from tests.warehouse_data import fresh_url
 
 AT = datetime(2026, 11, 27, 14, 5, 7, 250000, tzinfo=timezone.utc)

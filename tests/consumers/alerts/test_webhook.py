@@ -12,9 +12,9 @@ import time
 
 import pytest
 
+from consumers.alerts.receiver import WebhookReceiver
 from consumers.alerts.webhook import WebhookPolicy, WebhookRefused, post_webhook, redacted, signature
 from consumers.worker import free_port
-from consumers.alerts.receiver import WebhookReceiver
 
 INSIDE = [
     "http://127.0.0.1/hook",

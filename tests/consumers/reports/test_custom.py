@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 from consumers.reports.custom import FIELDS, CustomReports
-from consumers.store import SavedTable, UnknownName
 from consumers.sql.engine import ReadOnlyRows, SqlLimits
+from consumers.store import SavedTable, UnknownName
 from queries.errors import ReportError
 from tests.cdr_factory import BASE_MS
 

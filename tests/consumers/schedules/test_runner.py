@@ -17,16 +17,16 @@ from consumers.mail.catcher import MailCatcher
 from consumers.reports.custom import FIELDS as CUSTOM_FIELDS
 from consumers.reports.custom import CustomReports
 from consumers.reports.request import query_runner
-from consumers.store import SavedTable
 from consumers.schedules.runner import ScheduleRunner
 from consumers.schedules.schedule import Schedule
 from consumers.schedules.service import ScheduleService
 from consumers.schedules.store import ScheduleStore
 from consumers.sql.engine import ReadOnlyRows, SqlLimits
+from consumers.store import SavedTable
 from consumers.worker import free_port
-from pipeline.warehouse.progress import insert_progress
 from pipeline.settings import parse_smtp_url
 from pipeline.warehouse.client import connect
+from pipeline.warehouse.progress import insert_progress
 from tests.warehouse_data import fresh_url, load_events
 
 NOW = datetime(2026, 9, 3, 2, 0, tzinfo=timezone.utc)  # Sep 2 closed in UTC; the CDRs span Sep 1 - Oct 10

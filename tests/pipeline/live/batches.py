@@ -11,11 +11,11 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from pipeline.events import Cdr, parse_message
-from pipeline.live.windows import LIVE_SUMS, MINUTE_MS
 from pipeline.live.delta import live_delta
-from pipeline.warehouse.sink import CHANGE_COLUMNS, change_columns
+from pipeline.live.windows import LIVE_SUMS, MINUTE_MS
 from pipeline.state.cdr_state import BatchChanges, CdrState
 from pipeline.state.store import MemoryStates
+from pipeline.warehouse.sink import CHANGE_COLUMNS, change_columns
 from tests.warehouse_data import NOW_MS, NoChangelog
 
 T0 = 1_793_491_200_000  # 2026-11-01T00:00:00Z

@@ -7,8 +7,8 @@ import random
 
 import orjson
 
-from pipeline.live.windows import MINUTE_MS
 from pipeline.live.delta import delta_summed_by_warehouse, delta_summed_here, live_delta
+from pipeline.live.windows import MINUTE_MS
 from pipeline.warehouse.sink import CHANGE_COLUMNS, change_columns
 from tests.pipeline.live.batches import HOSTILE, T0, batches, feed, summed_one_by_one
 

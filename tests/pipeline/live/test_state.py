@@ -9,8 +9,8 @@ import asyncio
 import orjson
 import pytest
 
-from pipeline.live.windows import LiveWindows
 from pipeline.live.state import LiveState, offset_of
+from pipeline.live.windows import LiveWindows
 from tests.pipeline.live.batches import GRACE_MS, deltas, feed
 
 

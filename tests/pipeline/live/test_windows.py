@@ -4,7 +4,6 @@ only; the clock follows the CDRs, and the wall clock only while idle."""
 
 from __future__ import annotations
 
-
 import orjson
 import pytest
 

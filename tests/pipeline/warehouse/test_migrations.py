@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from pipeline.warehouse.migrations import load_migrations, migrate
 from pipeline.warehouse.client import connect
+from pipeline.warehouse.migrations import load_migrations, migrate
 from tests.cdr_factory import make_cdrs, newest_revisions
 from tests.services import DOCKER
 from tests.warehouse_data import load_events

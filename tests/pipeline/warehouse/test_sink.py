@@ -6,11 +6,11 @@ import orjson
 
 from pipeline.events import parse_message
 from pipeline.ingest.reader import BATCH_ID_HEADER
-from pipeline.warehouse.migrations import migrate
-from pipeline.warehouse.sink import ClickHouseSink, batch_token
 from pipeline.state.cdr_state import CdrState
 from pipeline.state.store import MemoryStates
 from pipeline.warehouse.client import connect
+from pipeline.warehouse.migrations import migrate
+from pipeline.warehouse.sink import ClickHouseSink, batch_token
 
 NOW = 1_795_000_000_000
 
