@@ -59,7 +59,9 @@ def wait_for_merges(sink: ClickHouseSink) -> None:
 
 async def store(sink: ClickHouseSink, rows: list[list]) -> None:
     for offset, start in enumerate(range(0, len(rows), ROWS_PER_MESSAGE)):
-        await sink.insert_batch(BatchChanges(0, offset, newest=rows[start : start + ROWS_PER_MESSAGE]), f"bench:{offset}")
+        await sink.insert_batch(
+            BatchChanges(0, offset, newest=rows[start : start + ROWS_PER_MESSAGE]), f"bench:{offset}"
+        )
 
 
 def main() -> int:

@@ -182,4 +182,3 @@ def ask_worker_else_folder(
     if answer is not None:
         return answer if raw else orjson.loads(answer)
     return on_folder(open_warehouse(settings))
-

@@ -64,9 +64,7 @@ browser_rules = BrowserRules(settings.allowed_hosts, settings.web_host, settings
 @web.middleware
 async def refuse_other_sites(request: web.Request, handler):
     """The browser rules (pipeline.browser_rules) on every page of the worker's web server."""
-    refusal = browser_rules.refusal(
-        request.headers.get("Host"), request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site")
-    )
+    refusal = browser_rules.refusal(request.headers)
     if refusal is not None:
         return web.json_response({"error": f"refused: {refusal}"}, status=403)
     return await handler(request)
@@ -277,7 +275,9 @@ async def forget_old_ids() -> None:
     global forget_due_at
     forget_due_at = time.monotonic() + FORGET_EVERY_SECONDS
     await finish_batches_in_flight()
-    forgotten = await cdr_state.forget_before(today() - settings.dedup_days, recovery.my_partitions(), recovery.still_mine)
+    forgotten = await cdr_state.forget_before(
+        today() - settings.dedup_days, recovery.my_partitions(), recovery.still_mine
+    )
     metrics.inc("cdrflow_ids_forgotten_total", forgotten)
 
 

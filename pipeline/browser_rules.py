@@ -13,9 +13,11 @@ header, and their `Host` is the address they dialled.
 
 from __future__ import annotations
 
-import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from pipeline.settings import is_loopback as is_loopback_address
 
 
 def host_name(host: str) -> str:
@@ -27,15 +29,8 @@ def host_name(host: str) -> str:
 
 
 def is_loopback(name: str) -> bool:
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
+    """A loopback address or `localhost`, and names under `.localhost` (browsers keep them on the loopback)."""
+    return name.endswith(".localhost") or is_loopback_address(name)
 
 
 @dataclass(frozen=True)
@@ -47,8 +42,9 @@ class BrowserRules:
     def host_allowed(self, name: str) -> bool:
         return is_loopback(name) or name in self.allowed_hosts or name == self.listen_address.lower()
 
-    def refusal(self, host: str | None, origin: str | None, fetch_site: str | None) -> str | None:
+    def refusal(self, headers: Mapping[str, str]) -> str | None:
         """Why a request with these headers is refused, or None when it may be answered."""
+        host, origin, fetch_site = headers.get("Host"), headers.get("Origin"), headers.get("Sec-Fetch-Site")
         if host is not None and not self.host_allowed(host_name(host)):
             return f"Host {host_name(host)!r} is not this server's (CDRFLOW_ALLOWED_HOSTS)"
         if (fetch_site or "").strip().lower() == "cross-site":

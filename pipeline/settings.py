@@ -159,7 +159,9 @@ class Settings:
             currency=parse_currency("CDRFLOW_CURRENCY", get("CDRFLOW_CURRENCY", "")),
             allowed_hosts=parse_host_names("CDRFLOW_ALLOWED_HOSTS", get("CDRFLOW_ALLOWED_HOSTS", "")),
             webhook_allow_nets=parse_networks("CDRFLOW_WEBHOOK_ALLOW_NETS", get("CDRFLOW_WEBHOOK_ALLOW_NETS", "")),
-            sql_max_result_mb=parse_int("CDRFLOW_SQL_MAX_RESULT_MB", get("CDRFLOW_SQL_MAX_RESULT_MB", "100"), 1, 1 << 20),
+            sql_max_result_mb=parse_int(
+                "CDRFLOW_SQL_MAX_RESULT_MB", get("CDRFLOW_SQL_MAX_RESULT_MB", "100"), 1, 1 << 20
+            ),
             sql_concurrency=parse_int("CDRFLOW_SQL_CONCURRENCY", get("CDRFLOW_SQL_CONCURRENCY", "4"), 1, 256),
         )
 
@@ -243,7 +245,9 @@ def parse_networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddre
         try:
             networks.append(ipaddress.ip_network(part, strict=False))
         except ValueError:
-            raise SettingsError(f"{name}: expected CIDRs separated by commas (e.g. 127.0.0.0/8), got {part!r}") from None
+            raise SettingsError(
+                f"{name}: expected CIDRs separated by commas (e.g. 127.0.0.0/8), got {part!r}"
+            ) from None
     return tuple(networks)
 
 
@@ -332,12 +336,16 @@ def parse_smtp_url(name: str, raw: str) -> SmtpUrl:
 
 
 def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address (an IPv4-mapped IPv6 one judged as its IPv4)."""
     if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 def parse_mail_address(name: str, raw: str) -> str:

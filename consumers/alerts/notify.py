@@ -97,9 +97,9 @@ class Notifier:
                 failures += 1
                 self.on_failure()
                 gave_up = failures >= ATTEMPTS
-                log.warning("alert %s: %s to %s failed (attempt %d%s): %s", transition.alert_id, channel,
-                            redacted(transition.webhook) if channel == "webhook" else ",".join(transition.email), failures,
-                            ", giving up" if gave_up else "", error)  # fmt: skip
+                receiver = redacted(transition.webhook) if channel == "webhook" else ",".join(transition.email)
+                log.warning("alert %s: %s to %s failed (attempt %d%s): %s", transition.alert_id, channel, receiver,
+                            failures, ", giving up" if gave_up else "", error)  # fmt: skip
                 await self._log_delivery(transition, channel, "given_up" if gave_up else "failed", failures, str(error))
                 if gave_up:
                     self._finish(transition, channel)
@@ -115,7 +115,9 @@ class Notifier:
             self.finished.clear()
         self.finished.add((transition.alert_id, channel))
 
-    async def _log_delivery(self, transition: Transition, channel: str, status: str, attempt: int, error: str = "") -> None:
+    async def _log_delivery(
+        self, transition: Transition, channel: str, status: str, attempt: int, error: str = ""
+    ) -> None:
         while True:
             try:
                 await self.warehouse(

@@ -48,9 +48,15 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def is_inside(address: Address) -> bool:
+def plain(address: Address) -> Address:
+    """An IPv4-mapped IPv6 address as the IPv4 inside it; any other as it is."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+        return address.ipv4_mapped
+    return address
+
+
+def is_inside(address: Address) -> bool:
+    """`address` (plain) is no public address: loopback, private, link-local, multicast, reserved..."""
     return (
         not address.is_global
         or address.is_private
@@ -67,9 +73,10 @@ class WebhookPolicy:
     allow_nets: Sequence[Network] = ()  # CDRFLOW_WEBHOOK_ALLOW_NETS
 
     def allowed(self, address: Address) -> bool:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        return not is_inside(address) or any(address in net for net in self.allow_nets if address.version == net.version)
+        address = plain(address)
+        return not is_inside(address) or any(
+            address in net for net in self.allow_nets if address.version == net.version
+        )
 
     async def resolve(self, url: str) -> list[ResolveResult]:
         """The addresses the URL's host resolves to, every one of them allowed; else WebhookRefused."""
@@ -125,7 +132,9 @@ async def post_webhook(url: str, body: bytes, policy: WebhookPolicy, secret: str
         headers["X-Cdrflow-Signature"] = signature(secret, timestamp, body)
     connector = aiohttp.TCPConnector(resolver=CheckedAddresses(addresses), use_dns_cache=False)
     try:
-        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=ATTEMPT_SECONDS)) as session:
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=ATTEMPT_SECONDS)
+        ) as session:
             async with session.post(url, data=body, headers=headers, allow_redirects=False) as response:
                 status = response.status
     except asyncio.TimeoutError:

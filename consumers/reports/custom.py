@@ -4,7 +4,8 @@ A report's SQL is one SELECT that may use `{from:DateTime64(3)}`, `{to:DateTime6
 `{tz:String}`, `{customers:Array(String)}` and `{providers:Array(String)}` (an empty array
 means all). It runs read-only and held to the ad-hoc SQL limits (consumers.sql.engine), on
 threads of its own, so a slow report never holds up the pipeline's warehouse thread. Saving
-checks the query: one read-only SELECT of readable tables that runs on an empty range, else refused with ClickHouse's reason.
+checks the query: one read-only SELECT of readable tables that runs on an empty range, else
+refused with ClickHouse's reason.
 Reports are kept in `custom_reports` (deploy/clickhouse/006_custom_reports.sql). What the query
 is, and which tables it reads, is decided by ClickHouse's parser (consumers.sql.guard) when it is
 saved and every time it runs.

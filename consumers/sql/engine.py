@@ -107,7 +107,9 @@ class ReadOnlySql:
 
             def ask(query: str, values: dict) -> list:
                 try:
-                    answer = session.query(query, "JSONCompactEachRow", params={k: parameter_value(v) for k, v in values.items()})
+                    answer = session.query(
+                        query, "JSONCompactEachRow", params={k: parameter_value(v) for k, v in values.items()}
+                    )
                 except Exception as error:
                     raise SqlError(str(error)) from None
                 return [orjson.loads(line) for line in answer.bytes().splitlines() if line.strip()]

@@ -13,7 +13,8 @@ the tree, never the text, decides:
   is one of READABLE_TABLES, a metadata table of `system` or `information_schema`, or no table
   at all (a CTE's name, or a typo ClickHouse will answer); table functions other than the
   number generators, functions that read the host's files or other tables by name, and names
-  given as `{name:Identifier}` parameters (bound after the parse) are refused. Refusals answer ClickHouse's ACCESS_DENIED (497).
+  given as `{name:Identifier}` parameters (bound after the parse) are refused. Refusals answer
+  ClickHouse's ACCESS_DENIED (497).
 The same text then runs unchanged, so what ran is what was checked.
 """
 
@@ -38,7 +39,9 @@ READABLE_SYSTEM_TABLES = frozenset({
     "aggregate_function_combinators", "collations", "build_options", "keywords",
 })  # fmt: skip
 METADATA_DATABASES = frozenset({"information_schema", "INFORMATION_SCHEMA"})
-TABLE_FUNCTIONS = frozenset({"numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "generateSeries", "values"})
+TABLE_FUNCTIONS = frozenset(
+    {"numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "generateSeries", "values"}
+)
 # Functions that read a file of the host, or a table named in a string.
 HOST_FUNCTIONS = frozenset({"file", "catboostevaluate", "joinget", "joingetornull"})
 SELECTS = frozenset({"SelectWithUnionQuery", "SelectIntersectExceptQuery", "SelectQuery"})
@@ -53,7 +56,9 @@ AskClickHouse = Callable[[str, dict], list]  # one query with parameters on the 
 
 
 def access_denied(what: str) -> SqlError:
-    return SqlError(f"Code: 497. DB::Exception: default: Not enough privileges: {what} is not readable. (ACCESS_DENIED)")
+    return SqlError(
+        f"Code: 497. DB::Exception: default: Not enough privileges: {what} is not readable. (ACCESS_DENIED)"
+    )
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,9 @@ def parse(sql: str, ask: AskClickHouse) -> StatementTree:
             raise SqlError(READONLY_TEXT) from None
     else:
         if parsed != sql:  # the text checked must be the text that runs, byte for byte
-            raise SqlError("Code: 457. DB::Exception: the query did not reach the parser unchanged. (BAD_QUERY_PARAMETER)")
+            raise SqlError(
+                "Code: 457. DB::Exception: the query did not reach the parser unchanged. (BAD_QUERY_PARAMETER)"
+            )
         return tree_from_json(orjson.loads(tree))
     # One whole statement of a kind that takes its own INTO OUTFILE, so none is left over for the EXPLAIN.
     return tree_from_explain("\n".join(row[0] for row in ask(f"EXPLAIN AST {sql}", {})))
@@ -170,7 +177,11 @@ def check_statement(sql: str, database: str, ask: AskClickHouse, home: str, kind
     warehouse's, which holds READABLE_TABLES. Answers the statement's kind (its AST node's name)."""
     tree = parse(sql, ask)
     if tree.kind not in kinds:
-        raise SqlError(READONLY_TEXT if tree.kind not in READING else f"Code: 164. DB::Exception: one SELECT, not {tree.kind}. (READONLY)")
+        raise SqlError(
+            READONLY_TEXT
+            if tree.kind not in READING
+            else f"Code: 164. DB::Exception: one SELECT, not {tree.kind}. (READONLY)"
+        )
     if tree.writes_file:
         raise SqlError(OUTFILE_TEXT)
     if tree.names_from_parameters:
@@ -211,7 +222,8 @@ def names(values) -> str:
 def hidden_tables(ask: AskClickHouse, database: str) -> frozenset[TableName]:
     """Every table, view and system table no user may read."""
     rows = ask(
-        f"SELECT database, name FROM system.tables WHERE NOT (database = {{db:String}} AND name IN {names(READABLE_TABLES)}) "
+        "SELECT database, name FROM system.tables "
+        f"WHERE NOT (database = {{db:String}} AND name IN {names(READABLE_TABLES)}) "
         f"AND NOT (database = 'system' AND name IN {names(READABLE_SYSTEM_TABLES)}) "
         "AND database NOT IN ('information_schema', 'INFORMATION_SCHEMA')",
         {"db": database},

@@ -17,7 +17,19 @@ from pipeline.app import app, settings
 
 CONSOLE = Path(__file__).with_name("static")
 # The console's script: ES modules, one per tab plus the helpers they share (console.js loads them).
-MODULES = ("console", "page", "format", "api", "filters", "grid", "grouped", "per_number", "live", "custom", "schedules")
+MODULES = (
+    "console",
+    "page",
+    "format",
+    "api",
+    "filters",
+    "grid",
+    "grouped",
+    "per_number",
+    "live",
+    "custom",
+    "schedules",
+)
 PAGE_FILES = {**{f"{name}.js": "text/javascript" for name in MODULES}, "console.css": "text/css"}
 LIBRARIES = {
     "tabulator.min.js": ("tabulator-tables/dist/js/tabulator.min.js", "text/javascript"),

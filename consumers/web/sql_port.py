@@ -153,11 +153,11 @@ class SqlPort(Service):
     async def answer(self, request: web.Request) -> web.StreamResponse:
         params = request.query
         query_id = params.get("query_id") or str(uuid.uuid4())
-        refusal = self.rules.refusal(
-            request.headers.get("Host"), request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site")
-        )
+        refusal = self.rules.refusal(request.headers)
         if refusal is not None:
-            return clickhouse_error(SqlError(f"Code: 497. DB::Exception: refused: {refusal}. (ACCESS_DENIED)"), query_id)
+            return clickhouse_error(
+                SqlError(f"Code: 497. DB::Exception: refused: {refusal}. (ACCESS_DENIED)"), query_id
+            )
         error = authentication_error(request, self.token)
         if error is not None:
             return clickhouse_error(error, query_id)
@@ -174,7 +174,9 @@ class SqlPort(Service):
         try:
             body = await asyncio.wait_for(request.read(), BODY_SECONDS) if request.can_read_body else b""
         except asyncio.TimeoutError:
-            return clickhouse_error(SqlError("Code: 209. DB::Exception: Timeout reading the query. (SOCKET_TIMEOUT)"), query_id)
+            return clickhouse_error(
+                SqlError("Code: 209. DB::Exception: Timeout reading the query. (SOCKET_TIMEOUT)"), query_id
+            )
         sql = "\n".join(part for part in (params.get("query", ""), body.decode(errors="replace")) if part)
         fmt = request.headers.get("X-ClickHouse-Format") or params.get("default_format") or "TabSeparated"
         blocks = self.engine.stream(
@@ -183,19 +185,23 @@ class SqlPort(Service):
             database=request.headers.get("X-ClickHouse-Database") or params.get("database"),
             params={name[6:]: value for name, value in params.items() if name.startswith("param_")},
             settings={
-                name: value for name, value in params.items() if name not in HTTP_PARAMETERS and not name.startswith("param_")
+                name: value
+                for name, value in params.items()
+                if name not in HTTP_PARAMETERS and not name.startswith("param_")
             },
         )  # fmt: skip
         # As ClickHouse's HTTP interface: the first buffer_size bytes (1 MiB), or the whole result with
         # wait_end_of_query=1, are held before the status is sent, so an error in them has its own status.
-        held = int(params["buffer_size"]) if params.get("buffer_size", "").isdigit() else BUFFER_BYTES
+        limit = int(params["buffer_size"]) if params.get("buffer_size", "").isdigit() else BUFFER_BYTES
         first: list[bytes] = []
+        held = 0
         try:
-            while params.get("wait_end_of_query") == "1" or sum(map(len, first)) < held:
+            while params.get("wait_end_of_query") == "1" or held < limit:
                 block = await anext(blocks, None)
                 if block is None:
                     break
                 first.append(block)
+                held += len(block)
         except SqlError as error:
             await blocks.aclose()
             return clickhouse_error(error, query_id)
@@ -212,11 +218,15 @@ class SqlPort(Service):
             response.enable_compression()
         await response.prepare(request)
         loop = asyncio.get_running_loop()
+
+        async def send(block: bytes) -> None:
+            await response.write(await loop.run_in_executor(None, native_compressed, block) if compress else block)
+
         try:
             for block in first:
-                await response.write(await loop.run_in_executor(None, native_compressed, block) if compress else block)
+                await send(block)
             async for block in blocks:
-                await response.write(await loop.run_in_executor(None, native_compressed, block) if compress else block)
+                await send(block)
         except SqlError as error:  # past the first block the status is sent: the error ends the body, as ClickHouse's
             await response.write(f"\n{error.text}\n".encode())
         finally:

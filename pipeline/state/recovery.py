@@ -83,7 +83,9 @@ class BatchRecovery:
                       tp.topic, tp.partition, expected, earliest - 1)  # fmt: skip
             self.metrics.inc("cdrflow_batches_lost_total", earliest - expected)
             return False
-        log.warning("batches %s[%d] %d..%d were skipped; fetching them again", tp.topic, tp.partition, expected, offset - 1)
+        log.warning(
+            "batches %s[%d] %d..%d were skipped; fetching them again", tp.topic, tp.partition, expected, offset - 1
+        )
         await self.app.consumer.seek(tp, expected)
         self.metrics.inc("cdrflow_batch_refetches_total")
         return True

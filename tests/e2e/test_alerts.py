@@ -191,7 +191,10 @@ def test_a_route_going_bad_fires_and_resolves_once_per_channel_at_the_windows_mi
             for body, headers, raw in receiver.posts:
                 signed = headers["X-Cdrflow-Timestamp"].encode() + b"." + raw
                 assert abs(int(headers["X-Cdrflow-Timestamp"]) - time.time()) < 600
-                assert headers["X-Cdrflow-Signature"] == "sha256=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
+                assert (
+                    headers["X-Cdrflow-Signature"]
+                    == "sha256=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
+                )
             assert len(bodies) == 4
             deadline = time.monotonic() + 30
             while len(catcher.handler.saved) < 2 and time.monotonic() < deadline:

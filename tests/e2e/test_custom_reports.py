@@ -72,7 +72,10 @@ def test_the_api_saves_refuses_runs_and_removes_custom_reports(sql_worker):
     rows = list(csv.DictReader(io.StringIO(body.decode())))
     assert {r["customer"]: int(r["calls"]) for r in rows} == calls_by_customer(events)
 
-    for sql, reason in (("ALTER TABLE cdr DELETE WHERE 1", "one read-only SELECT"), ("SELECT 1; SELECT 2", "Multi-statements")):
+    for sql, reason in (
+        ("ALTER TABLE cdr DELETE WHERE 1", "one read-only SELECT"),
+        ("SELECT 1; SELECT 2", "Multi-statements"),
+    ):
         status, body = call(worker, "POST", "/api/custom-reports", {"name": "bad", "sql": sql})
         assert status == 400 and reason in orjson.loads(body)["error"]
     assert call(worker, "GET", "/api/custom-reports/bad")[0] == 404

@@ -48,7 +48,11 @@ def open_worker(tmp_path_factory, kafka):
         event["customer"] = FORMULA
     publish(settings, events)
     worker = WorkerProcess.on_folder(settings, folder)
-    worker.env |= {"CDRFLOW_SQL_CONCURRENCY": "2", "CDRFLOW_SQL_MAX_RESULT_MB": "1", "CDRFLOW_ALLOWED_HOSTS": "reports.example"}
+    worker.env |= {
+        "CDRFLOW_SQL_CONCURRENCY": "2",
+        "CDRFLOW_SQL_MAX_RESULT_MB": "1",
+        "CDRFLOW_ALLOWED_HOSTS": "reports.example",
+    }
     worker.env.pop("CDRFLOW_API_TOKEN", None)
     worker.start()
     try:
@@ -78,7 +82,11 @@ def sql(worker, query: str, headers: dict | None = None, token: str | None = Non
 
 
 def api(worker, method: str, path: str, body: object = None, headers: dict | None = None, token: str | None = None):
-    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
+    headers = {
+        "Content-Type": "application/json",
+        **({"Authorization": f"Bearer {token}"} if token else {}),
+        **(headers or {}),
+    }
     data = None if body is None else orjson.dumps(body)
     request = urllib.request.Request(f"http://127.0.0.1:{worker.port}{path}", data, headers, method=method)
     try:
@@ -158,7 +166,9 @@ def test_the_private_tables_are_refused_to_custom_reports(open_worker, untouched
         ("SELECT nope FROM cdr", {}, {}, "47"),
     ],
 )
-def test_what_reads_the_host_or_lifts_a_limit_answers_clickhouses_code(open_worker, untouched, query, params, headers, code):
+def test_what_reads_the_host_or_lifts_a_limit_answers_clickhouses_code(
+    open_worker, untouched, query, params, headers, code
+):
     worker, _, _ = open_worker
     status, body, answer_headers = sql(worker, query, headers, **params)
     assert answer_headers.get("X-ClickHouse-Exception-Code") == code, body
@@ -179,9 +189,13 @@ BROWSER = [
 
 @pytest.mark.parametrize("headers, what", BROWSER)
 @pytest.mark.parametrize("with_token", [False, True])
-def test_browser_requests_and_rebound_names_are_refused_on_the_port(open_worker, sql_worker, untouched, headers, what, with_token):
+def test_browser_requests_and_rebound_names_are_refused_on_the_port(
+    open_worker, sql_worker, untouched, headers, what, with_token
+):
     worker = sql_worker[0] if with_token else open_worker[0]
-    status, body, answer = sql(worker, "SELECT 'probe' INTO OUTFILE 'probe.pth'", headers, TOKEN if with_token else None)
+    status, body, answer = sql(
+        worker, "SELECT 'probe' INTO OUTFILE 'probe.pth'", headers, TOKEN if with_token else None
+    )
     assert status == 403 and b"refused" in body, what
     status, body, answer = sql(worker, "SELECT count() FROM cdr", headers, TOKEN if with_token else None)
     assert status == 403, what
@@ -189,7 +203,9 @@ def test_browser_requests_and_rebound_names_are_refused_on_the_port(open_worker,
 
 @pytest.mark.parametrize("headers, what", BROWSER)
 @pytest.mark.parametrize("with_token", [False, True])
-def test_browser_requests_and_rebound_names_are_refused_on_the_api_and_console(open_worker, sql_worker, untouched, headers, what, with_token):
+def test_browser_requests_and_rebound_names_are_refused_on_the_api_and_console(
+    open_worker, sql_worker, untouched, headers, what, with_token
+):
     worker = sql_worker[0] if with_token else open_worker[0]
     token = TOKEN if with_token else None
     query = urllib.parse.urlencode({**RANGE, "group": "customer"})
@@ -231,7 +247,9 @@ def test_a_cdrs_formula_is_text_in_every_csv(open_worker):
     cells = [row[0] for row in csv.reader(io.StringIO(body.decode()))]
     assert "'" + FORMULA in cells and FORMULA not in cells
     report = {"sql": "SELECT customer, count() AS calls FROM cdr FINAL GROUP BY customer ORDER BY customer"}
-    status, body = api(worker, "POST", f"/api/reports/custom?{urllib.parse.urlencode({**RANGE, 'format': 'csv'})}", report)
+    status, body = api(
+        worker, "POST", f"/api/reports/custom?{urllib.parse.urlencode({**RANGE, 'format': 'csv'})}", report
+    )
     assert status == 200 and ("'" + FORMULA) in [row[0] for row in csv.reader(io.StringIO(body.decode()))]
     assert any(e["customer"] == FORMULA for e in newest_revisions(events).values())
 
@@ -250,7 +268,9 @@ def test_more_queries_at_once_than_allowed_answer_503(open_worker):
 
 def test_a_result_past_its_size_limit_is_stopped(open_worker):
     worker, _, _ = open_worker
-    status, body, headers = sql(worker, "SELECT repeat(toString(number), 200) FROM numbers(20000)", wait_end_of_query="1")
+    status, body, headers = sql(
+        worker, "SELECT repeat(toString(number), 200) FROM numbers(20000)", wait_end_of_query="1"
+    )
     assert (status, headers["X-ClickHouse-Exception-Code"]) == (500, "396"), body[:300]
     assert sql(worker, "SELECT repeat(toString(number), 200) FROM numbers(500)")[0] == 200
 

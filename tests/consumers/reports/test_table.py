@@ -10,7 +10,7 @@ import pytest
 
 from consumers.reports.table import csv_from_typed_rows, to_csv
 
-HOSTILE = ["=HYPERLINK(\"http://evil.example\",\"click\")", "+441234", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+HOSTILE = ['=HYPERLINK("http://evil.example","click")', "+441234", "-2+3", "@SUM(A1)", "\tx", "\rx"]
 
 
 def read(data: bytes) -> list[list[str]]:
@@ -19,7 +19,9 @@ def read(data: bytes) -> list[list[str]]:
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_a_text_cell_that_starts_like_a_formula_gets_a_leading_quote(text):
-    rows = read(to_csv(["customer", "attempts", "profit"], [{"customer": text, "attempts": -3, "profit": Decimal("-1.5")}]))
+    rows = read(
+        to_csv(["customer", "attempts", "profit"], [{"customer": text, "attempts": -3, "profit": Decimal("-1.5")}])
+    )
     assert rows[1] == ["'" + text, "-3", "-1.5"]
 
 

@@ -24,15 +24,18 @@ def guarded(loaded, clickhouse, tmp_path_factory):
     engine = ReadOnlySql(clickhouse.url_base.removeprefix("chdb://"), url.database, SqlLimits(), threads=1)
     rows = ReadOnlyRows(url, SqlLimits(), threads=1)
     target = tmp_path_factory.mktemp("outfile-target")
-    yield (lambda sql, **kw: engine.executor.submit(engine.run, sql, "TabSeparated", **kw).result()), rows.rows, target, client
+    yield (
+        (lambda sql, **kw: engine.executor.submit(engine.run, sql, "TabSeparated", **kw).result()),
+        rows.rows,
+        target,
+        client,
+    )
     engine.close()
     rows.close()
 
 
 def files_under(folder: Path) -> list[str]:
     return sorted(str(p) for p in folder.rglob("*"))
-
-
 
 
 @pytest.mark.parametrize("form", OUTFILE_FORMS)
@@ -138,7 +141,9 @@ def test_what_reads_the_readable_tables_runs(guarded, sql):
 
 def test_a_custom_report_is_one_select(guarded):
     _, rows, _, _ = guarded
-    assert rows("SELECT count() AS n FROM cdr WHERE start_time >= {from:DateTime64(3)}", {"from": "2000-01-01"})[0] == ["n"]
+    assert rows("SELECT count() AS n FROM cdr WHERE start_time >= {from:DateTime64(3)}", {"from": "2000-01-01"})[0] == [
+        "n"
+    ]
     with pytest.raises(SqlError, match="READONLY"):
         rows("SHOW TABLES")
 

@@ -90,8 +90,14 @@ def test_the_format_a_client_asks_for(sql_worker, fmt, expected):
 def test_what_would_write_or_lift_a_limit_is_refused_in_clickhouses_words_and_changes_nothing(sql_worker, sql, params):
     before = sql_client(sql_worker).query("SELECT count() FROM cdr FINAL").result_rows
     status, body, headers = post(sql_worker, sql, **params)
-    refused_as = b"(ACCESS_DENIED)" if b"FROM file" in sql.encode() or "url(" in sql or "remote(" in sql else b"(READONLY)"
-    assert status == 403 and refused_as in body and body.startswith(b"Code: %d. DB::Exception:" % (497 if refused_as == b"(ACCESS_DENIED)" else 164))
+    refused_as = (
+        b"(ACCESS_DENIED)" if b"FROM file" in sql.encode() or "url(" in sql or "remote(" in sql else b"(READONLY)"
+    )
+    assert (
+        status == 403
+        and refused_as in body
+        and body.startswith(b"Code: %d. DB::Exception:" % (497 if refused_as == b"(ACCESS_DENIED)" else 164))
+    )
     assert headers["X-ClickHouse-Exception-Code"] in ("164", "497")
     assert sql_client(sql_worker).query("SELECT count() FROM cdr FINAL").result_rows == before
     assert sql_client(sql_worker).query("EXISTS TABLE evil").result_rows == [(0,)]
@@ -126,7 +132,9 @@ def test_without_the_token_nothing_is_answered(sql_worker, headers):
     url = f"http://127.0.0.1:{sql_port(sql_worker)}/?query=SELECT+1"
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10)
-    expected = (401, b"(REQUIRED_PASSWORD)") if not headers else (403, b"(AUTHENTICATION_FAILED)")  # as ClickHouse answers
+    expected = (
+        (401, b"(REQUIRED_PASSWORD)") if not headers else (403, b"(AUTHENTICATION_FAILED)")
+    )  # as ClickHouse answers
     assert refused.value.code == expected[0] and expected[1] in refused.value.read()
 
 
