@@ -7,18 +7,39 @@ removes the name, so a save or a removal is one insert and reads use FINAL.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
 from queries.errors import ReportError
 
-Warehouse = Callable[[Callable[[], Any]], Awaitable[Any]]  # runs blocking warehouse work (the worker's thread)
+Door = Callable[[Callable[[], Any]], Awaitable[Any]]  # runs blocking warehouse work somewhere, awaitably
 
 
 async def at_once(work: Callable[[], Any]) -> Any:
-    """The Warehouse of the command line on the warehouse itself: the work, here and now."""
+    """The door of the command line on the warehouse itself: the work, here and now."""
     return work()
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    """How the consumers reach the warehouse. On the worker (pipeline.warehouse): `read` on the
+    bookkeeping read thread (lists, alert and schedule state), `report` on the report pool held to
+    CDRFLOW_REPORT_MAX_SECONDS, `write` on the sink's write thread; the work reaches the warehouse
+    through `current_client()`. The command line, on the folder itself, does all three at once."""
+
+    read: Door
+    write: Door
+    report: Door
+
+    @classmethod
+    def through(cls, door: Door) -> Warehouse:
+        """Every kind of work through the one `door`."""
+        return cls(door, door, door)
+
+
+HERE = Warehouse.through(at_once)
 
 
 class UnknownName(ReportError):

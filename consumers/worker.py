@@ -30,6 +30,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class WorkerBusy(OSError):
+    """The worker could not take the request now (every report thread taken); the CLI exits 69."""
+
+
 class WarehouseNotReady(RuntimeError):
     """The warehouse has no cdrflow schema yet: no worker has run on it and nobody migrated it."""
 
@@ -154,7 +158,8 @@ class WorkerProcess:
 def ask_worker(settings: Settings, method: str, path: str, body: object = None) -> bytes | None:
     """The worker's answer to `method path`, or None when no worker answers on CDRFLOW_WEB_PORT.
 
-    A request the worker refuses (400, 404) raises ReportError with the worker's message.
+    A request the worker refuses (400, 404) raises ReportError with the worker's message; a worker
+    too busy to take it (503) raises WorkerBusy with its message.
     """
     headers = {"Content-Type": "application/json"}
     if settings.api_token:
@@ -167,6 +172,8 @@ def ask_worker(settings: Settings, method: str, path: str, body: object = None) 
     except urllib.error.HTTPError as error:
         if error.code in (400, 404):
             raise ReportError(orjson.loads(error.read())["error"]) from None
+        if error.code == 503:
+            raise WorkerBusy(orjson.loads(error.read()).get("error", "the worker is busy")) from None
         raise
     except urllib.error.URLError:
         return None

@@ -39,9 +39,10 @@ from pipeline.state.changelog import ChangelogWriter
 from pipeline.state.recovery import BatchRecovery
 from pipeline.state.store import MemoryStates, PartitionStates, RocksDBStates, StateMemory
 from pipeline.topics import ensure_topics
-from pipeline.warehouse.client import connect
+from pipeline.warehouse.client import connect, connect_read_only
 from pipeline.warehouse.migrations import migrate
 from pipeline.warehouse.progress import insert_progress
+from pipeline.warehouse.reads import ReadLimits, WarehouseReads
 from pipeline.warehouse.sink import ClickHouseSink, batch_token
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,17 @@ table = app.Table(
     options={"memory": StateMemory(total_mb=settings.state_memory_mb)} if settings.state == "rocksdb" else None,
 )  # fmt: skip
 sink = ClickHouseSink(lambda: connect(settings.clickhouse))
+# The reading door, in two pools so that people's reports never hold up the worker's own reads:
+# `reads` for reports (CDRFLOW_REPORT_MAX_SECONDS), `bookkeeping_reads` for short reads of saved
+# rules, schedules and alert states.
+reads = WarehouseReads(
+    lambda limits: connect_read_only(settings.clickhouse, limits), ReadLimits(settings.report_max_seconds),
+    threads=2, name="reads",
+)  # fmt: skip
+bookkeeping_reads = WarehouseReads(
+    lambda limits: connect_read_only(settings.clickhouse, limits), ReadLimits(30, setting="its bookkeeping limit"),
+    threads=1, waiting=256, name="bookkeeping",
+)  # fmt: skip
 live_deltas = app.topic(settings.live_topic, value_serializer="raw", partitions=1)
 live_table = app.Table(
     "live", default=None, partitions=1, key_type=bytes, value_type=bytes,

@@ -87,6 +87,7 @@ class Settings:
     webhook_allow_nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()  # inside nets webhooks may reach
     sql_max_result_mb: int = 100  # largest result of one ad-hoc query
     sql_concurrency: int = 4  # ad-hoc queries at once on the SQL port
+    report_max_seconds: int = 60  # time limit of one report (built-in, custom, scheduled)
 
     @property
     def batch_topic(self) -> str:
@@ -163,6 +164,9 @@ class Settings:
                 "CDRFLOW_SQL_MAX_RESULT_MB", get("CDRFLOW_SQL_MAX_RESULT_MB", "100"), 1, 1 << 20
             ),
             sql_concurrency=parse_int("CDRFLOW_SQL_CONCURRENCY", get("CDRFLOW_SQL_CONCURRENCY", "4"), 1, 256),
+            report_max_seconds=parse_int(
+                "CDRFLOW_REPORT_MAX_SECONDS", get("CDRFLOW_REPORT_MAX_SECONDS", "60"), 1, 24 * 3600
+            ),
         )
 
 

@@ -12,7 +12,7 @@ from clickhouse_connect.driver.client import Client
 from consumers.alerts.service import AlertService
 from consumers.alerts.store import AlertStore
 from consumers.alerts.webhook import WebhookPolicy
-from consumers.store import at_once
+from consumers.store import HERE
 from consumers.worker import ask_worker, ask_worker_else_folder
 from pipeline.settings import Settings
 from queries.errors import ReportError
@@ -60,6 +60,6 @@ def alert_command(
 
     def on_folder(client: Client) -> object:
         webhooks = WebhookPolicy(settings.webhook_allow_nets)
-        return asyncio.run(run(AlertService(AlertStore(lambda: client), at_once, webhooks=webhooks)))
+        return asyncio.run(run(AlertService(AlertStore(lambda: client), HERE, webhooks=webhooks)))
 
     return ask_worker_else_folder(settings, method, path, body, on_folder)

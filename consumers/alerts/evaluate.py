@@ -101,7 +101,7 @@ class Alerting:
 
     async def rules(self) -> list[AlertRule]:
         if self._rules is None or time.monotonic() - self._rules_read_at > self.RULES_FRESH_FOR:
-            self._rules = await self.warehouse(self.store.all_rules)
+            self._rules = await self.warehouse.read(self.store.all_rules)
             self._rules_read_at = time.monotonic()
         return self._rules
 
@@ -109,7 +109,7 @@ class Alerting:
         if self.firing is None or windows is not self._windows:  # first, or the live partition came back
             self._windows = windows
             firing: dict[str, set[tuple]] = {}
-            for transition in await self.warehouse(self.store.firing):
+            for transition in await self.warehouse.read(self.store.firing):
                 firing.setdefault(transition.rule, set()).add(tuple(transition.key.values()))
             self.firing = firing
         found = []
@@ -135,10 +135,10 @@ class Alerting:
         delay = 0.5
         while True:
             try:
-                known = await self.warehouse(lambda: self.store.known([t.alert_id for t in transitions]))
+                known = await self.warehouse.read(lambda: self.store.known([t.alert_id for t in transitions]))
                 new = [t for t in transitions if t.alert_id not in known]
                 if new:
-                    await self.warehouse(lambda: self.store.insert_transitions(new))
+                    await self.warehouse.write(lambda: self.store.insert_transitions(new))
                 return new
             except Exception as error:  # the warehouse is down: the live clock waits for it
                 log.warning("alert transitions not recorded, retrying in %.1f s: %s", delay, error)

@@ -86,7 +86,7 @@ class Notifier:
     async def resume(self) -> None:
         """Deliver what was recorded but not sent (a restart, or the live partition handed over)."""
         since = datetime.now(timezone.utc) - RESUME_WITHIN
-        for transition, channel, failures in await self.warehouse(lambda: self.store.unnotified(since)):
+        for transition, channel, failures in await self.warehouse.read(lambda: self.store.unnotified(since)):
             self.notify(transition, channel, failures)
 
     async def _deliver(self, transition: Transition, channel: str, failures: int) -> None:
@@ -120,7 +120,7 @@ class Notifier:
     ) -> None:
         while True:
             try:
-                await self.warehouse(
+                await self.warehouse.write(
                     lambda: self.store.insert_notification(transition.alert_id, channel, status, attempt, error)
                 )
                 return
@@ -129,7 +129,7 @@ class Notifier:
                 await asyncio.sleep(5)
 
     async def _email(self, transition: Transition) -> None:
-        message = alert_email(transition, self.sender, self.console_url)
+        message = await asyncio.to_thread(alert_email, transition, self.sender, self.console_url)
         await asyncio.to_thread(send, self.smtp, message)
 
     async def _post(self, transition: Transition) -> None:

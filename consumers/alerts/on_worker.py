@@ -12,7 +12,9 @@ from consumers.alerts.notify import Notifier
 from consumers.alerts.service import AlertService
 from consumers.alerts.store import AlertStore
 from consumers.alerts.webhook import WebhookPolicy
-from pipeline.app import app, holds_live, live, metrics, settings, sink
+from consumers.on_worker import warehouse
+from pipeline.app import app, holds_live, live, metrics, settings
+from pipeline.warehouse.client import current_client
 
 log = logging.getLogger(__name__)
 RESUME_EVERY_SECONDS = 30.0
@@ -23,19 +25,19 @@ def console_url() -> str:
     return f"http://{host}:{settings.web_port}/?tab=live"
 
 
-store = AlertStore(lambda: sink.client)
+store = AlertStore(current_client)
 notifier = Notifier(
-    store, sink.run, settings.smtp, settings.mail_from, console_url(), settings.webhook_secret,
+    store, warehouse, settings.smtp, settings.mail_from, console_url(), settings.webhook_secret,
     WebhookPolicy(settings.webhook_allow_nets),
     on_failure=lambda: metrics.inc("cdrflow_alert_notifications_failed_total"),
 )  # fmt: skip
-alerting = Alerting(store, sink.run, notifier, lambda n: metrics.inc("cdrflow_alert_transitions_total", n))
+alerting = Alerting(store, warehouse, notifier, lambda n: metrics.inc("cdrflow_alert_transitions_total", n))
 live.minute_steps.append(alerting.at_minute_step)
 
 
 @cache
 def alerts() -> AlertService:
-    return AlertService(store, sink.run, alerting.rules_changed, WebhookPolicy(settings.webhook_allow_nets))
+    return AlertService(store, warehouse, alerting.rules_changed, WebhookPolicy(settings.webhook_allow_nets))
 
 
 @app.timer(interval=RESUME_EVERY_SECONDS)

@@ -31,21 +31,21 @@ class AlertService:
                 await self.webhooks.resolve(rule.webhook)
             except WebhookRefused as error:
                 raise ReportError(f"webhook: {error}") from None
-        await self.warehouse(lambda: self.store.save_rule(rule))
+        await self.warehouse.write(lambda: self.store.save_rule(rule))
         self.rules_changed()
         return rule_fields(rule)
 
     async def list(self) -> list[dict]:
-        return [rule_fields(rule) for rule in await self.warehouse(self.store.all_rules)]
+        return [rule_fields(rule) for rule in await self.warehouse.read(self.store.all_rules)]
 
     async def remove(self, name: str) -> bool:
-        removed = await self.warehouse(lambda: self.store.rules.remove(name))
+        removed = await self.warehouse.write(lambda: self.store.rules.remove(name))
         self.rules_changed()
         return removed
 
     async def firing(self) -> list[dict]:
         """The keys firing now: their latest transition."""
-        return [t.body() for t in await self.warehouse(self.store.firing)]
+        return [t.body() for t in await self.warehouse.read(self.store.firing)]
 
     async def history(self, params: Mapping[str, Sequence[str]]) -> list[dict]:
         """Transitions, newest first: `rule`, and `from`/`to` (RFC 3339) of the live clock, each optional."""
@@ -55,5 +55,5 @@ class AlertService:
         one = {name: values[-1] for name, values in params.items() if values}
         start = parse_moment("from", one["from"]) if "from" in one else None
         end = parse_moment("to", one["to"]) if "to" in one else None
-        found = await self.warehouse(lambda: self.store.history(one.get("rule"), start, end))
+        found = await self.warehouse.read(lambda: self.store.history(one.get("rule"), start, end))
         return [t.body() for t in found]

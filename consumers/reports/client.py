@@ -16,7 +16,7 @@ from clickhouse_connect.driver.client import Client
 from consumers.reports.custom import FIELDS, CustomReports
 from consumers.reports.request import answer, parse_report, query_runner
 from consumers.sql.engine import ReadOnlyRows, SqlLimits
-from consumers.store import SavedTable, UnknownName, at_once
+from consumers.store import HERE, SavedTable, UnknownName
 from consumers.worker import ask_worker_else_folder
 from pipeline.settings import Settings
 
@@ -34,7 +34,7 @@ def direct_custom_reports(settings: Settings, client: Client) -> CustomReports:
     """Custom reports on the warehouse itself (no worker runs), `client` keeping them."""
 
     reader = ReadOnlyRows(settings.clickhouse, SqlLimits(settings.sql_max_seconds), threads=1)
-    return CustomReports(SavedTable(lambda: client, "custom_reports", FIELDS), at_once, reader.query)
+    return CustomReports(SavedTable(lambda: client, "custom_reports", FIELDS), HERE, reader.query)
 
 
 def answer_custom(settings: Settings, name: str, params: Mapping[str, Sequence[str]]) -> bytes:

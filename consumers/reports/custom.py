@@ -13,6 +13,7 @@ saved and every time it runs.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -141,7 +142,7 @@ def readable_tables(client: Client) -> dict[str, list[dict]]:
 
 class CustomReports:
     """What `cdrflow custom`, `cdrflow report custom`, the API and schedules do with custom reports:
-    kept through `warehouse` (the worker's warehouse thread), run through `read` (read-only threads)."""
+    kept through `warehouse`, run through `read` (read-only, held to the report limits)."""
 
     def __init__(self, saved: SavedTable, warehouse: Warehouse, read: ReadRows) -> None:
         self.saved = saved
@@ -155,11 +156,11 @@ class CustomReports:
             await self.read(report.sql, query_parameters(EMPTY_RANGE, EMPTY_RANGE, "UTC", (), ()))
         except SqlError as error:
             raise ReportError(f"sql: {refusal(error)}") from None
-        await self.warehouse(lambda: self.saved.save(asdict(report)))
+        await self.warehouse.write(lambda: self.saved.save(asdict(report)))
         return asdict(report)
 
     async def list(self) -> list[dict]:
-        return await self.warehouse(self.saved.rows)
+        return await self.warehouse.read(self.saved.rows)
 
     async def get(self, name: str) -> CustomReport:
         found = [row for row in await self.list() if row["name"] == name]
@@ -171,7 +172,7 @@ class CustomReports:
             raise ReportError(f"the saved custom report {name!r} is not valid: {error}") from None
 
     async def remove(self, name: str) -> bool:
-        return await self.warehouse(lambda: self.saved.remove(name))
+        return await self.warehouse.write(lambda: self.saved.remove(name))
 
     async def rows(self, report: CustomReport, parameters: dict) -> tuple[list[str], list[dict]]:
         """The report's column names and rows; a ReportError with ClickHouse's reason if it fails."""
@@ -188,4 +189,4 @@ class CustomReports:
         """The report run with `params` (from, to, tz, customer, provider, format), rendered."""
         run = parse_custom_run(report, params)
         names, rows = await self.run(run)
-        return render_rows(names, rows, run.format, run.title, sheet=report.heading)
+        return await asyncio.to_thread(render_rows, names, rows, run.format, run.title, sheet=report.heading)

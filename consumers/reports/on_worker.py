@@ -1,20 +1,26 @@
-"""The reports as the worker answers them: the built-in ones on its warehouse thread (with chDB,
-the worker's own engine), custom reports on read-only threads of their own."""
+"""The reports as the worker answers them: read through its report pool, held to
+CDRFLOW_REPORT_MAX_SECONDS (pipeline.warehouse.reads); custom reports through the same pool,
+read-only and guarded."""
 
 from __future__ import annotations
 
 from functools import cache
 
+from consumers.on_worker import warehouse
 from consumers.reports.custom import FIELDS, CustomReports
 from consumers.reports.request import query_runner
-from consumers.sql.engine import ReadOnlyRows, SqlLimits
+from consumers.sql.engine import guarded_rows
 from consumers.store import SavedTable
-from pipeline.app import settings, sink
+from pipeline.app import reads, settings
+from pipeline.warehouse.client import current_client
 
-query_warehouse = query_runner(lambda: sink.client)  # on the warehouse thread, through sink.run
+query_warehouse = query_runner(current_client)  # on a read thread, through warehouse.report
+
+
+async def read_custom(sql: str, params: dict) -> tuple[list[str], list[tuple]]:
+    return await reads.run(lambda: guarded_rows(current_client(), sql, params, settings.clickhouse.database))
 
 
 @cache
 def custom_reports() -> CustomReports:
-    reader = ReadOnlyRows(settings.clickhouse, SqlLimits(settings.sql_max_seconds))
-    return CustomReports(SavedTable(lambda: sink.client, "custom_reports", FIELDS), sink.run, reader.query)
+    return CustomReports(SavedTable(current_client, "custom_reports", FIELDS), warehouse, read_custom)

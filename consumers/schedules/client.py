@@ -17,7 +17,7 @@ from consumers.reports.request import query_runner
 from consumers.schedules.runner import ScheduleRunner
 from consumers.schedules.service import ScheduleService
 from consumers.schedules.store import ScheduleStore
-from consumers.store import at_once
+from consumers.store import HERE
 from consumers.worker import ask_worker_else_folder
 from pipeline.settings import Settings
 from queries.errors import ReportError
@@ -25,7 +25,7 @@ from queries.errors import ReportError
 
 def _direct(settings: Settings, client: Client) -> ScheduleService:
     runner = ScheduleRunner(
-        ScheduleStore(lambda: client), at_once, query_runner(lambda: client), settings.smtp, settings.mail_from,
+        ScheduleStore(lambda: client), HERE, query_runner(lambda: client), settings.smtp, settings.mail_from,
         direct_custom_reports(settings, client), grace=timedelta(minutes=settings.schedule_grace_minutes),
         currency=settings.currency,
     )  # fmt: skip

@@ -159,7 +159,7 @@ class ScheduleRunner:
 
     async def complete_until(self) -> datetime | None:
         """How far the pipeline has caught up: every CDR that reached Kafka before it is counted."""
-        return await self.warehouse(lambda: caught_up_through(self.store.client))
+        return await self.warehouse.read(lambda: caught_up_through(self.store.client))
 
     async def run(self, schedule: Schedule, start: datetime, end: datetime, resend: bool = False) -> str:
         """One attempt at one period now: 'sent', 'skipped' or 'failed'; 'done' when it was mailed
@@ -167,7 +167,7 @@ class ScheduleRunner:
         another run claimed the period at the same moment."""
         complete_until = await self.complete_until()
         async with self.locks[schedule.name]:
-            states = attempt_states(await self.warehouse(lambda: self.store.attempts(schedule.name, start)))
+            states = attempt_states(await self.warehouse.read(lambda: self.store.attempts(schedule.name, start)))
             if is_done(states) and not resend:
                 return "done"
             if in_flight(states):
@@ -181,13 +181,15 @@ class ScheduleRunner:
         if complete_until is None:
             return {}
         cutoff = min(now, complete_until - self.grace)
-        schedules, broken = await self.warehouse(self.store.read_all)
+        schedules, broken = await self.warehouse.read(self.store.read_all)
         outcomes = {}
         for schedule in [*schedules, *broken]:
             try:
                 start, end = Cadence(schedule.every, schedule.tz).period_before(cutoff)
                 async with self.locks[schedule.name]:
-                    states = attempt_states(await self.warehouse(lambda: self.store.attempts(schedule.name, start)))
+                    states = attempt_states(
+                        await self.warehouse.read(lambda: self.store.attempts(schedule.name, start))
+                    )
                     if is_done(states) or in_flight(states) or not self.retry_due(states):
                         continue
                     if isinstance(schedule, BrokenSchedule):
@@ -223,7 +225,9 @@ class ScheduleRunner:
             if not report.rows and schedule.skip_empty:
                 await self.log(run, "skipped", finished=True)
                 return "skipped"
-            message = report_email(schedule, start, end, report, self.sender, complete_until, self.currency)
+            message = await asyncio.to_thread(
+                report_email, schedule, start, end, report, self.sender, complete_until, self.currency
+            )
             run["message_id"] = message["Message-ID"]
             client = await asyncio.to_thread(open_smtp, self.smtp)
             try:
@@ -245,9 +249,12 @@ class ScheduleRunner:
             header, rows = await self.custom.run(run)
             return PeriodReport(custom.heading, header, rows, None, run.title, custom.heading)
         request = schedule.request(start, end)
-        rows = await self.warehouse(lambda: report_rows(request, self.run_query))
-        totals = await self.warehouse(lambda: report_totals(request, self.run_query))
-        rows = request.shown(rows)  # mailed in formats people read
+
+        def rows_and_totals() -> tuple[list[dict], dict | None]:
+            # mailed in formats people read
+            return request.shown(report_rows(request, self.run_query)), report_totals(request, self.run_query)
+
+        rows, totals = await self.warehouse.report(rows_and_totals)
         return PeriodReport(f"{request.heading} report", request.header, rows, totals, request.title, request.heading)
 
     async def _claimed(self, run: dict, resend: bool) -> bool:
@@ -256,7 +263,9 @@ class ScheduleRunner:
         A run that reads the log before a rival's claim is stored sees only its own and goes on;
         the rival, stored later by the warehouse's clock, then sees an earlier claim and stands
         down. Runs that both read after both claims were stored agree on the earlier one."""
-        states = attempt_states(await self.warehouse(lambda: self.store.attempts(run["schedule"], run["period_start"])))
+        states = attempt_states(
+            await self.warehouse.read(lambda: self.store.attempts(run["schedule"], run["period_start"]))
+        )
         if is_done(states) and not resend:
             return False
         claims = in_flight(states)
@@ -264,7 +273,7 @@ class ScheduleRunner:
 
     async def log(self, run: dict, status: str, finished: bool = False) -> None:
         entry = {**run, "status": status, "finished": datetime.now(timezone.utc) if finished else None}
-        await self.warehouse(lambda: self.store.insert_run(entry))
+        await self.warehouse.write(lambda: self.store.insert_run(entry))
 
     def retry_due(self, states: list[dict]) -> bool:
         failed = [s for s in states if s["status"] == "failed"]

@@ -96,7 +96,7 @@ class ScheduleService:
                 await self.runner.custom.get(schedule.custom_name)
             except UnknownName:
                 raise ReportError(f"report: no custom report named {schedule.custom_name!r}") from None
-        await self.runner.warehouse(lambda: self.store.save(schedule))
+        await self.runner.warehouse.write(lambda: self.store.save(schedule))
         warnings = await self.warnings(schedule)
         return schedule_fields(schedule) | ({"warnings": warnings} if warnings else {})
 
@@ -109,7 +109,7 @@ class ScheduleService:
         ):
             if not names:
                 continue
-            seen = await self.runner.warehouse(lambda: ever_seen(self.store.client, column, names))
+            seen = await self.runner.warehouse.read(lambda: ever_seen(self.store.client, column, names))
             found += [f"{field}: {name!r} has no traffic in the warehouse" for name in names if name not in seen]
         if schedule.custom_name is None and schedule.customers:
             request = schedule.request(*schedule.period_before(datetime.now(timezone.utc)))
@@ -124,19 +124,19 @@ class ScheduleService:
         grace; later if the pipeline has not caught up by then)."""
         now = datetime.now(timezone.utc)
         listed = []
-        for schedule in await self.runner.warehouse(self.store.all):
+        for schedule in await self.runner.warehouse.read(self.store.all):
             _start, closed_at = schedule.period_before(now)
             _start, next_end = schedule.period_starting(closed_at)
             listed.append(schedule_fields(schedule) | {"next_run": (next_end + self.runner.grace).isoformat()})
         return listed
 
     async def remove(self, name: str) -> bool:
-        return await self.runner.warehouse(lambda: self.store.remove(name))
+        return await self.runner.warehouse.write(lambda: self.store.remove(name))
 
     async def run(self, name: str, period_start: str | None = None, resend: bool = False) -> dict:
         """Mail a period of `name` now: the latest closed one, or the one beginning at `period_start`
         (RFC 3339, or a date or word in the schedule's zone); a period mailed already only with `resend`."""
-        schedule = await self.runner.warehouse(lambda: self.store.get(name))
+        schedule = await self.runner.warehouse.read(lambda: self.store.get(name))
         if schedule is None:
             raise ReportError(f"no schedule named {name!r}")
         if period_start is None:
@@ -150,7 +150,7 @@ class ScheduleService:
 
     async def log(self, name: str | None = None) -> list[dict]:
         """The run log, newest first; each period in its schedule's zone."""
-        schedules, broken = await self.runner.warehouse(self.store.read_all)
+        schedules, broken = await self.runner.warehouse.read(self.store.read_all)
         zones = {s.name: s.tz for s in [*schedules, *broken]}
-        runs = await self.runner.warehouse(lambda: self.store.log(name))
+        runs = await self.runner.warehouse.read(lambda: self.store.log(name))
         return [run_fields(run, zones.get(run["schedule"], "UTC")) for run in runs]

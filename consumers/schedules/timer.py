@@ -7,11 +7,13 @@ import logging
 from datetime import datetime, timedelta, timezone
 from functools import cache
 
+from consumers.on_worker import warehouse
 from consumers.reports.on_worker import custom_reports, query_warehouse
 from consumers.schedules.runner import ScheduleRunner
 from consumers.schedules.service import ScheduleService
 from consumers.schedules.store import ScheduleStore
-from pipeline.app import app, settings, sink
+from pipeline.app import app, settings
+from pipeline.warehouse.client import current_client
 
 log = logging.getLogger(__name__)
 SCHEDULE_CHECK_SECONDS = 30.0
@@ -21,8 +23,8 @@ SCHEDULE_CHECK_SECONDS = 30.0
 def schedules() -> ScheduleService:
     return ScheduleService(
         ScheduleRunner(
-            ScheduleStore(lambda: sink.client),
-            sink.run,
+            ScheduleStore(current_client),
+            warehouse,
             query_warehouse,
             settings.smtp,
             settings.mail_from,

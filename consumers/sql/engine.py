@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import chdb
 import orjson
+from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from consumers.sql.errors import SqlError
@@ -177,6 +178,26 @@ class ReadOnlySql:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
+def guarded_rows(client: Client, sql: str, params: dict | None, database: str) -> tuple[list[str], list[tuple]]:
+    """The column names and rows of one SELECT on the read-only `client`, once the guard let it
+    through; a refusal or a failure is a SqlError with ClickHouse's text."""
+    if not PLACEHOLDER.search(sql):
+        params = None  # else clickhouse-connect would format them into the text with % (LIKE '44%' breaks)
+
+    def ask(query: str, values: dict) -> list:
+        try:
+            return client.query(query, parameters=values).result_rows
+        except ClickHouseError as error:
+            raise SqlError(str(error)) from None
+
+    check_statement(sql, database, ask, database, kinds=SELECTS)
+    try:
+        result = client.query(sql, parameters=params)
+    except ClickHouseError as error:
+        raise SqlError(str(error)) from None
+    return list(result.column_names), result.result_rows
+
+
 class ReadOnlyRows:
     """Read-only queries on the warehouse at `url` answering typed rows, held to `limits`: each
     thread has a read-only client of its own (a chDB handle, or HTTP to a server)."""
@@ -192,21 +213,7 @@ class ReadOnlyRows:
         client = getattr(self.clients, "client", None)
         if client is None:
             client = self.clients.client = connect_read_only(self.url, self.limits.settings())
-        if not PLACEHOLDER.search(sql):
-            params = None  # else clickhouse-connect would format them into the text with % (LIKE '44%' breaks)
-
-        def ask(query: str, values: dict) -> list:
-            try:
-                return client.query(query, parameters=values).result_rows
-            except ClickHouseError as error:
-                raise SqlError(str(error)) from None
-
-        check_statement(sql, self.url.database, ask, self.url.database, kinds=SELECTS)
-        try:
-            result = client.query(sql, parameters=params)
-        except ClickHouseError as error:
-            raise SqlError(str(error)) from None
-        return list(result.column_names), result.result_rows
+        return guarded_rows(client, sql, params, self.url.database)
 
     async def query(self, sql: str, params: dict | None = None) -> tuple[list[str], list[tuple]]:
         """rows() on this object's threads, off the event loop."""

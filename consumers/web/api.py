@@ -16,7 +16,8 @@
 Parameters as `cdrflow report` takes them; a bad request answers 400 with {"error": "..."}, an
 unknown name 404;
 with CDRFLOW_API_TOKEN set, a request without `Authorization: Bearer <token>` answers 401.
-Queries run on the warehouse thread, so with chDB the worker's own engine answers.
+Reports are read (and rendered) on the worker's report pool, held to CDRFLOW_REPORT_MAX_SECONDS:
+one past it answers 400 with the reason; when every report thread is taken and enough wait, 503.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ from dataclasses import asdict
 import orjson
 from faust.web import Request, Response, View
 
+from consumers.on_worker import warehouse
 from consumers.reports.custom import CustomReport, readable_tables
 from consumers.reports.on_worker import custom_reports, query_warehouse
 from consumers.reports.request import FORMATS, KINDS, answer, keeping, parse_report
 from consumers.schedules.timer import schedules
 from consumers.store import UnknownName
-from pipeline.app import app, settings, sink
+from pipeline.app import app, settings
+from pipeline.warehouse.client import current_client
+from pipeline.warehouse.reads import ReadRefused, ReadsBusy
 from queries.errors import ReportError
 
 
@@ -63,6 +67,10 @@ class AuthorizedView(View):
             return self.json({"error": str(error)}, status=404)
         except ReportError as error:
             return self.json({"error": str(error)}, status=400)
+        except ReadRefused as error:
+            return self.json({"error": f"report refused: it {error}"}, status=400)
+        except ReadsBusy as error:
+            return self.json({"error": f"the worker is busy: {error}"}, status=503, headers={"Retry-After": "5"})
 
 
 def query_lists(request: Request) -> dict[str, list[str]]:
@@ -87,14 +95,14 @@ def report_view(kind: str) -> type[View]:
     class ReportView(AuthorizedView):
         async def get(self, request: Request) -> Response:
             report = parse_report(kind, query_lists(request))
-            body = await sink.run(lambda: answer(report, query_warehouse, settings.currency))
+            body = await warehouse.report(lambda: answer(report, query_warehouse, settings.currency))
             return self.bytes(body, content_type=FORMATS[report.format])
 
         async def post(self, request: Request) -> Response:
             """The report of the query string, narrowed to the rows whose first group is in the
             body's `keep` (the rows a filter left in the console), with their Total row."""
             report = keeping(parse_report(kind, query_lists(request)), await json_fields(self, request))
-            body = await sink.run(lambda: answer(report, query_warehouse, settings.currency))
+            body = await warehouse.report(lambda: answer(report, query_warehouse, settings.currency))
             return self.bytes(body, content_type=FORMATS[report.format])
 
     ReportView.__name__ = ReportView.__qualname__ = f"{kind.title().replace('-', '')}Report"
@@ -193,4 +201,4 @@ class UnsavedReportRun(AuthorizedView):
 @app.page("/api/schema")
 class Schema(AuthorizedView):
     async def get(self, request: Request) -> Response:
-        return self.json(await sink.run(lambda: readable_tables(sink.client)))
+        return self.json(await warehouse.read(lambda: readable_tables(current_client())))

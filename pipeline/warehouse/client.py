@@ -7,7 +7,8 @@ folder only when no worker runs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import clickhouse_connect
@@ -46,3 +47,20 @@ def connect_read_only(url: WarehouseUrl, limits: Mapping[str, object]) -> Client
     client = _open(url, {**limits, "readonly": 1})
     client.database = url.database
     return client
+
+
+_door = threading.local()
+
+
+def serve_on_this_thread(client: Callable[[], Client]) -> None:
+    """Make `client()` what `current_client()` answers on the calling thread (a door's thread)."""
+    _door.client = client
+
+
+def current_client() -> Client:
+    """The client of the warehouse door whose thread calls: the sink's write thread, or a read
+    thread (pipeline.warehouse.reads). Work handed to a door reaches the warehouse through this."""
+    client = getattr(_door, "client", None)
+    if client is None:
+        raise RuntimeError("warehouse work runs on a door's thread (ClickHouseSink.run, WarehouseReads.run)")
+    return client()

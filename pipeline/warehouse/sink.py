@@ -26,6 +26,7 @@ from pipeline.events import Cdr
 from pipeline.ingest.reader import BATCH_ID_HEADER
 from pipeline.live.delta import live_delta
 from pipeline.state.cdr_state import BatchChanges
+from pipeline.warehouse.client import serve_on_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,13 @@ class ClickHouseSink:
     def __init__(self, connect: Callable[[], Client], max_backoff: float = 10.0) -> None:
         self._connect = connect
         self._client: Client | None = None
-        # chDB is one engine per process: every warehouse call goes through this one thread.
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        # The writing door: inserts in order, on one thread (reads go through pipeline.warehouse.reads).
+        self.executor = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="clickhouse",
+            initializer=serve_on_this_thread,
+            initargs=(lambda: self.client,),
+        )
         self.max_backoff = max_backoff
         self.rows_written = 0
         self.failures = 0
@@ -67,7 +73,7 @@ class ClickHouseSink:
         return self._client
 
     async def run(self, work: Callable[[], object]) -> object:
-        """Run blocking warehouse work on the warehouse thread."""
+        """Run blocking warehouse work (a write) on the write thread."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, work)
 
     def _insert(self, rows: bytes, token: str) -> None:

@@ -24,6 +24,7 @@ def test_defaults_are_those_of_operations_md():
     assert (s.smtp.host, s.smtp.port, s.smtp.ssl, s.smtp.starttls) == ("127.0.0.1", 25, False, False)
     assert s.mail_from == "reports@localhost"
     assert s.state == "rocksdb" and s.replication == 1
+    assert s.report_max_seconds == 60
 
 
 def test_env_file_is_read_and_the_environment_wins(tmp_path):

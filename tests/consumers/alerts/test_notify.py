@@ -11,6 +11,7 @@ from datetime import timedelta
 from consumers.alerts.notify import Notifier, alert_email
 from consumers.alerts.store import AlertStore
 from consumers.mail.catcher import MailCatcher
+from consumers.store import HERE
 from pipeline.settings import SmtpUrl
 from pipeline.warehouse.client import connect
 from pipeline.warehouse.migrations import migrate
@@ -18,10 +19,6 @@ from tests.consumers.alerts.test_store import AT, transition
 from tests.warehouse_data import fresh_url
 
 ROUTE = {"provider": "carrier-a", "provider_destination": "UK Mobile"}
-
-
-async def run_here(work):
-    return work()
 
 
 def test_the_subject_names_the_transition_rule_key_metric_and_value():
@@ -44,9 +41,7 @@ def test_a_key_with_a_line_break_is_mailed_with_the_break_written_as_an_escape(c
     store.insert_transitions([hostile])
     with MailCatcher(tmp_path / "outbox") as catcher:
         smtp = SmtpUrl("127.0.0.1", catcher.port, ssl=False, starttls=False)
-        notifier = Notifier(
-            store, run_here, smtp, "cdrflow@example.com", "http://127.0.0.1:6066/", None, first_wait=0.01
-        )
+        notifier = Notifier(store, HERE, smtp, "cdrflow@example.com", "http://127.0.0.1:6066/", None, first_wait=0.01)
 
         async def deliver() -> None:
             notifier.notify(hostile, "email")

@@ -15,7 +15,7 @@ import pytest
 
 from consumers.reports.custom import FIELDS, CustomReports
 from consumers.sql.engine import ReadOnlyRows, SqlLimits
-from consumers.store import SavedTable, UnknownName
+from consumers.store import SavedTable, UnknownName, Warehouse
 from queries.errors import ReportError
 from tests.cdr_factory import BASE_MS
 
@@ -39,7 +39,11 @@ def custom(loaded):
     async def warehouse(work):
         return work()
 
-    yield CustomReports(SavedTable(lambda: client, "custom_reports", FIELDS), warehouse, reader.query), newest, client
+    yield (
+        CustomReports(SavedTable(lambda: client, "custom_reports", FIELDS), Warehouse.through(warehouse), reader.query),
+        newest,
+        client,
+    )
     reader.close()
 
 
@@ -163,7 +167,9 @@ def test_a_report_past_the_row_limit_stops_with_clickhouses_reason(loaded):
     async def warehouse(work):
         return work()
 
-    reports = CustomReports(SavedTable(lambda: client, "custom_reports", FIELDS), warehouse, reader.query)
+    reports = CustomReports(
+        SavedTable(lambda: client, "custom_reports", FIELDS), Warehouse.through(warehouse), reader.query
+    )
     try:
         run(
             reports.add(

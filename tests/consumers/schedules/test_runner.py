@@ -22,7 +22,7 @@ from consumers.schedules.schedule import Schedule
 from consumers.schedules.service import ScheduleService
 from consumers.schedules.store import ScheduleStore
 from consumers.sql.engine import ReadOnlyRows, SqlLimits
-from consumers.store import SavedTable
+from consumers.store import SavedTable, Warehouse
 from consumers.worker import free_port
 from pipeline.settings import parse_smtp_url
 from pipeline.warehouse.client import connect
@@ -38,7 +38,9 @@ def custom_reports_on(client, url) -> CustomReports:
         return work()
 
     reader = ReadOnlyRows(url, SqlLimits())
-    return CustomReports(SavedTable(lambda: client, "custom_reports", CUSTOM_FIELDS), warehouse, reader.query)
+    return CustomReports(
+        SavedTable(lambda: client, "custom_reports", CUSTOM_FIELDS), Warehouse.through(warehouse), reader.query
+    )
 
 
 def runner_for(client, url, port: int, retry_after: float = 30.0, yielding: bool = False) -> ScheduleRunner:
@@ -52,7 +54,7 @@ def runner_for(client, url, port: int, retry_after: float = 30.0, yielding: bool
 
     smtp = parse_smtp_url("CDRFLOW_SMTP", f"smtp://127.0.0.1:{port}")
     return ScheduleRunner(
-        ScheduleStore(lambda: client), warehouse, query_runner(lambda: client), smtp, "reports@localhost",
+        ScheduleStore(lambda: client), Warehouse.through(warehouse), query_runner(lambda: client), smtp, "reports@localhost",
         custom_reports_on(client, url), retry_after=retry_after,
     )  # fmt: skip
 
@@ -281,7 +283,7 @@ def test_a_tick_and_a_run_of_two_processes_racing_for_one_period_mail_it_once(lo
         timer, operator = (
             ScheduleRunner(
                 LookingStore(client, looked, name),
-                warehouse,
+                Warehouse.through(warehouse),
                 query_runner(lambda: client),
                 smtp,
                 "r@localhost",
