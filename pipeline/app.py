@@ -20,6 +20,7 @@ import socket
 import sys
 import time
 from datetime import datetime, timezone
+from functools import partial
 from typing import NoReturn
 
 import faust
@@ -27,9 +28,10 @@ import orjson
 from aiohttp import web
 
 from pipeline.browser_rules import BrowserRules
+from pipeline.client_logs import quiet_repeated_client_lines
 from pipeline.collector import collect_less_often, freeze_start_up
 from pipeline.ingest.process import IngestProcess
-from pipeline.ingest.reader import OLDEST_INPUT_HEADER, partition_of
+from pipeline.ingest.reader import OLDEST_INPUT_HEADER, READ_HEADER, partition_of
 from pipeline.live.state import LiveState
 from pipeline.live.topic import read_live_deltas
 from pipeline.metrics import WorkerMetrics
@@ -38,6 +40,7 @@ from pipeline.state.cdr_state import BatchChanges, CdrState
 from pipeline.state.changelog import ChangelogWriter
 from pipeline.state.recovery import BatchRecovery
 from pipeline.state.store import MemoryStates, PartitionStates, RocksDBStates, StateMemory
+from pipeline.timers import every
 from pipeline.topics import ensure_topics
 from pipeline.warehouse.client import connect, connect_read_only
 from pipeline.warehouse.migrations import migrate
@@ -74,6 +77,7 @@ async def refuse_other_sites(request: web.Request, handler):
 class CdrflowApp(faust.App):
     async def on_started(self) -> None:
         await super().on_started()
+        quiet_repeated_client_lines()
         freeze_start_up()
         if not settings.api_token and settings.web_host not in ("127.0.0.1", "localhost", "::1"):
             log.warning(
@@ -154,6 +158,7 @@ live = LiveState(
 
 
 changelog = app.service(ChangelogWriter(settings, table.changelog_topic.get_topic_name()))
+guarded_timer = partial(every, app, metrics)  # @guarded_timer(seconds): a timer whose errors never end it
 
 
 def id_partition(cdr_id: bytes) -> int:
@@ -197,24 +202,35 @@ async def apply_batches(stream) -> None:
         if changes is None:
             metrics.inc("cdrflow_batches_replayed_total")
             continue
-        in_flight[partition] = asyncio.ensure_future(sink_and_record(changes, dict(message.headers or ())))
+        headers = dict(message.headers or ())
+        in_flight[partition] = asyncio.ensure_future(sink_and_record(changes, headers, message.timestamp))
 
 
-async def sink_and_record(changes: BatchChanges, headers: dict[str, bytes]) -> None:
+async def sink_and_record(changes: BatchChanges, headers: dict[str, bytes], appended_at: float) -> None:
+    """Store the batch, deliver its live delta, record it; `appended_at`: when the batch topic took it."""
+    planned_at = time.time()
     token = batch_token(headers, settings.batch_topic, changes.partition, changes.offset)
     delta = await sink.insert_batch(changes, token, live=settings.live)
+    stored_at = time.time()
     if delta is not None:
         try:
             await (await live_deltas.send(value=delta))  # delivered before the batch counts
         except Exception as error:
             stop_unrecorded(changes, "the live topic", error)
+    delivered_at = time.time()
     try:
         await cdr_state.mark_applied(changes)
     except Exception as error:
         stop_unrecorded(changes, "the state's changelog", error)
-    oldest_input_ms = headers.get(OLDEST_INPUT_HEADER)
-    if oldest_input_ms is not None:
-        metrics.observe_latency(time.time() - int(oldest_input_ms) / 1000)
+    recorded_at = time.time()
+    if OLDEST_INPUT_HEADER in headers:
+        oldest_input = int(headers[OLDEST_INPUT_HEADER]) / 1000
+        read = int(headers.get(READ_HEADER, headers[OLDEST_INPUT_HEADER])) / 1000
+        metrics.observe_latency(recorded_at - oldest_input)
+        metrics.observe_stages((
+            read - oldest_input, appended_at - read, planned_at - appended_at, stored_at - planned_at,
+            delivered_at - stored_at, recorded_at - delivered_at,
+        ))  # fmt: skip
     metrics.inc("cdrflow_batches_applied_total")
     metrics.inc("cdrflow_cdrs_applied_total", len(changes.newest))
 
@@ -258,7 +274,7 @@ def holds_live() -> bool:
     return recovery.recovered() and any(tp.topic == settings.live_topic for tp in app.consumer.assignment())
 
 
-@app.timer(interval=1.0)
+@guarded_timer(1.0)
 async def build_the_live_windows() -> None:
     """A worker that has taken the live partition builds its windows without waiting for a delta
     (`build` does nothing on a worker that does not hold it, or has built them already)."""
@@ -266,7 +282,7 @@ async def build_the_live_windows() -> None:
         await live.build()
 
 
-@app.timer(interval=1.0)
+@guarded_timer(1.0)
 async def follow_the_wall_clock_when_idle() -> None:
     """While the input is caught up and no CDR arrived for CDRFLOW_LIVE_IDLE_SECONDS, the live clock
     follows the wall clock, so that rules on traffic that stopped can fire."""
@@ -293,21 +309,17 @@ async def forget_old_ids() -> None:
     metrics.inc("cdrflow_ids_forgotten_total", forgotten)
 
 
-@app.timer(interval=PROGRESS_EVERY_SECONDS)
+@guarded_timer(PROGRESS_EVERY_SECONDS)
 async def report_progress() -> None:
     """Record how far this worker has caught up (pipeline/warehouse/progress.py), for scheduled reports.
 
     The ingest's caught-up moment is read before the batch lag: the batches it had forwarded by
     then are in the batch topic's end offsets, so no lag there means they are applied too."""
     caught_up_at = ingest.caught_up_at
-    if caught_up_at is None or await recovery.batch_lag() != 0:
+    if caught_up_at is None or await asyncio.wait_for(recovery.batch_lag(), PROGRESS_EVERY_SECONDS) != 0:
         return
     through = datetime.fromtimestamp(caught_up_at, timezone.utc)
-    try:
-        await sink.run(lambda: insert_progress(sink.client, WORKER_NAME, through))
-    except Exception as error:  # the warehouse is down: the next report tries again
-        log.warning("could not record the pipeline's progress: %s", error)
-        return
+    await sink.run(lambda: insert_progress(sink.client, WORKER_NAME, through))
     metrics.gauges["cdrflow_caught_up_through_seconds"] = int(caught_up_at)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter, deque
+
+STAGES = ("read", "forwarded", "consumed", "warehouse", "live", "recorded")
 
 
 class WorkerMetrics:
@@ -29,7 +32,7 @@ class WorkerMetrics:
     }
 
     GAUGES = {
-        "cdrflow_lag": "input messages and CDR batches not processed yet on this worker's partitions; -1 while unassigned",
+        "cdrflow_lag": "input messages and CDR batches not processed yet on this worker's partitions; -1 while unassigned or the broker does not answer",
         "cdrflow_input_partitions": "input-topic partitions assigned to this worker",
         "cdrflow_batch_partitions": "batch-topic partitions assigned to this worker",
         "cdrflow_ingest_holding": "1 while the ingest holds the input back: more than CDRFLOW_BATCH_LAG_LIMIT batches wait",
@@ -47,12 +50,47 @@ class WorkerMetrics:
     )
     LATENCY_WINDOW = 2000
 
+    STAGE = "cdrflow_stage_seconds"
+    STAGE_HELP = (
+        "seconds a CDR batch spent in each stage over the last minute: read (input appended to read by "
+        "the ingest), forwarded (to the batch topic), consumed (by the worker, planned), warehouse (the "
+        "insert), live (its live delta delivered), recorded (in the state table); they add up to "
+        f"{LATENCY}"
+    )
+    STAGE_WINDOW_SECONDS = 60.0
+
+    TIMER_FAILURES = "cdrflow_timer_failures_total"
+    TIMER_FAILURES_HELP = "timer runs that failed (one logged line each; the timer runs again at its next interval)"
+
     def __init__(self) -> None:
         self.counters: Counter[str] = Counter()
         self.gauges: dict[str, int] = {}
         self.latencies: deque[float] = deque(maxlen=self.LATENCY_WINDOW)
         self.latency_count = 0
         self.latency_sum = 0.0
+        self.stages: deque[tuple[float, tuple[float, ...]]] = deque()  # (when, seconds per stage), last minute
+        self.timer_failures: Counter[str] = Counter()
+
+    def observe_stages(self, seconds: tuple[float, ...], now: float | None = None) -> None:
+        """One batch's time in each of STAGES."""
+        now = time.monotonic() if now is None else now
+        self.stages.append((now, seconds))
+        while self.stages and self.stages[0][0] < now - self.STAGE_WINDOW_SECONDS:
+            self.stages.popleft()
+
+    def stage_quantiles(self, now: float | None = None) -> dict[str, tuple[float, float]]:
+        """Per stage, its p50 and p99 over the last minute (empty when no batch was applied in it)."""
+        now = time.monotonic() if now is None else now
+        recent = [seconds for at, seconds in self.stages if at >= now - self.STAGE_WINDOW_SECONDS]
+        found = {}
+        for i, stage in enumerate(STAGES):
+            ordered = sorted(seconds[i] for seconds in recent)
+            if ordered:
+                found[stage] = (quantile(ordered, 0.5), quantile(ordered, 0.99))
+        return found
+
+    def timer_failed(self, timer: str) -> None:
+        self.timer_failures[timer] += 1
 
     def observe_latency(self, seconds: float) -> None:
         self.latencies.append(seconds)
@@ -71,7 +109,18 @@ class WorkerMetrics:
         lines += [f"# HELP {self.LATENCY} {self.LATENCY_HELP}", f"# TYPE {self.LATENCY} summary"]
         ordered = sorted(self.latencies)
         for q in (0.5, 0.9, 0.99):
-            value = f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))]:.6f}" if ordered else "NaN"
+            value = f"{quantile(ordered, q):.6f}" if ordered else "NaN"
             lines.append(f'{self.LATENCY}{{quantile="{q}"}} {value}')
         lines += [f"{self.LATENCY}_sum {self.latency_sum:.6f}", f"{self.LATENCY}_count {self.latency_count}"]
+        lines += [f"# HELP {self.STAGE} {self.STAGE_HELP}", f"# TYPE {self.STAGE} summary"]
+        for stage, (p50, p99) in self.stage_quantiles().items():
+            lines.append(f'{self.STAGE}{{stage="{stage}",quantile="0.5"}} {p50:.6f}')
+            lines.append(f'{self.STAGE}{{stage="{stage}",quantile="0.99"}} {p99:.6f}')
+        lines += [f"# HELP {self.TIMER_FAILURES} {self.TIMER_FAILURES_HELP}", f"# TYPE {self.TIMER_FAILURES} counter"]
+        for timer, count in sorted(self.timer_failures.items()):
+            lines.append(f'{self.TIMER_FAILURES}{{timer="{timer}"}} {count}')
         return "\n".join(lines) + "\n"
+
+
+def quantile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

@@ -3,7 +3,6 @@ of the live clock on the worker keeping the live windows, notified from there.""
 
 from __future__ import annotations
 
-import logging
 import socket
 from functools import cache
 
@@ -13,10 +12,9 @@ from consumers.alerts.service import AlertService
 from consumers.alerts.store import AlertStore
 from consumers.alerts.webhook import WebhookPolicy
 from consumers.on_worker import warehouse
-from pipeline.app import app, holds_live, live, metrics, settings
+from pipeline.app import guarded_timer, holds_live, live, metrics, settings
 from pipeline.warehouse.client import current_client
 
-log = logging.getLogger(__name__)
 RESUME_EVERY_SECONDS = 30.0
 
 
@@ -40,13 +38,9 @@ def alerts() -> AlertService:
     return AlertService(store, warehouse, alerting.rules_changed, WebhookPolicy(settings.webhook_allow_nets))
 
 
-@app.timer(interval=RESUME_EVERY_SECONDS)
+@guarded_timer(RESUME_EVERY_SECONDS)
 async def resume_notifications() -> None:
     """On the worker keeping the live windows: deliver transitions recorded but not notified yet
     (after a restart, or when the live partition came here)."""
-    if not settings.live or not holds_live():
-        return
-    try:
+    if settings.live and holds_live():
         await notifier.resume()
-    except Exception:  # the warehouse could not be read: the next round tries again
-        log.exception("alert notifications not resumed; trying again in %.0f s", RESUME_EVERY_SECONDS)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+
+from aiokafka.errors import KafkaError
 
 from faust.web import Request, Response, View
 
 from pipeline.app import app, batches, holds_live, ingest, live, metrics, recovery, settings, sink, table
+
+LAG_SECONDS = 2.0  # a scrape does not wait longer for the broker to tell the batch lag
 
 
 @app.page("/api/health")
@@ -24,7 +29,11 @@ class Metrics(View):
         metrics.counters["cdrflow_sink_failures_total"] = sink.failures
         if settings.state == "rocksdb":
             metrics.counters["cdrflow_state_changelog_read_total"] = table.data.changelog_read
-        input_lag, applying_lag = ingest.lag(), await recovery.batch_lag()
+        try:
+            applying_lag = await asyncio.wait_for(recovery.batch_lag(), LAG_SECONDS)
+        except (asyncio.TimeoutError, KafkaError):  # the broker is away: the lag is not known
+            applying_lag = -1
+        input_lag = ingest.lag()
         metrics.gauges["cdrflow_lag"] = -1 if min(input_lag, applying_lag) < 0 else input_lag + applying_lag
         metrics.gauges["cdrflow_input_partitions"] = ingest.partitions
         metrics.gauges["cdrflow_batch_partitions"] = sum(

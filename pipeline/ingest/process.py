@@ -20,9 +20,11 @@ import time
 from collections import Counter
 
 import orjson
+from aiokafka.errors import KafkaError
 from mode import Service
 
 from pipeline.collector import collect_less_often, freeze_start_up
+from pipeline.client_logs import quiet_repeated_client_lines
 from pipeline.ingest.reader import CdrIngest
 from pipeline.metrics import WorkerMetrics
 from pipeline.settings import Settings, get_settings
@@ -98,7 +100,12 @@ async def run_child() -> int:
     collect_less_often()
     metrics = WorkerMetrics()
     ingest = CdrIngest(get_settings(), metrics)
-    await ingest.start()
+    try:
+        await ingest.start()
+    except KafkaError as error:  # the broker is away: the worker starts this process again
+        log.warning("the ingest could not reach the broker: %s", error)
+        await ingest.stop()
+        return 1
     freeze_start_up()
     loop = asyncio.get_running_loop()
     stdin = asyncio.StreamReader()
@@ -109,7 +116,11 @@ async def run_child() -> int:
         while not end_of_input.done() and not ingest.crashed:
             consumer = ingest.consumer
             checked_at = time.time()  # before the end offsets are read: what came earlier is in them
-            lag = await ingest.lag()
+            try:
+                lag = await ingest.lag()
+            except KafkaError as error:  # a broker blip: unknown until the next look
+                log.warning("could not read the input lag: %s", error)
+                lag = -1
             if lag == 0:
                 caught_up_at = checked_at
             status = {name: metrics.counters[name] for name in COUNTERS}
@@ -129,4 +140,5 @@ async def run_child() -> int:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
+    quiet_repeated_client_lines()
     sys.exit(asyncio.run(run_child()))

@@ -44,6 +44,7 @@ OLDEST_INPUT_HEADER = "cdrflow-oldest-input-ms"  # Kafka timestamp of the oldest
 # A batch message's own id: ClickHouse drops an insert whose deduplication token it has seen, so
 # the token must name this message and no other, even across topics recreated or renamed.
 BATCH_ID_HEADER = "cdrflow-batch-id"
+READ_HEADER = "cdrflow-read-ms"  # when the ingest read the batch's oldest input message
 HOLD_CHECK_SECONDS = 1.0
 
 
@@ -181,7 +182,7 @@ class CdrIngest(Service):
     async def _forward_forever(self) -> None:
         assert self.consumer is not None
         pending: dict[TopicPartition, list[ConsumerRecord]] = {}
-        count, first_at = 0, 0.0
+        count, first_at, read_ms = 0, 0.0, 0
         check_at = 0.0
         while not self.should_stop:
             if time.monotonic() >= check_at:
@@ -190,11 +191,11 @@ class CdrIngest(Service):
             records = await self.consumer.getmany(timeout_ms=50, max_records=MAX_RECORDS)
             for tp, tp_records in records.items():
                 if not count:
-                    first_at = time.monotonic()
+                    first_at, read_ms = time.monotonic(), int(time.time() * 1000)
                 pending.setdefault(tp, []).extend(tp_records)
                 count += len(tp_records)
             if count and (count >= FLUSH_RECORDS or time.monotonic() - first_at >= LINGER_SECONDS):
-                await self.forward(pending)
+                await self.forward(pending, read_ms)
                 await self.commit({tp: rs[-1].offset + 1 for tp, rs in pending.items()})
                 pending, count = {}, 0
 
@@ -215,7 +216,9 @@ class CdrIngest(Service):
         except (CommitFailedError, IllegalStateError) as error:
             log.warning("input offsets not committed, the partitions moved: %s", error)
 
-    async def forward(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    async def forward(self, records: dict[TopicPartition, list[ConsumerRecord]], read_ms: int = 0) -> None:
+        """The records' CDRs to the batch topic by id, their invalid events to the DLQ; each batch
+        carries its oldest input message's time and `read_ms`, when that message was read."""
         assert self.producer is not None
         partitions = self.settings.partitions
         by_partition: dict[int, list[Cdr]] = {}
@@ -239,9 +242,9 @@ class CdrIngest(Service):
                         )
                     )
         for partition, batch in by_partition.items():
-            oldest = (OLDEST_INPUT_HEADER, b"%d" % oldest_ms[partition])
+            times = [(OLDEST_INPUT_HEADER, b"%d" % oldest_ms[partition]), (READ_HEADER, b"%d" % read_ms)]
             for value in encoded_batches(batch, ROWS_PER_MESSAGE, MESSAGE_BYTES):
-                headers = [oldest, (BATCH_ID_HEADER, uuid.uuid4().hex.encode())]
+                headers = [*times, (BATCH_ID_HEADER, uuid.uuid4().hex.encode())]
                 sends.append(
                     await self.producer.send(self.settings.batch_topic, value, partition=partition, headers=headers)
                 )

@@ -80,6 +80,7 @@ class WarehouseReads:
     ) -> None:  # fmt: skip
         self._connect = connect
         self.limits = limits
+        self.name = name
         self.executor = ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix=name, initializer=serve_on_this_thread, initargs=(self._client,)
         )

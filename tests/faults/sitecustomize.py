@@ -7,10 +7,27 @@ CDRFLOW_FAULT_REFUSE_INSERTS_WHILE=<path>
 CDRFLOW_FAULT_KILL_AFTER_INSERT=<n>:<path>
     right after the warehouse took the n-th batch and before the batch is recorded in the state,
     the batch's partition, offset and CDR ids are written to the file and the worker is killed
-    (SIGKILL).
+    (SIGKILL);
+CDRFLOW_FAULT_SLOW_READS=<seconds>
+    every read on the report pool (pipeline.warehouse.reads, "reads") takes that much longer.
 """
 
 import os
+
+if os.environ.get("CDRFLOW_FAULT_SLOW_READS"):
+    import time
+
+    from pipeline.warehouse.reads import WarehouseReads
+
+    slow_by = float(os.environ["CDRFLOW_FAULT_SLOW_READS"])
+    read = WarehouseReads._read
+
+    def slow_read(self, work):
+        if self.name == "reads":
+            time.sleep(slow_by)
+        return read(self, work)
+
+    WarehouseReads._read = slow_read
 
 if os.environ.get("CDRFLOW_FAULT_REFUSE_INSERTS_WHILE") or os.environ.get("CDRFLOW_FAULT_KILL_AFTER_INSERT"):
     import signal
