@@ -6,7 +6,6 @@ import asyncio
 import time
 
 from aiokafka.errors import KafkaError
-
 from faust.web import Request, Response, View
 
 from pipeline.app import app, batches, holds_live, ingest, live, metrics, recovery, settings, sink, table

@@ -23,8 +23,8 @@ import orjson
 from aiokafka.errors import KafkaError
 from mode import Service
 
-from pipeline.collector import collect_less_often, freeze_start_up
 from pipeline.client_logs import quiet_repeated_client_lines
+from pipeline.collector import collect_less_often, freeze_start_up
 from pipeline.ingest.reader import CdrIngest
 from pipeline.metrics import WorkerMetrics
 from pipeline.settings import Settings, get_settings
