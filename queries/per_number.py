@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from pipeline.warehouse.aggregates import BREAKOUT_METRICS
 from queries.breakout import RAW_EDGES, RAW_VECTOR, WHOLE_BUCKETS, WHOLE_RANGE, bucket_bounds, epoch_ms
 from queries.errors import ReportError
+from queries.times import parse_moment
 
 MAX_MONTHS = 6
 MAX_NUMBERS = 1000
+CALLS_PER_PAGE, MAX_CALLS_PER_PAGE = 1000, 100_000
 DEST_NUMBER = re.compile(r"^\+?[0-9]{1,32}$")
 SUMMARY_SUMS = (
     "attempts", "connected", "duration_us", "customer_charge_micros", "provider_charge_micros",
@@ -133,13 +135,49 @@ class PerNumberQuery:
         )
         return f"{aggregated} UNION ALL {edges}"
 
-    def calls_sql(self) -> tuple[str, dict]:
-        """Every CDR of the numbers in the range, newest revision, by start_time."""
+    def calls_sql(self, page: CallPage) -> tuple[str, dict]:
+        """The CDRs of the numbers in the range on `page`, newest revision, by start_time and id,
+        and one more row when more follow."""
         sql = (
             f"SELECT {', '.join(CALL_COLUMNS)} FROM cdr FINAL "
             f"WHERE {self.column} IN {{numbers:Array(String)}} AND {WHOLE_RANGE}"
             + self._customer_filter()
             + self._provider_filter()
-            + " ORDER BY start_time, id"
+            + (
+                " AND (start_time, id) > (fromUnixTimestamp64Milli({after_ms:Int64}, 'UTC'), {after_id:String})"
+                if page.after
+                else ""
+            )
+            + " ORDER BY start_time, id LIMIT {page_rows:UInt32}"
         )
-        return sql, self._params()
+        params = self._params()
+        if page.after:
+            params |= {"after_ms": epoch_ms(page.after[0]), "after_id": page.after[1]}
+        params["page_rows"] = page.limit + 1
+        return sql, params
+
+
+@dataclass(frozen=True)
+class CallPage:
+    """A page of a call list: at most `limit` calls after the call `after` (its start time and id)."""
+
+    limit: int = CALLS_PER_PAGE
+    after: tuple[datetime, str] | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= MAX_CALLS_PER_PAGE:
+            raise ReportError(f"limit: 1 to {MAX_CALLS_PER_PAGE} calls a page, not {self.limit}")
+
+
+def parse_after(text: str) -> tuple[datetime, str]:
+    """`after` as a page's `next` gives it: the last call's RFC 3339 start time, a comma, its id."""
+    moment, comma, call_id = text.partition(",")
+    if not comma or not call_id:
+        raise ReportError(f"after: the last call's start time and id, as `next` gives them, not {text!r}")
+    return parse_moment("after", moment), call_id
+
+
+def next_after(start: datetime, call_id: str) -> str:
+    """The `after` of the page that follows a call starting at `start` (naive: UTC) with this id."""
+    utc = (start if start.tzinfo else start.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    return f"{utc.isoformat(timespec='milliseconds').replace('+00:00', 'Z')},{call_id}"

@@ -11,7 +11,7 @@ from pipeline.settings import Settings
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
-    from consumers.reports.client import answer_custom, answer_report
+    from consumers.reports.client import answer_custom, answer_every_call, answer_report
     from consumers.reports.dates import resolve_range
     from queries.errors import ReportError
 
@@ -28,7 +28,9 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
                 options |= {"number": args.number, "by": [args.by], "calls": ["true"] if args.calls else []}
             else:
                 options["group"] = [args.group] if args.group else []
-            body = answer_report(settings, args.report, {name: values for name, values in options.items() if values})
+            asked = {name: values for name, values in options.items() if values}
+            every_call = args.report == "per-number" and args.calls
+            body = answer_every_call(settings, asked) if every_call else answer_report(settings, args.report, asked)
     except ReportError as error:
         print(f"cdrflow: report: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -10,15 +10,19 @@ import asyncio
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
+from decimal import Decimal
 
+import orjson
 from clickhouse_connect.driver.client import Client
 
 from consumers.reports.custom import FIELDS, CustomReports
-from consumers.reports.request import answer, parse_report, query_runner
+from consumers.reports.request import answer, parse_report, query_runner, render
 from consumers.sql.engine import ReadOnlyRows, SqlLimits
 from consumers.store import HERE, SavedTable, UnknownName
 from consumers.worker import ask_worker_else_folder
 from pipeline.settings import Settings
+from queries.metrics import MONEY_COLUMNS
+from queries.per_number import MAX_CALLS_PER_PAGE
 
 
 def answer_report(settings: Settings, kind: str, params: Mapping[str, Sequence[str]]) -> bytes:
@@ -28,6 +32,22 @@ def answer_report(settings: Settings, kind: str, params: Mapping[str, Sequence[s
         settings, "GET", path, None, lambda client: answer(request, query_runner(lambda: client), settings.currency),
         raw=True,
     )  # fmt: skip
+
+
+def answer_every_call(settings: Settings, params: Mapping[str, Sequence[str]]) -> bytes:
+    """A Per Number call list whole, in the format asked: asked a page at a time (each a JSON
+    list of every column), so that neither the worker nor the answer holds more than a page."""
+    request = parse_report("per-number", params)
+    asked = {name: values for name, values in params.items() if name not in ("columns", "format", "limit", "after")}
+    calls: list[dict] = []
+    after: list[str] = []
+    while True:
+        page_params = {**asked, "format": ["json"], "limit": [str(MAX_CALLS_PER_PAGE)], "after": after}
+        page = orjson.loads(answer_report(settings, "per-number", {k: v for k, v in page_params.items() if v}))
+        calls += [{k: Decimal(v) if k in MONEY_COLUMNS else v for k, v in call.items()} for call in page]
+        if len(page) < MAX_CALLS_PER_PAGE:
+            return render(request, calls, None, settings.currency)
+        after = [f"{page[-1]['start_time']},{page[-1]['id']}"]
 
 
 def direct_custom_reports(settings: Settings, client: Client) -> CustomReports:

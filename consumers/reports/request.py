@@ -20,7 +20,7 @@ from pipeline.warehouse.aggregates import BREAKOUT_METRICS
 from queries.breakout import BreakoutQuery
 from queries.errors import ReportError
 from queries.metrics import COLUMNS, DTMF_COLUMNS, MONEY_COLUMNS, NUMBER_COLUMNS, derive
-from queries.per_number import CALL_COLUMNS, PerNumberQuery
+from queries.per_number import CALL_COLUMNS, CallPage, PerNumberQuery, next_after, parse_after
 from queries.times import parse_moment
 
 FORMATS = {
@@ -34,7 +34,9 @@ KINDS = ("breakout", "dtmf", "per-number")
 HEADINGS = {"breakout": "Breakout", "dtmf": "DTMF", "per-number": "Per Number"}
 NONE_SHOWN = "(none)"  # an empty group value (an unrouted call's provider, say), where people read it
 GROUPED = {"from", "to", "customer", "provider", "group", "columns", "tz", "format"}
-PER_NUMBER = {"from", "to", "number", "by", "calls", "customer", "provider", "columns", "format", "tz"}
+PER_NUMBER = {
+    "from", "to", "number", "by", "calls", "customer", "provider", "columns", "format", "tz", "limit", "after",
+}  # fmt: skip
 RunQuery = Callable[[str, dict], tuple[list[str], list[tuple]]]
 
 
@@ -59,6 +61,7 @@ class ReportRequest:
     # Only the rows whose first group shows one of these values (the rows a console filter left),
     # with a Total row of those rows; None: every row.
     keep: frozenset[str] | None = None
+    page: CallPage = CallPage()  # of a call list
 
     @property
     def header(self) -> list[str]:
@@ -107,6 +110,13 @@ def _columns(params: Mapping[str, Sequence[str]], allowed: Sequence[str]) -> tup
     return columns
 
 
+def _integer(name: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ReportError(f"{name}: a whole number, not {text!r}") from None
+
+
 def keeping(request: ReportRequest, fields: Mapping[str, object]) -> ReportRequest:
     """The request narrowed by a JSON body {"keep": [first group values]} (the console's export of
     the rows its filters left)."""
@@ -145,7 +155,14 @@ def parse_report(kind: str, params: Mapping[str, Sequence[str]]) -> ReportReques
             raise ReportError(f"tz: unknown time zone {tz!r}")
         listing = calls in ("true", "1")
         columns = _columns(params, CALL_COLUMNS if listing else NUMBER_COLUMNS)
-        return ReportRequest(kind, query, columns, output, listing, tz)
+        paging = {name: one_value(params, name) for name in ("limit", "after") if name in params}
+        if paging and not listing:
+            raise ReportError(f"{next(iter(paging))}: pages a call list (calls=true)")
+        page = CallPage(
+            _integer("limit", paging.get("limit", str(CallPage.limit))),
+            parse_after(paging["after"]) if "after" in paging else None,
+        )
+        return ReportRequest(kind, query, columns, output, listing, tz, page=page)
     allowed = DTMF_COLUMNS if kind == "dtmf" else COLUMNS
     query = BreakoutQuery(
         moment_value(params, "from"), moment_value(params, "to"),
@@ -161,15 +178,24 @@ def report_rows(request: ReportRequest, run_query: RunQuery) -> list[dict]:
     query = request.query
     if isinstance(query, PerNumberQuery):
         if request.calls:
-            names, result = run_query(*query.calls_sql())
-            zone = ZoneInfo(request.tz)
-            return [_call(dict(zip(names, row)), zone) for row in result]
+            return call_page(request, run_query)[0]
         names, result = run_query(*query.summary_sql())
         return [
             {"number": v["number"], "sip_code": v["sip_code"], **derive(v)}
             for v in (dict(zip(names, r)) for r in result)
         ]
     return [{**groups, **derive(values)} for groups, values in _grouped_sums(request, run_query)]
+
+
+def call_page(request: ReportRequest, run_query: RunQuery) -> tuple[list[dict], str | None]:
+    """A call list's page of calls, and the `after` of the next page when more follow."""
+    assert isinstance(request.query, PerNumberQuery)
+    names, result = run_query(*request.query.calls_sql(request.page))
+    more = len(result) > request.page.limit
+    found = [dict(zip(names, row)) for row in result[: request.page.limit]]
+    following = next_after(found[-1]["start_time"], found[-1]["id"]) if more else None
+    zone = ZoneInfo(request.tz)
+    return [_call(call, zone) for call in found], following
 
 
 def _grouped_sums(request: ReportRequest, run_query: RunQuery) -> list[tuple[dict, dict]]:
@@ -192,6 +218,18 @@ def _kept_totals(grouped: list[tuple[dict, dict]]) -> dict:
 
 def answer(request: ReportRequest, run_query: RunQuery, currency: str = "") -> bytes:
     """The report, rendered: its rows and, where it has them, its totals."""
+    return answer_page(request, run_query, currency)[0]
+
+
+def answer_page(request: ReportRequest, run_query: RunQuery, currency: str = "") -> tuple[bytes, str | None]:
+    """The report rendered, and for a call list with more calls, the `after` of its next page."""
+    if request.calls:
+        rows, following = call_page(request, run_query)
+        return render(request, rows, None, currency), following
+    return _answer(request, run_query, currency), None
+
+
+def _answer(request: ReportRequest, run_query: RunQuery, currency: str) -> bytes:
     if request.keep is not None:  # the rows kept and their totals from one query's sums
         grouped = _grouped_sums(request, run_query)
         rows = [{**groups, **derive(values)} for groups, values in grouped]

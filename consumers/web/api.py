@@ -3,7 +3,8 @@
     GET /api/reports/breakout?from=...&to=...&group=customer,provider&customer=acme&format=json
     GET /api/reports/dtmf?...
     POST /api/reports/breakout?...     (JSON: {"keep": [values of the first group]}) only those rows, and their total
-    GET /api/reports/per-number?number=...&number=...&from=...&to=...[&by=cli][&calls=true]
+    GET /api/reports/per-number?number=...&number=...&from=...&to=...[&by=cli][&calls=true[&limit=N][&after=...]]
+                                       a page of calls; X-Cdrflow-Next: the `after` of the next page
     GET /api/schedules                 POST /api/schedules (JSON fields of a schedule)
     DELETE /api/schedules/{name}       POST /api/schedules/{name}/run       GET /api/schedules/{name}/log
     GET /api/schedule-runs             (the run log of every schedule)
@@ -31,13 +32,15 @@ from faust.web import Request, Response, View
 from consumers.on_worker import warehouse
 from consumers.reports.custom import CustomReport, readable_tables
 from consumers.reports.on_worker import custom_reports, query_warehouse
-from consumers.reports.request import FORMATS, KINDS, answer, keeping, parse_report
+from consumers.reports.request import FORMATS, KINDS, answer, answer_page, keeping, parse_report
 from consumers.schedules.timer import schedules
 from consumers.store import UnknownName
 from pipeline.app import app, settings
 from pipeline.warehouse.client import current_client
 from pipeline.warehouse.reads import ReadRefused, ReadsBusy
 from queries.errors import ReportError
+
+NEXT_PAGE_HEADER = "X-Cdrflow-Next"
 
 
 def authorized(request: Request) -> bool:
@@ -95,8 +98,9 @@ def report_view(kind: str) -> type[View]:
     class ReportView(AuthorizedView):
         async def get(self, request: Request) -> Response:
             report = parse_report(kind, query_lists(request))
-            body = await warehouse.report(lambda: answer(report, query_warehouse, settings.currency))
-            return self.bytes(body, content_type=FORMATS[report.format])
+            body, following = await warehouse.report(lambda: answer_page(report, query_warehouse, settings.currency))
+            headers = {NEXT_PAGE_HEADER: following} if following else None
+            return self.bytes(body, content_type=FORMATS[report.format], headers=headers)
 
         async def post(self, request: Request) -> Response:
             """The report of the query string, narrowed to the rows whose first group is in the

@@ -8,6 +8,7 @@ import os
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -249,6 +250,25 @@ def test_per_number_searches_two_numbers(page, events):
     assert sum(r["attempts"] for r in summary) == len(calls)
     assert "6 months" in page.inner_text("#tab-per-number .hint")
     screenshot(page, "per-number")
+
+
+def test_per_number_pages_its_calls_a_thousand_at_a_time(page, events):
+    newest = list(newest_revisions(events).values())
+    numbers: list[str] = []
+    for number, _ in Counter(e["dest_number"] for e in newest if e["dest_number"] != HOSTILE_NUMBER).most_common():
+        numbers.append(number)
+        expected = sorted(e["id"] for e in newest if e["dest_number"] in numbers)
+        if len(expected) > 1000:
+            break
+    assert 1000 < len(expected) < 2000 and len(numbers) < 200
+    open_console(page, f"{DAYS}&tab=per-number")
+    page.fill("#numbers", "\n".join(numbers))
+    page.click("#tab-per-number button[type=submit]")
+    settled(page)
+    assert len(grid_data(page, "#tab-per-number .calls")) == 1000
+    page.click("#tab-per-number .more-calls")
+    page.wait_for_selector("#tab-per-number .more-calls", state="hidden")  # the last page came
+    assert sorted(c["id"] for c in grid_data(page, "#tab-per-number .calls")) == expected
 
 
 def test_a_schedule_made_in_the_form_is_listed_run_and_deleted(page):

@@ -12,7 +12,9 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from consumers.reports.client import answer_every_call
 from consumers.worker import WorkerProcess
+from pipeline.settings import Settings
 from tests.cdr_factory import make_cdrs, newest_revisions, publish, truth_by_customer
 from tests.services import DOCKER, listening_on
 
@@ -54,7 +56,33 @@ def report_command(worker: WorkerProcess, tmp_path, kind: str, *args: str, dates
     )  # fmt: skip
 
 
-def test_breakout_over_http_and_the_command_line_with_and_without_a_worker(settings, tmp_path):
+def assert_pages_make_the_whole_call_list(worker: WorkerProcess, numbers: list[str], monkeypatch) -> None:
+    """Pages of 5 calls, each asked `after` the `X-Cdrflow-Next` of the one before, are the whole
+    list; the command line writes every page (here pages of 4) as one CSV."""
+    asked = {**RANGE, "number": numbers, "calls": "true"}
+    status, whole = get(worker, {**asked, "limit": "100000"}, kind="per-number")
+    whole_calls = orjson.loads(whole)
+    paged, after = [], None
+    while True:
+        query = urllib.parse.urlencode({**asked, "limit": "5", **({"after": after} if after else {})}, doseq=True)
+        url = f"http://127.0.0.1:{worker.port}/api/reports/per-number?{query}"
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as answer:
+            page, after = orjson.loads(answer.read()), answer.headers.get("X-Cdrflow-Next")
+        assert len(page) == 5 or after is None
+        paged += page
+        if after is None:
+            break
+    assert status == 200 and len(whole_calls) > 40 and paged == whole_calls
+    monkeypatch.setattr("consumers.reports.client.MAX_CALLS_PER_PAGE", 4)
+    settings = Settings.from_env({**worker.env, "CDRFLOW_API_TOKEN": TOKEN}, env_file=None)
+    csv = answer_every_call(settings, {**{k: [v] for k, v in asked.items() if k != "number"}, "number": numbers,
+                                       "format": ["csv"], "columns": ["id,start_time"]})  # fmt: skip
+    lines = csv.decode().splitlines()
+    assert lines[0] == "id,start_time" and [line.split(",")[0] for line in lines[1:]] == [c["id"] for c in whole_calls]
+
+
+def test_breakout_over_http_and_the_command_line_with_and_without_a_worker(settings, tmp_path, monkeypatch):
     events = make_cdrs(2000, seed=31)
     publish(settings, events)
     worker = WorkerProcess.on_folder(settings, tmp_path)
@@ -95,6 +123,7 @@ def test_breakout_over_http_and_the_command_line_with_and_without_a_worker(setti
         calls = orjson.loads(body)
         assert status == 200 and calls and {c["dest_number"] for c in calls} == {number}
         assert calls == sorted(calls, key=lambda c: c["start_time"])
+        assert_pages_make_the_whole_call_list(worker, [e["dest_number"] for e in events[:40]], monkeypatch)
         status, body = get(worker, {**RANGE}, kind="per-number")
         assert status == 400 and orjson.loads(body) == {"error": "number: at least one number is required"}
         status, body = get(worker, {**RANGE, "group": "provider"}, kind="dtmf")

@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 
 from pipeline.warehouse.client import connect
+from queries.errors import ReportError
 from queries.metrics import derive
-from queries.per_number import PerNumberQuery
+from queries.per_number import MAX_CALLS_PER_PAGE, CallPage, PerNumberQuery, next_after
 from tests.cdr_factory import BASE_MS
 from tests.warehouse_data import fresh_url, load_events
 
@@ -48,13 +49,37 @@ def test_call_list_is_every_newest_revision_by_start_time(loaded):
     client, newest, _ = loaded
     numbers = busiest(newest, "dest_number", 3)
     query = PerNumberQuery(utc(BASE_MS), utc(BASE_MS + 40 * 86_400_000), numbers=numbers, customers=("acme", "globex"))
-    result = client.query(*query.calls_sql())
+    result = client.query(*query.calls_sql(CallPage(MAX_CALLS_PER_PAGE)))
     got = [(r[0], r[1]) for r in result.result_rows]
     expected = sorted(
         (e["start_time"], e["id"], e.get("rev", 0)) for e in newest.values()
         if e["dest_number"] in numbers and e["customer"] in ("acme", "globex") and BASE_MS <= e["start_time"]
     )  # fmt: skip
     assert got == [(cdr_id, rev) for _, cdr_id, rev in expected]
+
+
+def test_the_call_list_page_by_page_is_the_whole_list(loaded):
+    """Pages of 7 calls, each after the last call of the one before, walk the whole list once, also
+    across calls that start at the same millisecond (ordered by id)."""
+    client, newest, _ = loaded
+    numbers = busiest(newest, "dest_number", 12)
+    query = PerNumberQuery(utc(BASE_MS), utc(BASE_MS + 40 * 86_400_000), numbers=numbers)
+    whole = client.query(*query.calls_sql(CallPage(MAX_CALLS_PER_PAGE))).result_rows
+    paged, page = [], CallPage(7)
+    while True:
+        rows = client.query(*query.calls_sql(page)).result_rows
+        paged += rows[:7]
+        if len(rows) <= 7:
+            break
+        page = CallPage(7, (rows[6][2], rows[6][0]))
+    assert len(whole) > 30 and paged == whole
+    assert next_after(datetime(2026, 9, 1, 0, 0, 0, 123000), "c5-1,2") == "2026-09-01T00:00:00.123Z,c5-1,2"
+
+
+def test_a_page_holds_1_to_100000_calls():
+    for limit in (0, MAX_CALLS_PER_PAGE + 1):
+        with pytest.raises(ReportError, match="limit: 1 to 100000"):
+            CallPage(limit)
 
 
 def test_a_dialled_number_is_found_with_or_without_its_plus(clickhouse):
@@ -71,5 +96,5 @@ def test_a_dialled_number_is_found_with_or_without_its_plus(clickhouse):
         query = PerNumberQuery(utc(BASE_MS), utc(BASE_MS + 86_400_000), numbers=(typed,))
         result = client.query(*query.summary_sql())
         assert [(r[0], r[1], r[2]) for r in result.result_rows] == [("442033000111", 200, 40)]  # both halves
-        calls = client.query(*query.calls_sql()).result_rows
+        calls = client.query(*query.calls_sql(CallPage(MAX_CALLS_PER_PAGE))).result_rows
         assert len(calls) == 40

@@ -43,6 +43,12 @@ async function request(path, { params = {}, method = "GET", body } = {}) {
 
 export const api = async (path, options) => (await request(path, options)).json();
 
+// A page of a paged answer: its rows, and the `after` of the next page (null on the last).
+export async function apiPage(path, options) {
+  const response = await request(path, options);
+  return { rows: await response.json(), next: response.headers.get("X-Cdrflow-Next") };
+}
+
 export async function download(path, params, filename, body) {
   const blob = await (await request(path, { params, body, method: body === undefined ? "GET" : "POST" })).blob();
   const link = element("a", { href: URL.createObjectURL(blob), download: filename });

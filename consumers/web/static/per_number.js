@@ -1,5 +1,5 @@
-// Per Number: a number's summary and its calls.
-import { api } from "./api.js";
+// Per Number: a number's summary and its calls, a page of 1000 at a time.
+import { api, apiPage } from "./api.js";
 import { filters } from "./filters.js";
 import { $, text } from "./format.js";
 import { grid, metricColumn, textColumn } from "./grid.js";
@@ -12,6 +12,24 @@ export class PerNumberView {
       event.preventDefault();
       page.refresh();
     });
+    $(".more-calls", section).addEventListener("click", () => this.moreCalls());
+  }
+
+  async showCalls(calls, next) {
+    this.calls = calls;
+    this.next = next;
+    $(".more-calls", this.section).hidden = !next;
+    const text = new Set(["id", "start_time", "customer", "provider", "customer_destination", "provider_destination",
+      "dest_number", "cli", "switch", "sip_code"]);
+    await grid($(".calls", this.section), {
+      data: calls, placeholder: "No calls",
+      columns: Object.keys(calls[0] ?? {}).map((f) => (text.has(f) ? textColumn(f, f) : metricColumn(f))),
+    });
+  }
+
+  async moreCalls() {
+    const { rows, next } = await apiPage("/api/reports/per-number", { params: { ...this.callParams, after: this.next } });
+    await this.showCalls([...this.calls, ...rows], next);
   }
 
   get numbers() {
@@ -36,15 +54,16 @@ export class PerNumberView {
   async refresh() {
     if (!this.numbers.length) {
       await grid($(".summary", this.section), { data: [], columns: [], placeholder: "Enter one or more numbers and search" });
-      await grid($(".calls", this.section), { data: [], columns: [], placeholder: "" });
+      await this.showCalls([], null);
       return "enter numbers to search";
     }
     const { from, to, tz } = filters.params;
     const params = { from, to, tz, number: this.numbers, by: this.by, customer: filters.customers.selected,
       provider: filters.providers.selected };
+    this.callParams = { ...params, calls: "true" };
     const [summary, calls] = await Promise.all([
       api("/api/reports/per-number", { params }),
-      api("/api/reports/per-number", { params: { ...params, calls: "true" } }),
+      apiPage("/api/reports/per-number", { params: this.callParams }),
     ]);
     const columnsOf = (rows, text) => Object.keys(rows[0] ?? {}).map((field) =>
       text.has(field) ? textColumn(field, field) : metricColumn(field));
@@ -53,11 +72,8 @@ export class PerNumberView {
       groupBy: "number", placeholder: "No calls to or from these numbers in the range",
       groupHeader: (value, count) => text(`${value} (${count} SIP ${count === 1 ? "code" : "codes"})`),
     });
-    await grid($(".calls", this.section), {
-      data: calls, placeholder: "No calls",
-      columns: columnsOf(calls, new Set(["id", "start_time", "customer", "provider", "customer_destination",
-        "provider_destination", "dest_number", "cli", "switch", "sip_code"])),
-    });
-    return `${this.numbers.length} number(s), ${calls.length} calls`;
+    await this.showCalls(calls.rows, calls.next);
+    const shown = calls.next ? `the first ${calls.rows.length} calls` : `${calls.rows.length} calls`;
+    return `${this.numbers.length} number(s), ${shown}`;
   }
 }
