@@ -36,6 +36,14 @@ from pipeline.warehouse.client import connect_read_only
 SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 PLACEHOLDER = re.compile(r"\{\s*[A-Za-z_]\w*\s*:")  # {name:Type}, bound by the server
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# Formats whose output, written block by block, is the blocks' outputs one after the other. The
+# engine writes a format's header (names, types), prefix or suffix once per streamed block, so
+# others (RowBinaryWithNamesAndTypes, which the JDBC driver asks for; JSON; CSVWithNames) are
+# answered whole, within CDRFLOW_SQL_MAX_RESULT_MB.
+STREAMED_FORMATS = frozenset((
+    "Native", "RowBinary", "TabSeparated", "TSV", "TabSeparatedRaw", "TSVRaw", "CSV", "JSONEachRow",
+    "JSONCompactEachRow", "JSONStringsEachRow", "JSONCompactStringsEachRow", "JSONLines", "NDJSON",
+))  # fmt: skip
 ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"})
 
 
@@ -115,7 +123,8 @@ class ReadOnlySql:
                     raise SqlError(str(error)) from None
                 return [orjson.loads(line) for line in answer.bytes().splitlines() if line.strip()]
 
-            if check_statement(sql, database, ask, self.database) not in SELECTS:  # the engine streams SELECTs only
+            kind = check_statement(sql, database, ask, self.database)
+            if kind not in SELECTS or fmt not in STREAMED_FORMATS:  # the engine streams SELECTs only
                 yield session.query(sql, fmt, params=params or None).bytes()
                 return
             result = session.send_query(sql, fmt, params=params or None)

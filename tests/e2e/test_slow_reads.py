@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import orjson
 import pytest
@@ -21,6 +22,8 @@ from tests.services import DOCKER
 
 pytestmark = pytest.mark.skipif(DOCKER, reason="faults are injected into the worker's own process")
 SLOW_READ_SECONDS = 20
+JDBC_DRIVER = Path(__file__).parents[2] / "deploy" / "jdbc" / "lib"
+JDBC_QUERY = Path(__file__).parents[1] / "consumers" / "sql" / "JdbcQuery.java"
 
 
 def get(worker: WorkerProcess, path: str, timeout: float = 60) -> tuple[int, bytes]:
@@ -147,3 +150,40 @@ def test_a_report_past_its_time_limit_is_refused_with_the_reason_and_the_worker_
         )
     finally:
         worker.stop()
+
+
+def test_health_answers_at_once_while_a_million_row_export_and_a_million_row_jdbc_query_run(settings, tmp_path):
+    assert any(JDBC_DRIVER.glob("clickhouse-jdbc-*.jar")), "run `make setup`: it resolves the JDBC driver"
+    publish(settings, make_cdrs(200, seed=141))
+    worker = WorkerProcess.on_folder(settings, tmp_path)
+    worker.start()
+    million = "SELECT number, toString(number) AS text FROM system.numbers WHERE {to:DateTime64(3)} > {from:DateTime64(3)} LIMIT 1000000"
+    exported: list[tuple[int, bytes]] = []
+    try:
+        worker.wait_until_caught_up(200)
+        export = threading.Thread(target=lambda: exported.append(post(
+            worker, "/api/reports/custom?from=2026-09-01T00:00:00Z&to=2026-09-02T00:00:00Z&format=xlsx", {"sql": million}
+        )))  # fmt: skip
+        jdbc = subprocess.Popen(
+            ["java", "-cp", f"{JDBC_DRIVER}/*", str(JDBC_QUERY), f"jdbc:clickhouse:http://127.0.0.1:{worker.env['CDRFLOW_SQL_PORT']}/cdrflow",
+             "", "SELECT number, toString(number) FROM system.numbers WHERE ? != '' LIMIT 1000000", "x"],
+            stdout=(tmp_path / "jdbc.out").open("w"), stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        export.start()
+        health_seconds = []
+        deadline = time.monotonic() + 300
+        while (export.is_alive() or jdbc.poll() is None) and time.monotonic() < deadline:
+            asked = time.monotonic()
+            assert get(worker, "/api/health", timeout=5)[0] == 200
+            health_seconds.append(time.monotonic() - asked)
+            time.sleep(0.2)
+        _, err = jdbc.communicate(timeout=60)
+        export.join()
+    finally:
+        worker.stop()
+    assert jdbc.returncode == 0, err[-3000:]
+    assert len((tmp_path / "jdbc.out").read_text().splitlines()) == 1_000_000
+    status, body = exported[0]
+    assert status == 200 and body[:2] == b"PK" and len(body) > 10_000_000
+    assert len(health_seconds) >= 10
+    assert sorted(health_seconds)[-2] < 0.2, health_seconds
