@@ -3,7 +3,8 @@
 One process: aiokafka `getmany` + orjson over the input topic, each event turned into the row
 cdrflow would store (pipeline.events.parse_message), and an insert of those rows into the same
 warehouse schema (`cdr_changes` and its views) every 20,000 rows. No deduplication: a resent or
-rerated CDR counts again. Run as `python -m bench.diy_peer TOPIC BROKER FOLDER COUNT`; prints CDR/s.
+rerated CDR counts again. Run as `python -m bench.diy_peer TOPIC BROKER FOLDER COUNT`; prints CDR/s
+and the CPU time of the whole process (ClickHouse's threads in it too) per CDR, in µs.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pipeline.warehouse.sink import CHANGE_COLUMNS, change_columns
 ROWS_PER_INSERT = 20_000
 
 
-async def run(topic: str, broker: str, folder: Path, count: int) -> float:
+async def run(topic: str, broker: str, folder: Path, count: int) -> tuple[float, float]:
     client = connect(parse_warehouse_url("CDRFLOW_CLICKHOUSE", f"chdb://{folder}"))
     migrate(client)
     consumer = AIOKafkaConsumer(
@@ -35,7 +36,7 @@ async def run(topic: str, broker: str, folder: Path, count: int) -> float:
     await consumer.start()
     rows: list[list] = []
     seen = stored = 0
-    started = None
+    started, cpu_started = None, 0.0
 
     def insert() -> None:
         block = change_columns(BatchChanges(0, 0, newest=rows))
@@ -45,7 +46,7 @@ async def run(topic: str, broker: str, folder: Path, count: int) -> float:
         while seen < count:
             batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
             if started is None and batch:
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
             now_ms = int(time.time() * 1000)
             for records in batch.values():
                 for record in records:
@@ -56,11 +57,12 @@ async def run(topic: str, broker: str, folder: Path, count: int) -> float:
                 insert()
                 stored += len(rows)
                 rows = []
-        return stored / (time.perf_counter() - started)
+        return stored / (time.perf_counter() - started), (time.process_time() - cpu_started) / stored * 1e6
     finally:
         await consumer.stop()
 
 
 if __name__ == "__main__":
     topic, broker, folder, count = sys.argv[1:5]
-    print(f"{asyncio.run(run(topic, broker, Path(folder), int(count))):.0f}")
+    rate, cpu_per_cdr = asyncio.run(run(topic, broker, Path(folder), int(count)))
+    print(f"{rate:.0f} {cpu_per_cdr:.1f}")

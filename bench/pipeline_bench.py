@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer
 from consumers.feed.producer import send_messages
 from consumers.feed.switch import FeedShape, SwitchFeed
 from consumers.worker import WorkerProcess
+from pipeline.metrics import STAGES
 from pipeline.settings import Settings
 from pipeline.topics import ensure_topics
 
@@ -80,14 +81,16 @@ async def baseline(settings: Settings, count: int) -> tuple[float, float]:
     return seen / elapsed, cpu / seen * 1e6
 
 
-def diy_peer(settings: Settings, folder: Path, count: int) -> float:
-    """CDR/s of the DIY peer (bench/diy_peer.py) over the same topic, into a warehouse of its own."""
+def diy_peer(settings: Settings, folder: Path, count: int) -> tuple[float, float]:
+    """CDR/s of the DIY peer (bench/diy_peer.py) over the same topic, into a warehouse of its own,
+    and its CPU µs per CDR."""
     done = subprocess.run(
         [sys.executable, "-m", "bench.diy_peer", settings.topic, ",".join(settings.bootstrap_servers),
          str(folder / "diy-clickhouse"), str(count)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    return float(done.stdout.split()[-1])
+    rate, cpu_per_cdr = done.stdout.split()[-2:]
+    return float(rate), float(cpu_per_cdr)
 
 
 @dataclass
@@ -200,6 +203,15 @@ def bench_folder(prefix: str) -> tuple[Path, Settings]:
     return folder, settings
 
 
+def stage_split(metrics: dict[str, float]) -> str:
+    """Where a CDR's time goes, from the worker's `cdrflow_stage_seconds`: 'read 14/16, ...' in ms."""
+
+    def ms(stage: str, q: str) -> float:
+        return metrics[f'cdrflow_stage_seconds{{stage="{stage}",quantile="{q}"}}'] * 1000
+
+    return ", ".join(f"{stage} {ms(stage, '0.5'):.0f}/{ms(stage, '0.99'):.0f}" for stage in STAGES)
+
+
 def main() -> int:
     folder, settings = bench_folder("cdrflow-bench-")
     feed = SwitchFeed(FeedShape(seed=42))
@@ -208,16 +220,20 @@ def main() -> int:
     asyncio.run(send_messages(settings, messages))
 
     base, base_cpu = asyncio.run(baseline(settings, len(messages)))
-    diy = diy_peer(settings, folder, len(messages))
+    diy, diy_cpu = diy_peer(settings, folder, len(messages))
     worker = WorkerProcess.on_folder(settings, folder)
     try:
         rate, peak_mb, cpu = throughput(worker, len(messages))
     finally:
         worker.stop()
     print(f"bench pipeline_throughput: {rate:.0f} CDR/s (baseline {base:.0f} msg/s, ratio {rate / base:.2f})")
-    print(f"bench pipeline_vs_diy: {rate:.0f} CDR/s (DIY peer {diy:.0f} CDR/s, ratio {rate / diy:.2f})")
+    pipeline_cpu = cpu.ingest + cpu.worker + cpu.broker
     print(
-        f"bench pipeline_cpu_per_cdr: {cpu.ingest + cpu.worker + cpu.broker:.1f} us (ingest process {cpu.ingest:.1f}, "
+        f"bench pipeline_vs_diy: {rate:.0f} CDR/s (DIY peer {diy:.0f} CDR/s, ratio {rate / diy:.2f}; CPU per CDR "
+        f"{pipeline_cpu:.1f} us against the DIY peer's {diy_cpu:.1f} us, ratio {pipeline_cpu / diy_cpu:.2f})"
+    )
+    print(
+        f"bench pipeline_cpu_per_cdr: {pipeline_cpu:.1f} us (ingest process {cpu.ingest:.1f}, "
         f"worker {cpu.worker:.1f} of which ClickHouse merges {cpu.merges:.1f}, broker {cpu.broker:.1f}; "
         f"baseline {base_cpu:.1f} us per message)"
     )
@@ -236,6 +252,7 @@ def main() -> int:
     p50, p99 = (seen[f'cdrflow_event_to_queryable_seconds{{quantile="{q}"}}'] * 1000 for q in ("0.5", "0.99"))
     print(f"bench pipeline_latency_p50: {p50:.0f} ms (at {LATENCY_RATE} CDR/s)")
     print(f"bench pipeline_latency_p99: {p99:.0f} ms (at {LATENCY_RATE} CDR/s)")
+    print(f"bench pipeline_stages: {stage_split(seen)} (p50/p99 ms over the last minute, at {LATENCY_RATE} CDR/s)")
     return 0
 
 
