@@ -1,6 +1,7 @@
 """deploy/kafka/broker: start, status, stop and restart of the project's own Kafka broker."""
 
 import asyncio
+import random
 import socket
 import time
 from pathlib import Path
@@ -15,17 +16,18 @@ pytestmark = pytest.mark.skipif(DOCKER, reason="tests the native broker script")
 
 
 def free_port_pair() -> int:
-    """A port p such that p and p + 1 (the controller) are free."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-                return port
-            except OSError:
-                continue
+    """A port p such that p and p + 1 (the controller) are free, below the ephemeral range: a port
+    the kernel hands out to outgoing connections (a client retrying while the broker is away)
+    could otherwise take one of them before the broker starts again."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(20000, low - 1), 200):
+        try:
+            with socket.socket() as first, socket.socket() as second:
+                first.bind(("127.0.0.1", port))
+                second.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
     raise RuntimeError("no free port pair")
 
 
