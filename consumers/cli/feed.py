@@ -24,10 +24,10 @@ def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
         if args.out is None:
             asyncio.run(send_paced(settings, feed, args.rate, args.seconds, bar.update))
             return 0
-        start_ms = int(time.time() * 1000)
+        start_ms = int(time.time() * 1000) - args.seconds * 1000  # calls that ended in the last `seconds`
         with args.out.open("wb") as out:
             for second in range(args.seconds):
-                for event in feed.events(start_ms + second * 1000, args.rate, 1000):
+                for event in feed.events(start_ms + second * 1000, args.rate, 1000, ending=True):
                     out.write(orjson.dumps(event) + b"\n")
                 bar.update(args.rate)
     return 0

@@ -67,13 +67,14 @@ async def send_paced(
     progress: Progress = lambda n: None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """`rate` CDRs a second, starting now, for `seconds` seconds (None: until `stop` is set)."""
+    """`rate` CDRs a second, each sent in the second its call ended (as a switch sends a CDR at
+    hang-up, so none ends in the future), for `seconds` seconds (None: until `stop` is set)."""
     stop = stop or asyncio.Event()
-    start_ms = int(time.time() * 1000)
+    start_ms = int(time.time() * 1000) - 1000
     started = time.monotonic()
     async with CdrProducer(settings) as producer:
         for second in itertools.count() if seconds is None else range(seconds):
-            events = feed.events(start_ms + second * 1000, rate, 1000)
+            events = feed.events(start_ms + second * 1000, rate, 1000, ending=True)
             await producer.send_all((orjson.dumps(event) for event in events), progress)
             try:
                 await asyncio.wait_for(stop.wait(), max(0.0, started + second + 1 - time.monotonic()))

@@ -84,7 +84,8 @@ class SwitchFeed:
         subscriber_digits = destination.digits - len(destination.prefix)
         return destination.prefix + f"{(rank * 7919) % 10**subscriber_digits:0{subscriber_digits}d}"
 
-    def _cdr(self, start_ms: int) -> dict:
+    def _cdr(self, start_ms: int, ending: bool = False) -> dict:
+        """A call starting at `start_ms`; with `ending`, one that ends (hangs up) then instead."""
         rng = self.rng
         self.sequence += 1
         customer = rng.choices(self.customers, cum_weights=self.customer_weights)[0]
@@ -128,10 +129,13 @@ class SwitchFeed:
                 "pdd_out_ms": pdd_out,
                 "dtmf": rng.randrange(1, 12) if ivr else 0,
             }
+        if ending:  # rang for pdd_in_ms, then talked for the duration
+            event["start_time"] = start_ms - event["pdd_in_ms"] - int(event.get("duration", 0) * 1000)
         return event
 
-    def events(self, start_ms: int, count: int, spread_ms: int) -> Iterator[dict]:
-        """`count` events starting within [start_ms, start_ms + spread_ms), with rerates and resends."""
+    def events(self, start_ms: int, count: int, spread_ms: int, ending: bool = False) -> Iterator[dict]:
+        """`count` events starting within [start_ms, start_ms + spread_ms), with rerates and resends;
+        with `ending`, calls that end (hang up) in that span instead, as a switch sends them."""
         rng = self.rng
         for _ in range(count):
             roll = rng.random()
@@ -145,7 +149,7 @@ class SwitchFeed:
                 self.recent.append(rerated)
                 yield rerated
                 continue
-            event = self._cdr(start_ms + rng.randrange(max(spread_ms, 1)))
+            event = self._cdr(start_ms + rng.randrange(max(spread_ms, 1)), ending)
             if len(self.recent) < 1000:
                 self.recent.append(event)
             else:

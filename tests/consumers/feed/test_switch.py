@@ -64,3 +64,11 @@ def test_each_customer_sends_mostly_to_its_home_markets():
         assert top_two > 0.5 * sum(mix.values())
     home_markets = {tuple(sorted(d for d, _ in mix.most_common(2))) for mix in busiest}
     assert len(home_markets) > 1  # customers differ in where they send
+
+
+def test_a_call_sent_at_hang_up_ends_in_its_second_never_later():
+    """As a switch sends a CDR when the call ends: a paced feed's calls end no later than the send."""
+    events = list(SwitchFeed(FeedShape(seed=4)).events(NOW_MS, 5000, 1000, ending=True))
+    ends = [e["start_time"] + int(e.get("duration", 0) * 1000) for e in events if e.get("rev", 0) == 0]
+    assert max(ends) < NOW_MS + 1000
+    assert min(e["start_time"] for e in events) < NOW_MS - 600_000  # long calls began long before
