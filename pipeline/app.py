@@ -28,6 +28,7 @@ import orjson
 from aiohttp import web
 
 from pipeline.browser_rules import BrowserRules
+from pipeline.caught_up import CaughtUpMark
 from pipeline.client_logs import quiet_repeated_client_lines
 from pipeline.collector import collect_less_often, freeze_start_up
 from pipeline.ingest.process import IngestProcess
@@ -53,6 +54,7 @@ collect_less_often()
 EXIT_UNAVAILABLE = 69  # exit codes of the README's table: Kafka, ClickHouse or needed batches unavailable
 EXIT_CONFIG = 78  # a bad setting
 FORGET_EVERY_SECONDS = 3600.0
+MARK_EVERY_SECONDS = 1.0
 PROGRESS_EVERY_SECONDS = 10.0
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 try:
@@ -178,6 +180,7 @@ ingest = app.service(IngestProcess(settings, metrics))
 
 
 recovery = BatchRecovery(app, cdr_state, settings.batch_topic, metrics)
+caught_up = CaughtUpMark()
 in_flight: dict[int, asyncio.Future] = {}  # per batch-topic partition: the batch being sunk and recorded
 forget_due_at = time.monotonic() + FORGET_EVERY_SECONDS
 
@@ -309,18 +312,27 @@ async def forget_old_ids() -> None:
     metrics.inc("cdrflow_ids_forgotten_total", forgotten)
 
 
+@guarded_timer(MARK_EVERY_SECONDS)
+async def follow_how_far_caught_up() -> None:
+    """Move this worker's caught-up mark (pipeline/caught_up.py). The ingest's moment is read
+    before the batch topic's end offsets: the batches it had forwarded by then are in them."""
+    forwarded_through = ingest.forwarded_through
+    if not recovery.recovered():
+        return
+    batches = await asyncio.wait_for(recovery.unapplied_batches(), MARK_EVERY_SECONDS * 5)
+    if forwarded_through is not None:
+        caught_up.forwarded(forwarded_through, {tp.partition: end for tp, (_, end) in batches.items()})
+    through = caught_up.applied({tp.partition: applied for tp, (applied, _) in batches.items()})
+    if through is not None:
+        metrics.gauges["cdrflow_caught_up_through_seconds"] = int(through)
+
+
 @guarded_timer(PROGRESS_EVERY_SECONDS)
 async def report_progress() -> None:
-    """Record how far this worker has caught up (pipeline/warehouse/progress.py), for scheduled reports.
-
-    The ingest's caught-up moment is read before the batch lag: the batches it had forwarded by
-    then are in the batch topic's end offsets, so no lag there means they are applied too."""
-    caught_up_at = ingest.caught_up_at
-    if caught_up_at is None or await asyncio.wait_for(recovery.batch_lag(), PROGRESS_EVERY_SECONDS) != 0:
-        return
-    through = datetime.fromtimestamp(caught_up_at, timezone.utc)
-    await sink.run(lambda: insert_progress(sink.client, WORKER_NAME, through))
-    metrics.gauges["cdrflow_caught_up_through_seconds"] = int(caught_up_at)
+    """Record how far this worker has caught up (pipeline/warehouse/progress.py), for scheduled reports."""
+    if caught_up.through is not None:
+        through = datetime.fromtimestamp(caught_up.through, timezone.utc)
+        await sink.run(lambda: insert_progress(sink.client, WORKER_NAME, through))
 
 
 def today() -> int:

@@ -52,10 +52,10 @@ class IngestProcess(Service):
         return self.status.get("partitions", 0)
 
     @property
-    def caught_up_at(self) -> float | None:
-        """Epoch seconds: every input message that reached Kafka before it had been forwarded
-        (the latest time the child found no lag); None until it has."""
-        return self.status.get("caught_up_at")
+    def forwarded_through(self) -> float | None:
+        """Epoch seconds: every input message that reached Kafka before it was forwarded when the
+        child last looked (CdrIngest.forwarded_through); None while that is not known."""
+        return self.status.get("forwarded_through")
 
     @Service.task
     async def _supervise(self) -> None:
@@ -111,7 +111,6 @@ async def run_child() -> int:
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     end_of_input = asyncio.ensure_future(stdin.read())
-    caught_up_at = None
     try:
         while not end_of_input.done() and not ingest.crashed:
             consumer = ingest.consumer
@@ -121,13 +120,11 @@ async def run_child() -> int:
             except KafkaError as error:  # a broker blip: unknown until the next look
                 log.warning("could not read the input lag: %s", error)
                 lag = -1
-            if lag == 0:
-                caught_up_at = checked_at
             status = {name: metrics.counters[name] for name in COUNTERS}
             status |= {
                 "lag": lag,
                 "partitions": len(consumer.assignment()) if consumer else 0,
-                "caught_up_at": caught_up_at,
+                "forwarded_through": ingest.forwarded_through(checked_at) if lag >= 0 else None,
                 "holding": ingest.holding,
             }
             sys.stdout.buffer.write(orjson.dumps(status) + b"\n")

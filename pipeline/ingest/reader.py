@@ -94,6 +94,8 @@ class CdrIngest(Service):
         self.producer: AIOKafkaProducer | None = None
         self.admin: AIOKafkaAdminClient | None = None
         self.positions: dict[TopicPartition, int] = {}
+        self.partition_lag: dict[TopicPartition, int] = {}
+        self.last_forwarded_ms: dict[TopicPartition, int] = {}  # append time of the last message forwarded
         self.holding = False
 
     async def on_start(self) -> None:
@@ -135,12 +137,27 @@ class CdrIngest(Service):
         for tp in set(self.positions) - set(assignment):  # read from the committed offset if it comes back
             del self.positions[tp]
         ends = await consumer.end_offsets(assignment)
-        lag = 0
+        lags = {}
         for tp in assignment:
             if tp not in self.positions:
                 self.positions[tp] = await consumer.committed(tp) or 0
-            lag += max(0, ends[tp] - self.positions[tp])
-        return lag
+            lags[tp] = max(0, ends[tp] - self.positions[tp])
+        self.partition_lag = lags
+        return sum(lags.values())
+
+    def forwarded_through(self, checked_at: float) -> float | None:
+        """The moment before which every message of this process's partitions is forwarded, as the
+        last lag() found them (read at `checked_at`); None while a lagging partition has forwarded
+        nothing yet here."""
+        moments = []
+        for tp, lag in self.partition_lag.items():
+            if lag == 0:
+                moments.append(checked_at)
+            elif tp in self.last_forwarded_ms:
+                moments.append(self.last_forwarded_ms[tp] / 1000)
+            else:
+                return None
+        return min(moments, default=None)
 
     async def batch_lag(self) -> int:
         """Batch messages the workers have not taken yet (their group's committed offsets), all partitions."""
@@ -196,6 +213,7 @@ class CdrIngest(Service):
                 count += len(tp_records)
             if count and (count >= FLUSH_RECORDS or time.monotonic() - first_at >= LINGER_SECONDS):
                 await self.forward(pending, read_ms)
+                self.last_forwarded_ms.update({tp: max(r.timestamp for r in rs) for tp, rs in pending.items()})
                 await self.commit({tp: rs[-1].offset + 1 for tp, rs in pending.items()})
                 pending, count = {}, 0
 

@@ -1,8 +1,8 @@
 """How far the pipeline has caught up: the moment before which every input message is in ClickHouse.
 
 A worker is caught up through T when its ingest had forwarded every input message appended
-before T (its lag was 0 when read at T) and, after hearing that, the worker had applied every
-batch of its batch partitions. Each worker records its own T in `pipeline_progress` every few
+before T and the worker has applied every batch of its batch partitions that was forwarded by
+then (pipeline/caught_up.py). Each worker records its own T in `pipeline_progress` every ten
 seconds; the pipeline as a whole is caught up through the smallest T of the workers that
 reported lately. Scheduled reports wait for it: a CDR reaches Kafka when its call ends, so a
 period is complete once the pipeline is caught up past the period's end plus a grace.
