@@ -33,6 +33,7 @@ from pipeline.client_logs import quiet_repeated_client_lines
 from pipeline.collector import collect_less_often, freeze_start_up
 from pipeline.ingest.process import IngestProcess
 from pipeline.ingest.reader import OLDEST_INPUT_HEADER, READ_HEADER, partition_of
+from pipeline.live.delta import stamped
 from pipeline.live.state import LiveState
 from pipeline.live.topic import read_live_deltas
 from pipeline.metrics import WorkerMetrics
@@ -155,7 +156,7 @@ live_table = app.Table(
 )  # fmt: skip
 live = LiveState(
     live_table, settings.live_grace_seconds * 1000, lambda offsets: read_live_deltas(settings, offsets),
-    ready=lambda: holds_live(),
+    ready=lambda: holds_live(), idle_ms=settings.live_idle_seconds * 1000,
 )  # fmt: skip
 
 
@@ -217,7 +218,9 @@ async def sink_and_record(changes: BatchChanges, headers: dict[str, bytes], appe
     stored_at = time.time()
     if delta is not None:
         try:
-            await (await live_deltas.send(value=delta))  # delivered before the batch counts
+            await (
+                await live_deltas.send(value=stamped(delta, int(stored_at * 1000)))
+            )  # delivered before the batch counts
         except Exception as error:
             stop_unrecorded(changes, "the live topic", error)
     delivered_at = time.time()

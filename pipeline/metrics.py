@@ -27,6 +27,10 @@ class WorkerMetrics:
         "cdrflow_live_late_total": (
             "CDR revisions older than the live clock less the longest window: in reports, not in live statistics"
         ),
+        "cdrflow_live_future_total": (
+            "CDR revisions that ended after their batch was applied plus the grace (a switch's clock running fast): "
+            "in reports at once, in live statistics when the live clock reaches them; they never move the clock"
+        ),
         "cdrflow_alert_transitions_total": "alert transitions (fired, resolved) recorded",
         "cdrflow_alert_notifications_failed_total": "failed e-mail or webhook notifications (each retried)",
     }

@@ -1,9 +1,11 @@
-"""The worker's own pages: `/api/health` (200 when consuming) and `/metrics` (Prometheus text)."""
+"""The worker's own pages: `/api/health` (200 when consuming; on the worker keeping the live windows,
+`"live": {"clock", "behind_seconds"}`) and `/metrics` (Prometheus text)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime, timezone
 
 from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
@@ -17,8 +19,21 @@ LAG_SECONDS = 2.0  # a scrape does not wait longer for the broker to tell the ba
 class Health(View):
     async def get(self, request: Request) -> Response:
         consuming = app.consumer is not None and bool(app.consumer.assignment())
-        body = {"status": "ok" if consuming else "starting", "sink_last_write": sink.last_write, "time": time.time()}
+        now = time.time()
+        body = {"status": "ok" if consuming else "starting", "sink_last_write": sink.last_write, "time": now}
+        if settings.live and holds_live():
+            body["live"] = live_clock(now)
         return self.json(body, status=200 if consuming else 503)
+
+
+def live_clock(now: float) -> dict:
+    """The live clock, and how far it trails the wall clock less the grace (negative: leads it)."""
+    clock_ms = live.built().clock_ms
+    if clock_ms is None:
+        return {"clock": None, "behind_seconds": None}
+    clock = datetime.fromtimestamp(clock_ms / 1000, timezone.utc)
+    behind = now - settings.live_grace_seconds - clock_ms / 1000
+    return {"clock": clock.isoformat().replace("+00:00", "Z"), "behind_seconds": round(behind, 1)}
 
 
 @app.page("/metrics")
@@ -42,4 +57,5 @@ class Metrics(View):
         metrics.gauges["cdrflow_live_holder"] = int(holder)
         metrics.gauges["cdrflow_live_clock_seconds"] = (live.built().clock_ms or 0) // 1000 if holder else 0
         metrics.counters["cdrflow_live_late_total"] = live.built().late if holder else 0
+        metrics.counters["cdrflow_live_future_total"] = live.built().future if holder else 0
         return self.text(metrics.render(), content_type="text/plain; version=0.0.4")

@@ -8,7 +8,8 @@ here: planning that query costs ClickHouse some 17 ms whatever the batch's size 
 first runs, while it compiles the expressions), more than summing a few thousand rows in Python.
 Either way the answer is the live topic's message as it is:
 
-    {"p": batch partition, "o": batch offset,
+    {"t": when the batch was applied (ms; the sink's caller adds it: `stamped`),
+     "p": batch partition, "o": batch offset,
      "m": [[minute, newest end time of the new revisions ending in it (ms, or null),
             [[customer, provider, customer_destination, provider_destination, switch, *sums], ...],
             "[[dest_number, *sums], ...]"], ...]}    (oldest minute first; sums in LIVE_SUMS order)
@@ -71,6 +72,12 @@ GROUP BY minute
 ORDER BY minute
 SETTINGS output_format_json_quote_64bit_integers = 0, max_threads = 1, force_grouping_standard_compatibility = 1
 """
+
+
+def stamped(delta: bytes, applied_ms: int) -> bytes:
+    """The delta with the moment its batch was applied: the live clock is never ahead of it
+    (less the grace), and a CDR that ends after it (plus the grace) lies in the future."""
+    return b'{"t":%d,' % applied_ms + delta[1:]
 
 
 def live_delta(client: Client, columns: Sequence[str], rows: bytes, changes: BatchChanges) -> bytes:

@@ -61,9 +61,11 @@ class LiveState:
         grace_ms: int,
         read_deltas: ReadDeltas,
         ready: Callable[[], bool] = lambda: True,
+        idle_ms: int = 300_000,
     ) -> None:
         self.table = table
         self.grace_ms = grace_ms
+        self.idle_ms = idle_ms
         self.read_deltas = read_deltas  # the live topic's messages at the given offsets (those it holds)
         self.ready = ready  # whether this worker holds the live partition, its table recovered
         self.windows: LiveWindows | None = None
@@ -75,7 +77,7 @@ class LiveState:
     def built(self) -> LiveWindows:
         """The windows (empty, and not kept, until `build` has made them: while this worker does not
         hold the live partition, or has just taken it)."""
-        return LiveWindows(self.grace_ms) if self.windows is None else self.windows
+        return LiveWindows(self.grace_ms, idle_ms=self.idle_ms) if self.windows is None else self.windows
 
     async def build(self) -> LiveWindows:
         """Make the windows from the deltas the table lists, read from the live topic, once this
@@ -98,7 +100,7 @@ class LiveState:
                     delay = min(2 * delay, 10.0)
             if fetched is None or not self.ready():  # the partition went to another worker meanwhile
                 return self.built()
-            windows = LiveWindows(self.grace_ms)
+            windows = LiveWindows(self.grace_ms, idle_ms=self.idle_ms)
             self.kept.clear()
             missing = []
             for key, value in listed:
@@ -148,7 +150,7 @@ class LiveState:
         self.table[marker] = b"%d" % delta["o"]
         self.kept.append((key, newest))
         for minute in delta["m"]:  # as if the batch's CDRs had come one minute after another
-            windows.apply_minute(*minute)
+            windows.apply_minute(*minute, partition=delta["p"], sent_ms=delta.get("t"))
             await self.evaluate()
         return True
 

@@ -10,10 +10,17 @@ in its table until they are older than the slices kept, so that a restart rebuil
 windows from the live topic. A window's sums are slid from one minute step to the next while the
 slices it covers stay as they were.
 
-The live clock is the newest end time applied less the grace. While CDRs flow it only moves
-forward; a CDR whose minute is older than the clock less the longest window counts in history
-only (`late`). When the input has been idle for a while the clock follows the wall clock, and
-the next CDRs set it back to their own newest end time, so a replay runs on its own time.
+The live clock is a watermark less the grace: the newest end time applied, per batch partition,
+and the least of those over the partitions that carried CDRs lately, so that a partition behind
+the others (a backlog, batches applied in another order) does not find its CDRs counted as late.
+No switch can push it: a CDR that ends after the moment its batch was applied plus the grace (a
+switch whose clock runs fast) counts in its slice, which the windows reach when the clock does,
+but does not move the clock (`future`), and the clock is never ahead of that moment less the
+grace. While CDRs flow it only moves forward; a CDR whose minute is older than the clock less the
+longest window counts in history only (`late`). When the input has been idle for a while the
+clock follows the wall clock, and the next CDRs set it back to their own newest end time, so a
+replay runs on its own time. Every moment used is carried by the deltas (the time each was
+sent), so windows rebuilt from the live topic are the windows that were.
 """
 
 from __future__ import annotations
@@ -104,9 +111,14 @@ class Slice:
 class LiveWindows:
     grace_ms: int
     slices: dict[int, Slice] = field(default_factory=dict)  # by minute (epoch ms // 60000)
-    newest_end_ms: int | None = None  # of the CDRs applied since the clock last followed the wall clock
+    newest_end_ms: int | None = None  # the watermark of the CDRs applied since the clock last followed the wall clock
     wall_clock_ms: int | None = None  # set while the input is idle: the clock follows it
     late: int = 0  # CDR revisions older than the clock less the longest window: history only
+    future: int = 0  # CDR revisions that ended after their batch was applied plus the grace
+    idle_ms: int = 300_000  # CDRFLOW_LIVE_IDLE_SECONDS: a partition without CDRs this long holds nothing back
+    partition_ends: dict[int, int] = field(default_factory=dict)  # per batch partition, its newest end time
+    partition_seen: dict[int, int] = field(default_factory=dict)  # per batch partition, when it last carried CDRs
+    sent_ms: int | None = None  # when the latest delta was sent: the clock is never ahead of it less the grace
     evaluated: int | None = None  # the last minute step handed out by steps()
     # window_sums and keys answers until a slice they cover changes: rules on the same scope and
     # window (an ASR and an ACD rule on routes, say) are summed once per minute step
@@ -119,7 +131,10 @@ class LiveWindows:
     def clock_ms(self) -> int | None:
         if self.wall_clock_ms is not None:
             return self.wall_clock_ms
-        return None if self.newest_end_ms is None else self.newest_end_ms - self.grace_ms
+        if self.newest_end_ms is None:
+            return None
+        clock = self.newest_end_ms - self.grace_ms
+        return clock if self.sent_ms is None else min(clock, self.sent_ms - self.grace_ms)
 
     @property
     def minute(self) -> int | None:
@@ -129,19 +144,23 @@ class LiveWindows:
 
     def apply(self, delta: dict) -> None:
         """Add one batch's delta (see pipeline.live.delta), a minute of end time at a time."""
-        for minute, newest_end, key_rows, number_rows in delta["m"]:
-            self.apply_minute(minute, newest_end, key_rows, number_rows)
+        for minute in delta["m"]:
+            self.apply_minute(*minute, partition=delta.get("p", 0), sent_ms=delta.get("t"))
 
     def apply_minute(
-        self, minute: int, newest_end: int | None, key_rows: list[list], number_rows: str | list[list]
-    ) -> None:
-        """Add the rows of one minute of a delta (its per-number rows as JSON text, or read already);
-        `newest_end` (of its new revisions) moves the clock."""
+        self, minute: int, newest_end: int | None, key_rows: list[list], number_rows: str | list[list],
+        partition: int = 0, sent_ms: int | None = None,
+    ) -> None:  # fmt: skip
+        """Add the rows of one minute of a delta of batch partition `partition`, sent at `sent_ms`
+        (its per-number rows as JSON text, or read already); `newest_end` (of its new revisions)
+        moves the clock, unless it lies in the future."""
+        if sent_ms is not None:
+            self.sent_ms = sent_ms if self.sent_ms is None else max(self.sent_ms, sent_ms)
         if newest_end is not None:
-            if self.wall_clock_ms is not None:  # CDRs again after an idle spell: their own time
-                self.wall_clock_ms, self.newest_end_ms = None, newest_end
-            elif self.newest_end_ms is None or newest_end > self.newest_end_ms:
-                self.newest_end_ms = newest_end
+            if sent_ms is not None and newest_end > sent_ms + self.grace_ms:
+                self.future += sum(row[5] for row in key_rows if row[5] > 0)
+            else:
+                self._watermark(partition, newest_end, sent_ms)
         clock = self.minute
         if clock is not None and minute < clock - LONGEST_WINDOW:
             self.late += sum(abs(row[5]) for row in key_rows)
@@ -156,6 +175,23 @@ class LiveWindows:
             by_key[key] = row[5:] if held is None else list(map(plus, held, row[5:]))
         found.numbers_unread.append(number_rows)
         self.drop_old()
+
+    def _watermark(self, partition: int, newest_end: int, sent_ms: int | None) -> None:
+        """Move the clock with a partition's newest end time: to the least of the partitions that
+        carried CDRs in the last `idle_ms` (forward only while CDRs flow)."""
+        if self.wall_clock_ms is not None:  # CDRs again after an idle spell: their own time
+            self.wall_clock_ms, self.newest_end_ms = None, None
+            self.partition_ends.clear()
+        ends = self.partition_ends
+        ends[partition] = max(ends.get(partition, newest_end), newest_end)
+        if sent_ms is not None:
+            self.partition_seen[partition] = sent_ms
+        recent = sent_ms - self.idle_ms if sent_ms is not None else None
+        watermark = min(
+            end for p, end in ends.items() if recent is None or self.partition_seen.get(p, recent) >= recent
+        )
+        if self.newest_end_ms is None or watermark > self.newest_end_ms:
+            self.newest_end_ms = watermark
 
     def slice(self, minute: int) -> Slice:
         found = self.slices.get(minute)
