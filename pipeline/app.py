@@ -156,7 +156,7 @@ live_table = app.Table(
 )  # fmt: skip
 live = LiveState(
     live_table, settings.live_grace_seconds * 1000, lambda offsets: read_live_deltas(settings, offsets),
-    ready=lambda: holds_live(), idle_ms=settings.live_idle_seconds * 1000,
+    ready=lambda: holds_live(), idle_ms=settings.live_idle_seconds * 1000, partitions=settings.partitions,
 )  # fmt: skip
 
 

@@ -62,10 +62,12 @@ class LiveState:
         read_deltas: ReadDeltas,
         ready: Callable[[], bool] = lambda: True,
         idle_ms: int = 300_000,
+        partitions: int = 0,
     ) -> None:
         self.table = table
         self.grace_ms = grace_ms
         self.idle_ms = idle_ms
+        self.partitions = partitions  # of the batch topic, each feeding the clock
         self.read_deltas = read_deltas  # the live topic's messages at the given offsets (those it holds)
         self.ready = ready  # whether this worker holds the live partition, its table recovered
         self.windows: LiveWindows | None = None
@@ -77,7 +79,10 @@ class LiveState:
     def built(self) -> LiveWindows:
         """The windows (empty, and not kept, until `build` has made them: while this worker does not
         hold the live partition, or has just taken it)."""
-        return LiveWindows(self.grace_ms, idle_ms=self.idle_ms) if self.windows is None else self.windows
+        return self.new_windows() if self.windows is None else self.windows
+
+    def new_windows(self) -> LiveWindows:
+        return LiveWindows(self.grace_ms, idle_ms=self.idle_ms, partitions=self.partitions)
 
     async def build(self) -> LiveWindows:
         """Make the windows from the deltas the table lists, read from the live topic, once this
@@ -100,7 +105,7 @@ class LiveState:
                     delay = min(2 * delay, 10.0)
             if fetched is None or not self.ready():  # the partition went to another worker meanwhile
                 return self.built()
-            windows = LiveWindows(self.grace_ms, idle_ms=self.idle_ms)
+            windows = self.new_windows()
             self.kept.clear()
             missing = []
             for key, value in listed:

@@ -116,7 +116,9 @@ class LiveWindows:
     late: int = 0  # CDR revisions older than the clock less the longest window: history only
     future: int = 0  # CDR revisions that ended after their batch was applied plus the grace
     idle_ms: int = 300_000  # CDRFLOW_LIVE_IDLE_SECONDS: a partition without CDRs this long holds nothing back
+    partitions: int = 0  # of the batch topic: until each has carried CDRs (or idle_ms passed) the clock waits
     partition_ends: dict[int, int] = field(default_factory=dict)  # per batch partition, its newest end time
+    counting_since: int | None = None  # when the partitions' ends were first gathered (sent ms)
     partition_seen: dict[int, int] = field(default_factory=dict)  # per batch partition, when it last carried CDRs
     sent_ms: int | None = None  # when the latest delta was sent: the clock is never ahead of it less the grace
     evaluated: int | None = None  # the last minute step handed out by steps()
@@ -180,16 +182,19 @@ class LiveWindows:
         """Move the clock with a partition's newest end time: to the least of the partitions that
         carried CDRs in the last `idle_ms` (forward only while CDRs flow)."""
         if self.wall_clock_ms is not None:  # CDRs again after an idle spell: their own time
-            self.wall_clock_ms, self.newest_end_ms = None, None
+            self.wall_clock_ms, self.newest_end_ms, self.counting_since = None, None, None
             self.partition_ends.clear()
         ends = self.partition_ends
         ends[partition] = max(ends.get(partition, newest_end), newest_end)
-        if sent_ms is not None:
+        if sent_ms is None:
+            watermark = min(ends.values())
+        else:
             self.partition_seen[partition] = sent_ms
-        recent = sent_ms - self.idle_ms if sent_ms is not None else None
-        watermark = min(
-            end for p, end in ends.items() if recent is None or self.partition_seen.get(p, recent) >= recent
-        )
+            self.counting_since = self.counting_since or sent_ms
+            recent = sent_ms - self.idle_ms
+            if len(ends) < self.partitions and self.counting_since > recent:
+                return  # a partition that has carried nothing yet may hold the oldest CDRs: wait for it
+            watermark = min(end for p, end in ends.items() if self.partition_seen.get(p, recent) >= recent)
         if self.newest_end_ms is None or watermark > self.newest_end_ms:
             self.newest_end_ms = watermark
 

@@ -80,3 +80,19 @@ def test_a_partition_without_cdrs_for_the_idle_time_holds_nothing_back(warehouse
         end = T0 + minute * MINUTE_MS
         windows.apply(sent(deltas(warehouse, [call(f"busy-{minute}", "b", end)])[0], 0, end + 1000))
     assert windows.clock_ms == T0 + 11 * MINUTE_MS - GRACE_MS  # partition 1 went quiet 11 minutes ago
+
+
+def test_the_clock_waits_for_every_partition_to_carry_cdrs_or_for_the_idle_time(warehouse):
+    """A replay at full speed: partition 0's first batch spans the hour before the others' come,
+    and no minute step passes without them; a partition that never carries CDRs holds the clock
+    only for the idle time."""
+    windows = LiveWindows(GRACE_MS, partitions=3, idle_ms=300_000)
+    hour = [call(f"h-{p}-{m}", "ab"[p % 2], T0 + m * MINUTE_MS) for p in range(2) for m in range(60)]
+    applied_at = T0 + 86_400_000
+    windows.apply(sent(deltas(warehouse, [c for c in hour if c["id"].startswith("h-0")])[0], 0, applied_at))
+    assert windows.steps() == []
+    windows.apply(sent(deltas(warehouse, [c for c in hour if c["id"].startswith("h-1")])[0], 1, applied_at + 100))
+    assert windows.steps() == []  # partition 2 has carried nothing yet
+    windows.apply(sent(deltas(warehouse, [call("late-p0", "a", T0 + 61 * MINUTE_MS)])[0], 0, applied_at + 300_001))
+    assert windows.clock_ms == T0 + 59 * MINUTE_MS - GRACE_MS  # partition 1's newest: 2 never came
+    assert attempts(windows, 5) == {("a",): 5, ("b",): 5}
