@@ -140,6 +140,15 @@ def readable_tables(client: Client) -> dict[str, list[dict]]:
     return {table: columns[table] for table in READABLE_TABLES if table in columns}
 
 
+def schedules_of(client: Client, name: str) -> list[str]:
+    """The schedules that mail the custom report `name` (the schedules' own table, read as it is)."""
+    found = client.query(
+        "SELECT name FROM schedules FINAL WHERE report = {report:String} AND deleted = 0 ORDER BY name",
+        parameters={"report": f"custom:{name}"},
+    )
+    return [row[0] for row in found.result_rows]
+
+
 class CustomReports:
     """What `cdrflow custom`, `cdrflow report custom`, the API and schedules do with custom reports:
     kept through `warehouse`, run through `read` (read-only, held to the report limits)."""
@@ -172,6 +181,13 @@ class CustomReports:
             raise ReportError(f"the saved custom report {name!r} is not valid: {error}") from None
 
     async def remove(self, name: str) -> bool:
+        """Whether there was a report `name` to remove; one a schedule mails is refused, naming it."""
+        users = await self.warehouse.read(lambda: schedules_of(self.saved.connected(), name))
+        if users:
+            raise ReportError(
+                f"custom report {name!r} is mailed by the schedule{'s' if len(users) > 1 else ''} "
+                f"{', '.join(users)}: remove or change {'them' if len(users) > 1 else 'it'} first"
+            )
         return await self.warehouse.write(lambda: self.saved.remove(name))
 
     async def rows(self, report: CustomReport, parameters: dict) -> tuple[list[str], list[dict]]:

@@ -196,3 +196,14 @@ def test_removed_reports_are_gone_and_unknown_names_say_so(custom):
     assert "short-lived" not in [r["name"] for r in run(reports.list())]
     with pytest.raises(UnknownName, match="no custom report named 'short-lived'"):
         run(reports.get("short-lived"))
+
+
+def test_a_report_a_schedule_mails_cannot_be_removed_until_the_schedule_is(custom):
+    reports, _, client = custom
+    run(reports.add({"name": "mailed-daily", "sql": "SELECT 1"}))
+    client.insert("schedules", [["noc-daily", "custom:mailed-daily"]], column_names=["name", "report"])
+    with pytest.raises(ReportError, match="is mailed by the schedule noc-daily: remove or change it first"):
+        run(reports.remove("mailed-daily"))
+    assert "mailed-daily" in [r["name"] for r in run(reports.list())]
+    client.insert("schedules", [["noc-daily", 1]], column_names=["name", "deleted"])
+    assert run(reports.remove("mailed-daily")) is True
