@@ -30,6 +30,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def url_host(listening_on: str) -> str:
+    """The host part of a URL that reaches a web server listening on `listening_on` from here."""
+    if listening_on in ("0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{listening_on}]" if ":" in listening_on else listening_on
+
+
 class WorkerBusy(OSError):
     """The worker could not take the request now (every report thread taken); the CLI exits 69."""
 
@@ -72,6 +79,11 @@ class WorkerProcess:
         self.process: subprocess.Popen | None = None
         self.log = cwd / "worker.log"
 
+    @property
+    def host(self) -> str:
+        """The address its web server listens on (loopback unless set)."""
+        return url_host(self.env.get("CDRFLOW_WEB_HOST", "127.0.0.1"))
+
     def start(self, *options: str) -> None:
         """Start `cdrflow worker` with `options` added to its command line."""
         log = self.log.open("ab")
@@ -84,7 +96,7 @@ class WorkerProcess:
         )
 
     def metrics(self) -> dict[str, float]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as response:
+        with urllib.request.urlopen(f"http://{self.host}:{self.port}/metrics", timeout=5) as response:
             text = response.read().decode()
         return {
             name: float(value)
@@ -103,7 +115,7 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             self._check_running()
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/health", timeout=5):
+                with urllib.request.urlopen(f"http://{self.host}:{self.port}/api/health", timeout=5):
                     return
             except OSError:
                 time.sleep(0.3)
@@ -165,7 +177,8 @@ def ask_worker(settings: Settings, method: str, path: str, body: object = None) 
     if settings.api_token:
         headers["Authorization"] = f"Bearer {settings.api_token}"
     data = None if body is None else orjson.dumps(body)
-    request = urllib.request.Request(f"http://127.0.0.1:{settings.web_port}{path}", data, headers, method=method)
+    url = f"http://{url_host(settings.web_host)}:{settings.web_port}{path}"
+    request = urllib.request.Request(url, data, headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=300) as response:
             return response.read()

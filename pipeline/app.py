@@ -103,6 +103,8 @@ app = CdrflowApp(
     web_port=settings.web_port,
     web_bind=settings.web_host,  # the address listened on (Faust's web_host only names it in URLs)
     web_host=settings.web_host,
+    # How the other workers reach this one (the live windows' holder answers /api/live for all).
+    canonical_url=settings.canonical_url,
     web_application_options={"middlewares": [refuse_other_sites]},
     # Faust's own pages (/router, /table, /graph, /stats, /performance) show internals unguarded.
     web_router_enabled=False,

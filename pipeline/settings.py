@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -88,6 +89,16 @@ class Settings:
     sql_max_result_mb: int = 100  # largest result of one ad-hoc query
     sql_concurrency: int = 4  # ad-hoc queries at once on the SQL port
     report_max_seconds: int = 60  # time limit of one report (built-in, custom, scheduled)
+    advertised_url: str = ""  # how other workers reach this one's API (Faust's canonical URL)
+
+    @property
+    def canonical_url(self) -> str:
+        """How other workers reach this one's API: CDRFLOW_ADVERTISED_URL, else this host's name
+        when the web server listens on every address, else the one address it listens on."""
+        if self.advertised_url:
+            return self.advertised_url
+        host = socket.gethostname() if self.web_host in ("0.0.0.0", "::") else self.web_host
+        return f"http://{host}:{self.web_port}"
 
     @property
     def batch_topic(self) -> str:
@@ -164,6 +175,7 @@ class Settings:
                 "CDRFLOW_SQL_MAX_RESULT_MB", get("CDRFLOW_SQL_MAX_RESULT_MB", "100"), 1, 1 << 20
             ),
             sql_concurrency=parse_int("CDRFLOW_SQL_CONCURRENCY", get("CDRFLOW_SQL_CONCURRENCY", "4"), 1, 256),
+            advertised_url=parse_advertised_url("CDRFLOW_ADVERTISED_URL", get("CDRFLOW_ADVERTISED_URL", "")),
             report_max_seconds=parse_int(
                 "CDRFLOW_REPORT_MAX_SECONDS", get("CDRFLOW_REPORT_MAX_SECONDS", "60"), 1, 24 * 3600
             ),
@@ -233,6 +245,20 @@ def parse_host(name: str, raw: str) -> str:
             f"{name}: expected an address to listen on (127.0.0.1, 0.0.0.0, ::, a host name), got {raw!r}"
         )
     return raw
+
+
+def parse_advertised_url(name: str, raw: str) -> str:
+    """An http(s)://host:port URL without a path; "" for the default (Settings.canonical_url)."""
+    if not raw:
+        return ""
+    url = urlsplit(raw)
+    try:
+        port = url.port
+    except ValueError:
+        port = None
+    if url.scheme not in ("http", "https") or not url.hostname or port is None or url.path not in ("", "/"):
+        raise SettingsError(f"{name}: expected http://host:port (how other workers reach this one), got {raw!r}")
+    return f"{url.scheme}://{url.netloc}"
 
 
 def parse_host_names(name: str, raw: str) -> tuple[str, ...]:

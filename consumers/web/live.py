@@ -9,7 +9,8 @@
     GET /api/alert-rules               POST /api/alert-rules (JSON fields of a rule)
     DELETE /api/alert-rules/{name}
 
-Only the worker holding the live partition keeps the windows; another worker passes the request on to it.
+Only the worker holding the live partition keeps the windows and records the transitions; another
+worker passes these requests on to it, at its CDRFLOW_ADVERTISED_URL.
 """
 
 from __future__ import annotations
@@ -56,12 +57,14 @@ class Live(AuthorizedView):
 
 @app.page("/api/alerts")
 class FiringAlerts(AuthorizedView):
+    @app.table_route(table=live_table, exact_key="live")
     async def get(self, request: Request) -> Response:
         return self.json(await alerts().firing())
 
 
 @app.page("/api/alerts/history")
 class AlertHistory(AuthorizedView):
+    @app.table_route(table=live_table, exact_key="live")
     async def get(self, request: Request) -> Response:
         return self.json(await alerts().history(query_lists(request)))
 

@@ -1,3 +1,4 @@
+import socket
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,15 @@ def test_a_data_dir_the_worker_cannot_write_is_refused_naming_it(tmp_path, kind)
     with pytest.raises(SettingsError) as error:
         ensure_data_dir(settings({"CDRFLOW_DATA_DIR": str(data_dir)}))
     assert str(error.value).startswith("CDRFLOW_DATA_DIR: ") and str(data_dir) in str(error.value)
+
+
+def test_other_workers_reach_this_one_at_its_advertised_url():
+    assert settings({"CDRFLOW_ADVERTISED_URL": "http://noc-7.example.net:6066/"}).canonical_url == (
+        "http://noc-7.example.net:6066"
+    )
+    assert settings({"CDRFLOW_WEB_HOST": "127.0.0.2"}).canonical_url == "http://127.0.0.2:6066"
+    listening_everywhere = settings({"CDRFLOW_WEB_HOST": "0.0.0.0", "CDRFLOW_WEB_PORT": "7000"})
+    assert listening_everywhere.canonical_url == f"http://{socket.gethostname()}:7000"
+    for bad in ("noc-7:6066", "ftp://noc-7:6066", "http://noc-7", "http://noc-7:6066/api"):
+        with pytest.raises(SettingsError, match="CDRFLOW_ADVERTISED_URL: expected http://host:port"):
+            settings({"CDRFLOW_ADVERTISED_URL": bad})
