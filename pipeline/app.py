@@ -290,6 +290,14 @@ async def build_the_live_windows() -> None:
         await live.build()
 
 
+@guarded_timer(5.0)
+async def evaluate_a_failed_minute_step_again() -> None:
+    """A minute step whose evaluation failed is evaluated again (through the live topic, whose agent
+    alone writes the live table), every few seconds until it passes."""
+    if settings.live and holds_live() and live.failed_step is not None:
+        await live_deltas.send(value=orjson.dumps({"evaluate": int(time.time() * 1000)}))
+
+
 @guarded_timer(1.0)
 async def follow_the_wall_clock_when_idle() -> None:
     """While the input is caught up and no CDR arrived for CDRFLOW_LIVE_IDLE_SECONDS, the live clock

@@ -75,6 +75,7 @@ class LiveState:
         self.minute_steps: list[MinuteStep] = []
         self.kept: deque[tuple[bytes, int]] = deque()  # (delta key, its newest minute), oldest first
         self.last_delta_at = time.monotonic()  # when a batch's delta last came (the input is idle since)
+        self.failed_step: int | None = None  # a minute step whose evaluation failed: evaluated again
 
     def built(self) -> LiveWindows:
         """The windows (empty, and not kept, until `build` has made them: while this worker does not
@@ -141,6 +142,9 @@ class LiveState:
             windows.follow_wall_clock(delta["tick"])
             await self.evaluate()
             return False
+        if "evaluate" in delta:  # a failed minute step's turn again
+            await self.evaluate()
+            return False
         self.last_delta_at = time.monotonic()
         marker = marker_key(delta["p"])
         done = self.table.get(marker)
@@ -160,13 +164,22 @@ class LiveState:
         return True
 
     async def evaluate(self) -> None:
+        """Evaluate the minute steps the clock passed, in order. A step whose evaluation fails (the
+        warehouse away) stops there and is evaluated again, with those after it, on the next
+        message: its transitions come late, never lost."""
         windows = self.built()
         for step in windows.steps():
-            for minute_step in self.minute_steps:
-                try:
+            try:
+                for minute_step in self.minute_steps:
                     await minute_step(windows, step)
-                except Exception:  # a fault of the evaluation must not stop the live windows
-                    log.exception("the live clock's minute step %d failed", step)
+            except Exception as error:  # a fault of the evaluation must not stop the live windows
+                if self.failed_step != step:
+                    log.warning("the live clock's minute step %d failed, evaluated again until it passes: %s",
+                                step, error)  # fmt: skip
+                self.failed_step = step
+                windows.evaluated = step - 1
+                break
+            self.failed_step = None
             self.table[EVALUATED] = b"%d" % step
         self.forget_old()
 

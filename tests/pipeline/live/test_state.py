@@ -178,3 +178,29 @@ def test_deltas_kept_by_an_earlier_version_rebuild_the_same_windows(warehouse):
     assert windows.slices == expected.slices and windows.clock_ms == expected.clock_ms
     assert sum(len(s.by_number) for s in windows.slices.values()) > 500
     assert topic.asked == [list(range(len(all_deltas) - 3, len(all_deltas)))]
+
+
+def test_a_minute_step_that_fails_three_times_is_evaluated_again_until_it_passes_once_in_order(warehouse):
+    all_deltas = deltas(warehouse, feed(400, seed=31))
+    live = LiveState({}, GRACE_MS, LiveTopic(all_deltas).read)
+    passed: list[int] = []
+    failures = {"left": 3}
+
+    async def flaky_step(windows: LiveWindows, step: int) -> None:
+        if len(passed) == 2 and failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionRefusedError("the warehouse is away")
+        passed.append(step)
+
+    live.minute_steps.append(flaky_step)
+
+    async def run() -> None:
+        for offset, delta in enumerate(all_deltas):
+            await live.apply(offset, delta)
+        while live.failed_step is not None:  # the worker's timer sends these through the live topic
+            await live.apply(len(all_deltas), b'{"evaluate": 0}')
+
+    asyncio.run(run())
+    assert failures["left"] == 0 and live.failed_step is None
+    assert passed == list(range(passed[0], passed[0] + len(passed)))  # every step once, in order
+    assert passed[-1] == live.built().minute
