@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 HEADLINE = ("attempts", "connected", "asr", "acd", "dtmf", "customer_charge", "provider_charge", "profit")
 STATUS_ORDER = {"running": 1, "sending": 2}  # an attempt's later statuses outrank these
 IN_FLIGHT = ("running", "sending")
+MISSED_PERIODS = 31  # periods a schedule catches up after the workers were stopped over them
 CLAIM_HELD = timedelta(minutes=10)  # a claim older than this without an outcome was cut off by a crash
 
 
@@ -143,6 +144,18 @@ def in_flight(states: list[dict]) -> list[tuple[datetime, str]]:
     ]
 
 
+def due_periods(cadence: Cadence, cutoff: datetime, first_saved: datetime | None) -> list[tuple[datetime, datetime]]:
+    """The periods a schedule mails at `cutoff`, oldest first: the latest closed one, and before it
+    those that closed after the schedule was first saved, MISSED_PERIODS in all at most."""
+    periods = [cadence.period_before(cutoff)]
+    while len(periods) < MISSED_PERIODS and first_saved is not None:
+        earlier = cadence.period_before(periods[-1][0])
+        if earlier[1] <= first_saved or earlier == periods[-1]:
+            break
+        periods.append(earlier)
+    return periods[::-1]
+
+
 @dataclass
 class ScheduleRunner:
     store: ScheduleStore
@@ -175,29 +188,31 @@ class ScheduleRunner:
             return await self._attempt(schedule, start, end, states, complete_until, resend)
 
     async def tick(self, now: datetime) -> dict[str, str]:
-        """Mail every schedule's latest period that is complete (caught up past its end plus the
-        grace), unless it is done or waiting for a retry."""
+        """Mail every schedule's periods that are complete (caught up past their end plus the grace)
+        and not done or waiting for a retry, oldest first: the latest closed one, and those that
+        closed while no worker ran since the schedule was saved (at most MISSED_PERIODS)."""
         complete_until = await self.complete_until()
         if complete_until is None:
             return {}
         cutoff = min(now, complete_until - self.grace)
         schedules, broken = await self.warehouse.read(self.store.read_all)
+        first_saved = await self.warehouse.read(self.store.first_saved)
         outcomes = {}
         for schedule in [*schedules, *broken]:
             try:
-                start, end = Cadence(schedule.every, schedule.tz).period_before(cutoff)
-                async with self.locks[schedule.name]:
-                    states = attempt_states(
-                        await self.warehouse.read(lambda: self.store.attempts(schedule.name, start))
-                    )
-                    if is_done(states) or in_flight(states) or not self.retry_due(states):
-                        continue
-                    if isinstance(schedule, BrokenSchedule):
-                        outcomes[schedule.name] = await self._refuse(schedule, start, end, states)
-                    else:
-                        outcomes[schedule.name] = await self._attempt(schedule, start, end, states, complete_until)
-            except Exception:  # the warehouse failed, or a stored cadence is broken too: logged, tried next tick
-                log.exception("scheduled report %r could not be run", schedule.name)
+                periods = due_periods(Cadence(schedule.every, schedule.tz), cutoff, first_saved.get(schedule.name))
+                logged = await self.warehouse.read(lambda: self.store.attempts_since(schedule.name, periods[0][0]))
+                for start, end in periods:
+                    async with self.locks[schedule.name]:
+                        states = attempt_states(logged.get(start.astimezone(timezone.utc), []))
+                        if is_done(states) or in_flight(states) or not self.retry_due(states):
+                            continue
+                        if isinstance(schedule, BrokenSchedule):
+                            outcomes[schedule.name] = await self._refuse(schedule, start, end, states)
+                        else:
+                            outcomes[schedule.name] = await self._attempt(schedule, start, end, states, complete_until)
+            except Exception as error:  # the warehouse failed, or a stored cadence is broken too: tried next tick
+                log.warning("scheduled report %r could not be run: %s", schedule.name, error)
                 outcomes[schedule.name] = "failed"
         return outcomes
 

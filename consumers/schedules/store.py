@@ -85,6 +85,25 @@ class ScheduleStore:
     def get(self, name: str) -> Schedule | None:
         return next((s for s in self.all() if s.name == name), None)
 
+    def first_saved(self) -> dict[str, datetime]:
+        """When each schedule name was first saved (aware, UTC)."""
+        result = self.client.query("SELECT name, min(updated_at) FROM schedules GROUP BY name")
+        return {name: at.replace(tzinfo=timezone.utc) for name, at in result.result_rows}
+
+    def attempts_since(self, name: str, period_start: datetime) -> dict[datetime, list[dict]]:
+        """Every row logged for the periods beginning at or after `period_start`, by period (UTC)."""
+        fields = [*RUN_FIELDS, "claimed_at"]
+        result = self.client.query(
+            f"SELECT {', '.join(fields)} FROM schedule_runs WHERE schedule = {{n:String}} "
+            "AND period_start >= {p:DateTime64(3, 'UTC')} ORDER BY claimed_at, attempt",
+            parameters={"n": name, "p": period_start.astimezone(timezone.utc)},
+        )
+        found: dict[datetime, list[dict]] = {}
+        for row in result.result_rows:
+            attempt = dict(zip(fields, row))
+            found.setdefault(attempt["period_start"].replace(tzinfo=timezone.utc), []).append(attempt)
+        return found
+
     def attempts(self, name: str, period_start: datetime) -> list[dict]:
         """Every row logged for the period, with `claimed_at`: when the warehouse stored it."""
         fields = [*RUN_FIELDS, "claimed_at"]

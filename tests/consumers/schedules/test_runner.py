@@ -373,3 +373,24 @@ def test_adding_a_schedule_warns_of_names_without_traffic_and_of_costs_mailed_to
     safe = {"name": "acme", "email": ["billing@acme.example"], "customers": ["acme"], "columns": ["attempts", "asr"]}
     assert "warnings" not in asyncio.run(service.add(safe))
     assert [s.name for s in service.store.all()] == ["acme"]  # saved either way
+
+
+def test_days_that_closed_while_no_worker_ran_are_mailed_oldest_first_since_the_schedule_was_saved(loaded, tmp_path):
+    client, newest = fresh(loaded)
+    schedule = Schedule("daily-catch-up", ("noc@example.com",), groups=("customer",), columns=("attempts",))
+    with MailCatcher(tmp_path / "outbox") as catcher:
+        runner = runner_for(client, loaded[2], catcher.port)
+        runner.store.save(schedule)
+        saved_at = datetime(2026, 9, 1, 0, 30, tzinfo=timezone.utc)  # then the workers stopped until NOW
+        # its first save, as ClickHouse keeps it: the newest row of a name wins, the oldest says since when
+        client.insert("schedules", [["daily-catch-up", saved_at]], column_names=["name", "updated_at"])
+        assert asyncio.run(runner.tick(NOW)) == {"daily-catch-up": "sent"}
+        assert asyncio.run(runner.tick(NOW)) == {}
+    runs = sorted(runner.store.log("daily-catch-up"), key=lambda r: r["started"])
+    assert [(r["period_start"].day, r["status"]) for r in runs] == [(1, "sent"), (2, "sent")]  # Aug 31 closed before
+    first, second = (attachment_rows(p)[-1] for p in sorted(catcher.handler.saved, key=lambda p: p.stat().st_mtime))
+    day = lambda d: sum(1 for e in newest.values() if d <= e["start_time"] / 1000 < d + 86_400)  # noqa: E731
+    assert (int(first["attempts"]), int(second["attempts"])) == (
+        day(SEP_2.timestamp() - 86_400),
+        day(SEP_2.timestamp()),
+    )
