@@ -52,6 +52,10 @@ from pipeline.warehouse.sink import ClickHouseSink, batch_token
 
 log = logging.getLogger(__name__)
 collect_less_often()
+# While another thread runs Python (rendering a large export, building a mail), the event loop
+# waits this long for the interpreter's lock at each hand-over instead of 5 ms: a request that
+# takes several hand-overs (/api/health, the SQL port's next block) still answers in milliseconds.
+sys.setswitchinterval(0.001)
 EXIT_UNAVAILABLE = 69  # exit codes of the README's table: Kafka, ClickHouse or needed batches unavailable
 EXIT_CONFIG = 78  # a bad setting
 FORGET_EVERY_SECONDS = 3600.0

@@ -111,6 +111,9 @@ def test_a_report_held_up_20_s_stalls_nothing_else(settings, tmp_path):
         assert sorted(health_seconds)[-2] < 0.2, health_seconds  # one slow answer of ~20 forgiven
         report.join()
         assert answers[0][0] == 200
+        feed.stopping.set()
+        feed.join()
+        worker.wait_until_caught_up(len(feed.sent))
     finally:
         feed.stopping.set()
         feed.join()
