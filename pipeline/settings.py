@@ -90,6 +90,7 @@ class Settings:
     sql_concurrency: int = 4  # ad-hoc queries at once on the SQL port
     report_max_seconds: int = 60  # time limit of one report (built-in, custom, scheduled)
     advertised_url: str = ""  # how other workers reach this one's API (Faust's canonical URL)
+    webhook_max_per_step: int = 100  # webhook POSTs per rule and minute step before one summary POST
 
     @property
     def canonical_url(self) -> str:
@@ -175,6 +176,9 @@ class Settings:
                 "CDRFLOW_SQL_MAX_RESULT_MB", get("CDRFLOW_SQL_MAX_RESULT_MB", "100"), 1, 1 << 20
             ),
             sql_concurrency=parse_int("CDRFLOW_SQL_CONCURRENCY", get("CDRFLOW_SQL_CONCURRENCY", "4"), 1, 256),
+            webhook_max_per_step=parse_int(
+                "CDRFLOW_WEBHOOK_MAX_PER_STEP", get("CDRFLOW_WEBHOOK_MAX_PER_STEP", "100"), 1, 100_000
+            ),
             advertised_url=parse_advertised_url("CDRFLOW_ADVERTISED_URL", get("CDRFLOW_ADVERTISED_URL", "")),
             report_max_seconds=parse_int(
                 "CDRFLOW_REPORT_MAX_SECONDS", get("CDRFLOW_REPORT_MAX_SECONDS", "60"), 1, 24 * 3600

@@ -125,9 +125,7 @@ class Alerting:
                 keys.add(key)
             else:
                 keys.discard(key)
-        for transition in new:
-            for channel in transition.channels:
-                self.notifier.notify(transition, channel)
+        self.notifier.notify_step(new)
         self.count(len(new))
 
     async def store_and_notify(self, transitions: list[Transition]) -> list[Transition]:

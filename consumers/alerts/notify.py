@@ -1,5 +1,9 @@
 """Notifying alert transitions: an e-mail and a signed webhook POST, each retried until delivered.
 
+No storms: a minute step's transitions of one rule go out as one e-mail listing every key (over
+one SMTP connection), and as a POST each up to CDRFLOW_WEBHOOK_MAX_PER_STEP, then one POST with
+`"transition": "summary"` and the count of the rest (recorded as sent "in a summary").
+
 Every transition is notified at least once per channel: a failed delivery is logged in
 `alert_notifications` and tried again after 1 s, doubling up to 5 minutes, for about an hour
 (ATTEMPTS); a restart resumes the deliveries not yet sent. A delivery is recorded as sent once
@@ -61,6 +65,77 @@ def alert_email(transition: Transition, sender: str, console_url: str):
     return report_message(sender, list(transition.email), subject, text, body)
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """What goes to one receiver at once: one transition, or on e-mail every transition of one rule
+    at one minute step, or on a webhook the `summary` of those past CDRFLOW_WEBHOOK_MAX_PER_STEP."""
+
+    channel: str  # "email" or "webhook"
+    transitions: tuple[Transition, ...]
+    summary: bool = False
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return (self.channel, "summary" if self.summary else "", *(t.alert_id for t in self.transitions))
+
+    @property
+    def receiver(self) -> str:
+        first = self.transitions[0]
+        return redacted(first.webhook) if self.channel == "webhook" else ",".join(first.email)
+
+    def summary_body(self) -> bytes:
+        first = self.transitions[0]
+        return orjson.dumps({
+            "alert_id": f"{first.alert_id}+{len(self.transitions) - 1}", "rule": first.rule, "transition": "summary",
+            "count": len(self.transitions), "at": first.body()["at"],
+            "reason": f"{len(self.transitions)} more transitions of this rule at this minute step, in the history",
+        })  # fmt: skip
+
+
+def step_deliveries(transitions: list[Transition], max_webhooks: int) -> list[Delivery]:
+    """A minute step's deliveries: per rule one e-mail listing every key, and a POST per transition
+    up to `max_webhooks`, then one summary POST of the rest."""
+    by_rule: dict[str, list[Transition]] = {}
+    for transition in transitions:
+        by_rule.setdefault(transition.rule, []).append(transition)
+    deliveries = []
+    for rule_transitions in by_rule.values():
+        mailed = tuple(t for t in rule_transitions if t.email)
+        if mailed:
+            deliveries.append(Delivery("email", mailed))
+        posted = [t for t in rule_transitions if t.webhook]
+        deliveries += [Delivery("webhook", (t,)) for t in posted[:max_webhooks]]
+        if posted[max_webhooks:]:
+            deliveries.append(Delivery("webhook", tuple(posted[max_webhooks:]), summary=True))
+    return deliveries
+
+
+def step_email(transitions: tuple[Transition, ...], sender: str, console_url: str):
+    """One rule's transitions at one minute step in one e-mail (one transition: alert_email's)."""
+    if len(transitions) == 1:
+        return alert_email(transitions[0], sender, console_url)
+    first = transitions[0]
+    kinds = {t.transition for t in transitions}
+    if kinds == {"fired"} or kinds == {"resolved"}:
+        subject = f"[cdrflow] {'FIRED' if kinds == {'fired'} else 'RESOLVED'} {first.rule}: {len(transitions)} keys"
+    else:
+        fired = sum(t.transition == "fired" for t in transitions)
+        subject = f"[cdrflow] {first.rule}: {fired} fired, {len(transitions) - fired} resolved"
+    header = ("key", "transition", first.metric, "threshold", "reset", "attempts")
+    rows = [(key_text(t), t.transition, f"{t.value:g}", f"{t.threshold:g}", f"{t.reset:g}", t.attempts)
+            for t in transitions]  # fmt: skip
+    at = f"at {first.at.isoformat(timespec='minutes')}, window {first.window} min"
+    text = f"{subject}\n{at}\n\n" + "\n".join("  ".join(map(str, row)) for row in rows)
+    text += f"\n\nLive statistics: {console_url}\n"
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+    body = (
+        f"<!doctype html><html><body><h1>{html.escape(subject)}</h1><p>{html.escape(at)}</p><table>"
+        + "<tr>" + "".join(f"<th align='left'>{html.escape(h)}</th>" for h in header) + "</tr>"
+        + f"{cells}</table><p><a href='{html.escape(console_url)}'>Live statistics</a></p></body></html>"
+    )  # fmt: skip
+    return report_message(sender, list(first.email), subject, text, body)
+
+
 @dataclass
 class Notifier:
     store: AlertStore
@@ -72,65 +147,83 @@ class Notifier:
     webhooks: WebhookPolicy = field(default_factory=WebhookPolicy)
     first_wait: float = 1.0
     on_failure: Callable[[], None] = lambda: None
-    in_flight: dict[tuple[str, str], asyncio.Task] = field(default_factory=dict)
+    max_webhooks_per_step: int = 100  # CDRFLOW_WEBHOOK_MAX_PER_STEP
+    in_flight: dict[tuple[str, ...], asyncio.Task] = field(default_factory=dict)
     # Deliveries this process finished: a resumption that read the log before one finished skips it.
     finished: set[tuple[str, str]] = field(default_factory=set)
 
+    def notify_step(self, transitions: list[Transition]) -> None:
+        """Deliver a minute step's new transitions in the background, without a storm."""
+        for delivery in step_deliveries(transitions, self.max_webhooks_per_step):
+            self.deliver(delivery)
+
     def notify(self, transition: Transition, channel: str, failures: int = 0) -> None:
+        self.deliver(Delivery(channel, (transition,)), failures)
+
+    def deliver(self, delivery: Delivery, failures: int = 0) -> None:
         """Deliver in the background, unless this delivery is under way or done already."""
-        key = (transition.alert_id, channel)
-        if key not in self.in_flight and key not in self.finished:
-            self.in_flight[key] = asyncio.ensure_future(self._deliver(transition, channel, failures))
+        key = delivery.key
+        done = all((t.alert_id, delivery.channel) in self.finished for t in delivery.transitions)
+        if key not in self.in_flight and not done:
+            self.in_flight[key] = asyncio.ensure_future(self._deliver(delivery, failures))
             self.in_flight[key].add_done_callback(lambda _task: self.in_flight.pop(key, None))
 
     async def resume(self) -> None:
-        """Deliver what was recorded but not sent (a restart, or the live partition handed over)."""
+        """Deliver what was recorded but not sent (a restart, or the live partition handed over):
+        the e-mails of one rule and minute step together again."""
         since = datetime.now(timezone.utc) - RESUME_WITHIN
+        mails: dict[tuple, list[tuple[Transition, int]]] = {}
         for transition, channel, failures in await self.warehouse.read(lambda: self.store.unnotified(since)):
-            self.notify(transition, channel, failures)
+            if channel == "email":
+                mails.setdefault((transition.rule, transition.at), []).append((transition, failures))
+            else:
+                self.notify(transition, channel, failures)
+        for pending in mails.values():
+            self.deliver(Delivery("email", tuple(t for t, _ in pending)), min(f for _, f in pending))
 
-    async def _deliver(self, transition: Transition, channel: str, failures: int) -> None:
+    async def _deliver(self, delivery: Delivery, failures: int) -> None:
+        first = delivery.transitions[0]
         while True:
             try:
-                await (self._email(transition) if channel == "email" else self._post(transition))
+                await self._send(delivery)
             except Exception as error:
                 failures += 1
                 self.on_failure()
                 gave_up = failures >= ATTEMPTS
-                receiver = redacted(transition.webhook) if channel == "webhook" else ",".join(transition.email)
-                log.warning("alert %s: %s to %s failed (attempt %d%s): %s", transition.alert_id, channel, receiver,
-                            failures, ", giving up" if gave_up else "", error)  # fmt: skip
-                await self._log_delivery(transition, channel, "given_up" if gave_up else "failed", failures, str(error))
+                log.warning("alert %s%s: %s to %s failed (attempt %d%s): %s", first.alert_id,
+                            f" and {len(delivery.transitions) - 1} more" if len(delivery.transitions) > 1 else "",
+                            delivery.channel, delivery.receiver, failures, ", giving up" if gave_up else "",
+                            error)  # fmt: skip
+                await self._log_delivery(delivery, "given_up" if gave_up else "failed", failures, str(error))
                 if gave_up:
-                    self._finish(transition, channel)
+                    self._finish(delivery)
                     return
                 await asyncio.sleep(min(self.first_wait * 2 ** (failures - 1), MAX_WAIT))
                 continue
-            await self._log_delivery(transition, channel, "sent", failures + 1)
-            self._finish(transition, channel)
+            await self._log_delivery(delivery, "sent", failures + 1, "in a summary" if delivery.summary else "")
+            self._finish(delivery)
             return
 
-    def _finish(self, transition: Transition, channel: str) -> None:
+    def _finish(self, delivery: Delivery) -> None:
         if len(self.finished) > 100_000:  # the log has them by now
             self.finished.clear()
-        self.finished.add((transition.alert_id, channel))
+        self.finished.update((t.alert_id, delivery.channel) for t in delivery.transitions)
 
-    async def _log_delivery(
-        self, transition: Transition, channel: str, status: str, attempt: int, error: str = ""
-    ) -> None:
+    async def _log_delivery(self, delivery: Delivery, status: str, attempt: int, error: str = "") -> None:
+        rows = [(t.alert_id, delivery.channel, status, attempt, error) for t in delivery.transitions]
         while True:
             try:
-                await self.warehouse.write(
-                    lambda: self.store.insert_notification(transition.alert_id, channel, status, attempt, error)
-                )
+                await self.warehouse.write(lambda: self.store.insert_notifications(rows))
                 return
             except Exception as failure:  # the warehouse is down: keep the outcome until it is back
-                log.warning("alert %s: could not record the %s outcome: %s", transition.alert_id, channel, failure)
+                log.warning("alert %s: could not record the %s outcome: %s", rows[0][0], delivery.channel, failure)
                 await asyncio.sleep(5)
 
-    async def _email(self, transition: Transition) -> None:
-        message = await asyncio.to_thread(alert_email, transition, self.sender, self.console_url)
-        await asyncio.to_thread(send, self.smtp, message)
-
-    async def _post(self, transition: Transition) -> None:
-        await post_webhook(transition.webhook, orjson.dumps(transition.body()), self.webhooks, self.webhook_secret)
+    async def _send(self, delivery: Delivery) -> None:
+        if delivery.channel == "email":
+            message = await asyncio.to_thread(step_email, delivery.transitions, self.sender, self.console_url)
+            await asyncio.to_thread(send, self.smtp, message)
+            return
+        first = delivery.transitions[0]
+        body = delivery.summary_body() if delivery.summary else orjson.dumps(first.body())
+        await post_webhook(first.webhook, body, self.webhooks, self.webhook_secret)

@@ -28,6 +28,7 @@ notifier = Notifier(
     store, warehouse, settings.smtp, settings.mail_from, console_url(), settings.webhook_secret,
     WebhookPolicy(settings.webhook_allow_nets),
     on_failure=lambda: metrics.inc("cdrflow_alert_notifications_failed_total"),
+    max_webhooks_per_step=settings.webhook_max_per_step,
 )  # fmt: skip
 alerting = Alerting(store, warehouse, notifier, lambda n: metrics.inc("cdrflow_alert_transitions_total", n))
 live.minute_steps.append(alerting.at_minute_step)

@@ -139,5 +139,10 @@ class AlertStore:
         return pending
 
     def insert_notification(self, alert_id: str, channel: str, status: str, attempt: int, error: str = "") -> None:
-        row = {"alert_id": alert_id, "channel": channel, "status": status, "attempt": attempt, "error": error[:2000]}
-        self.connected().raw_insert("alert_notifications", list(row), insert_block=orjson.dumps(row), fmt="JSONEachRow")
+        self.insert_notifications([(alert_id, channel, status, attempt, error)])
+
+    def insert_notifications(self, outcomes: list[tuple[str, str, str, int, str]]) -> None:
+        """(alert_id, channel, status, attempt, error) of deliveries, in one insert."""
+        names = ("alert_id", "channel", "status", "attempt", "error")
+        block = b"\n".join(orjson.dumps(dict(zip(names, (*row[:4], row[4][:2000])))) for row in outcomes)
+        self.connected().raw_insert("alert_notifications", list(names), insert_block=block, fmt="JSONEachRow")

@@ -196,15 +196,20 @@ class CdrIngest(Service):
             consumer.resume(*consumer.paused())
 
     @Service.task
+    async def _hold_back_forever(self) -> None:
+        """The batch lag is read beside the forwarding, never in its way: it takes several round
+        trips to the broker, which the CDRs read and waiting to be forwarded would wait for."""
+        while not self.should_stop:
+            if self.consumer is not None and self.admin is not None:
+                await self.hold_back_while_behind()
+            await self.sleep(HOLD_CHECK_SECONDS)
+
+    @Service.task
     async def _forward_forever(self) -> None:
         assert self.consumer is not None
         pending: dict[TopicPartition, list[ConsumerRecord]] = {}
         count, first_at, read_ms = 0, 0.0, 0
-        check_at = 0.0
         while not self.should_stop:
-            if time.monotonic() >= check_at:
-                check_at = time.monotonic() + HOLD_CHECK_SECONDS
-                await self.hold_back_while_behind()
             records = await self.consumer.getmany(timeout_ms=50, max_records=MAX_RECORDS)
             for tp, tp_records in records.items():
                 if not count:

@@ -25,7 +25,7 @@ def test_defaults_are_those_of_operations_md():
     assert (s.smtp.host, s.smtp.port, s.smtp.ssl, s.smtp.starttls) == ("127.0.0.1", 25, False, False)
     assert s.mail_from == "reports@localhost"
     assert s.state == "rocksdb" and s.replication == 1
-    assert s.report_max_seconds == 60
+    assert s.report_max_seconds == 60 and s.webhook_max_per_step == 100
 
 
 def test_env_file_is_read_and_the_environment_wins(tmp_path):

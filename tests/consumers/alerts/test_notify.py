@@ -7,11 +7,15 @@ import asyncio
 import email
 import email.policy
 from datetime import timedelta
+from ipaddress import ip_network
 
 from consumers.alerts.notify import Notifier, alert_email
+from consumers.alerts.receiver import WebhookReceiver
 from consumers.alerts.store import AlertStore
+from consumers.alerts.webhook import WebhookPolicy
 from consumers.mail.catcher import MailCatcher
 from consumers.store import HERE
+from consumers.worker import free_port
 from pipeline.settings import SmtpUrl
 from pipeline.warehouse.client import connect
 from pipeline.warehouse.migrations import migrate
@@ -57,3 +61,42 @@ def test_a_key_with_a_line_break_is_mailed_with_the_break_written_as_an_escape(c
     )
     assert message["Bcc"] is None and message["To"] == "noc@example.com"
     assert store.unnotified(AT - timedelta(days=1)) == [], "the delivery is recorded as sent"
+
+
+def test_2000_keys_firing_at_one_step_make_one_mail_100_posts_and_one_summary(clickhouse, tmp_path):
+    client = connect(fresh_url(clickhouse, "storm"))
+    migrate(client)
+    store = AlertStore(lambda: client)
+    receiver = WebhookReceiver(free_port()).start()
+    storm = [
+        transition(f"s{n}", {"provider": f"carrier-{n}", "provider_destination": "UK Mobile"}, "fired", AT,
+                   email=("noc@example.com",), webhook=receiver.url)
+        for n in range(2000)
+    ]  # fmt: skip
+    store.insert_transitions(storm)
+    try:
+        with MailCatcher(tmp_path / "outbox") as catcher:
+            smtp = SmtpUrl("127.0.0.1", catcher.port, ssl=False, starttls=False)
+            notifier = Notifier(store, HERE, smtp, "cdrflow@example.com", "http://127.0.0.1:6066/", None,
+                                WebhookPolicy((ip_network("127.0.0.0/8"),)), first_wait=0.01)  # fmt: skip
+
+            async def deliver() -> None:
+                notifier.notify_step(storm)
+                await asyncio.wait_for(asyncio.gather(*notifier.in_flight.values()), timeout=120)
+                await notifier.resume()  # a restart now: nothing is left to send
+                assert not notifier.in_flight
+
+            asyncio.run(deliver())
+        [saved] = catcher.handler.saved
+    finally:
+        receiver.stop()
+    message = email.message_from_bytes(saved.read_bytes(), policy=email.policy.default)
+    assert message["Subject"] == "[cdrflow] FIRED route-asr: 2000 keys"
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert all(f"provider=carrier-{n}, provider_destination=UK Mobile  fired" in text for n in range(2000))
+    bodies = [body for body, _, _ in receiver.posts]
+    singles = [b for b in bodies if b["transition"] == "fired"]
+    [summary] = [b for b in bodies if b["transition"] == "summary"]
+    assert len(bodies) == 101 and len(singles) == 100 and summary["count"] == 1900
+    assert summary["rule"] == "route-asr" and summary["at"] == singles[0]["at"]
+    assert store.unnotified(AT - timedelta(days=1)) == [], "every key's mail and POST recorded as sent"
