@@ -38,7 +38,7 @@ MESSAGE_BYTES = 7 * 1024 * 1024  # a batch message ends at whichever bound comes
 # later, so a trickle of CDRs is gathered for a moment and a flood goes in large batches (up to
 # 30k CDRs per partition; the benchmark ran about 1.2x as fast as with 10k).
 FLUSH_RECORDS = 120_000
-LINGER_SECONDS = 0.25
+LINGER_SECONDS = 0.15
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 OLDEST_INPUT_HEADER = "cdrflow-oldest-input-ms"  # Kafka timestamp of the oldest input message in a batch
 # A batch message's own id: ClickHouse drops an insert whose deduplication token it has seen, so
