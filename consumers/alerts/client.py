@@ -35,14 +35,19 @@ def alert_command(
     settings: Settings, action: str, name: str | None = None, fields: dict | None = None,
     history: dict[str, list[str]] | None = None,
 ) -> object:  # fmt: skip
-    """add (fields), list, remove (name), history (rule, from, to), firing."""
+    """add (fields), list, remove (name), history (rule, from, to), firing, silence (fields),
+    silences, unsilence (name: the silence's id)."""
     query = urllib.parse.urlencode(history or {}, doseq=True)
+    quoted = urllib.parse.quote(name or "", safe="")
     method, path, body = {
         "add": ("POST", "/api/alert-rules", fields),
         "list": ("GET", "/api/alert-rules", None),
-        "remove": ("DELETE", "/api/alert-rules/" + urllib.parse.quote(name or "", safe=""), None),
+        "remove": ("DELETE", "/api/alert-rules/" + quoted, None),
         "history": ("GET", "/api/alerts/history" + (f"?{query}" if query else ""), None),
         "firing": ("GET", "/api/alerts", None),
+        "silence": ("POST", "/api/silences", fields),
+        "silences": ("GET", "/api/silences", None),
+        "unsilence": ("DELETE", "/api/silences/" + quoted, None),
     }[action]
 
     async def run(service: AlertService) -> object:
@@ -56,6 +61,14 @@ def alert_command(
             return {"removed": name}
         if action == "history":
             return await service.history(history or {})
+        if action == "silence":
+            return await service.silence(fields or {})
+        if action == "silences":
+            return await service.silences()
+        if action == "unsilence":
+            if not await service.unsilence(name or ""):
+                raise ReportError(f"no silence {name!r} under way")
+            return {"ended": name}
         return await service.firing()
 
     def on_folder(client: Client) -> object:

@@ -11,28 +11,49 @@ restart is the same transition and is not recorded or notified twice.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import orjson
 
 from consumers.alerts.notify import Notifier
 from consumers.alerts.rule import AlertRule
-from consumers.alerts.store import AlertStore, Transition
+from consumers.alerts.store import AlertStore, Silence, Transition
 from consumers.store import Warehouse
 from pipeline.live.windows import LIVE_SUMS, MINUTE_MS, LiveWindows
 from queries.live import live_metric
 
 log = logging.getLogger(__name__)
 NO_TRAFFIC = [0] * len(LIVE_SUMS)
+KEY_FIELDS = ("scope", "customers", "providers", "metric", "op", "threshold", "window")
 
 
-def alert_id(rule: str, key: dict[str, str], transition: str, minute: int) -> str:
-    text = orjson.dumps([rule, key, transition, minute])
+def alert_id(rule: str, key: dict[str, str], transition: str, minute: int, reason: str = "") -> str:
+    text = orjson.dumps([rule, key, transition, minute, *([reason] if reason else [])])
     return hashlib.sha256(text).hexdigest()[:24]
+
+
+def cleared(firing: list[Transition], reason: str, at: datetime) -> list[Transition]:
+    """`resolved` transitions, at `at` (or just after the key fired, if later), of the keys whose
+    latest transitions are `firing`, because their rule was removed or changed (`reason`)."""
+    found = []
+    for fired in firing:
+        when = max(at, fired.at + timedelta(milliseconds=1))
+        moment = int(when.timestamp() * 1000)
+        found.append(dataclasses.replace(
+            fired, alert_id=alert_id(fired.rule, fired.key, "resolved", moment, reason), transition="resolved",
+            reason=reason, at=when, silenced=False,
+        ))  # fmt: skip
+    return found
+
+
+def changes_keys(old: AlertRule, new: AlertRule) -> bool:
+    """Whether replacing `old` by `new` changes which keys fire and why (not only who is told)."""
+    return any(getattr(old, f) != getattr(new, f) for f in KEY_FIELDS)
 
 
 def transitions_at(rule: AlertRule, windows: LiveWindows, minute: int, firing: set[tuple]) -> list[Transition]:
@@ -52,9 +73,12 @@ def transitions_at(rule: AlertRule, windows: LiveWindows, minute: int, firing: s
         if key in firing:
             if not rule.resolves(value):
                 continue
-            kind = "resolved"
+            kind, reason = (
+                "resolved",
+                f"{rule.metric} {float(value):g} {'>=' if rule.op == '<' else '<='} {rule.resets_at:g}",
+            )
         elif rule.fires(value):
-            kind = "fired"
+            kind, reason = "fired", f"{rule.metric} {float(value):g} {rule.op} {rule.threshold:g}"
         else:
             continue
         named = dict(zip(rule.scope, key))
@@ -73,6 +97,7 @@ def transitions_at(rule: AlertRule, windows: LiveWindows, minute: int, firing: s
                 datetime.fromtimestamp(minute * MINUTE_MS / 1000, timezone.utc),
                 rule.email,
                 rule.webhook,
+                reason,
             )  # fmt: skip
         )
     return found
@@ -80,7 +105,8 @@ def transitions_at(rule: AlertRule, windows: LiveWindows, minute: int, firing: s
 
 class Alerting:
     """The rules' keys' states, and what happens at a minute step: the transitions are recorded in
-    `alert_events` (retried until stored: the live clock waits), then notified in the background."""
+    `alert_events` (retried until stored: the live clock waits), then notified in the background,
+    but for those inside a silence."""
 
     RULES_FRESH_FOR = 2.0  # seconds; a rule saved on another worker is seen within this
 
@@ -101,11 +127,17 @@ class Alerting:
 
     async def rules(self) -> list[AlertRule]:
         if self._rules is None or time.monotonic() - self._rules_read_at > self.RULES_FRESH_FOR:
-            self._rules = await self.warehouse.read(self.store.all_rules)
-            self._rules_read_at = time.monotonic()
+            rules = await self.warehouse.read(self.store.all_rules)
+            before = {r.name: r for r in self._rules or []}
+            if any(r.name not in before or changes_keys(before[r.name], r) for r in rules) or len(rules) < len(before):
+                # a rule removed or changed (here or on another worker) had its firing keys resolved
+                # in alert_events: the firing keys are read again from there
+                self.firing = None
+            self._rules, self._rules_read_at = rules, time.monotonic()
         return self._rules
 
     async def at_minute_step(self, windows: LiveWindows, minute: int) -> None:
+        rules = await self.rules()
         if self.firing is None or windows is not self._windows:  # first, or the live partition came back
             self._windows = windows
             firing: dict[str, set[tuple]] = {}
@@ -113,10 +145,13 @@ class Alerting:
                 firing.setdefault(transition.rule, set()).add(tuple(transition.key.values()))
             self.firing = firing
         found = []
-        for rule in await self.rules():
+        for rule in rules:
             found += transitions_at(rule, windows, minute, self.firing.setdefault(rule.name, set()))
         if not found:
             return
+        now = datetime.now(timezone.utc)
+        silences = await self.warehouse.read(lambda: self.store.silences(now))
+        found = [dataclasses.replace(t, silenced=True) if silenced(t, silences, now) else t for t in found]
         new = await self.store_and_notify(found)
         for transition in found:
             keys = self.firing[transition.rule]
@@ -125,8 +160,27 @@ class Alerting:
                 keys.add(key)
             else:
                 keys.discard(key)
-        self.notifier.notify_step(new)
+        self.notifier.notify_step([t for t in new if not t.silenced])
         self.count(len(new))
+
+    def cleared(self, transitions: list[Transition]) -> None:
+        """Transitions recorded by a rule's removal or change on this worker: no longer firing here,
+        and notified now."""
+        for transition in transitions:
+            if self.firing is not None:
+                self.firing.get(transition.rule, set()).discard(tuple(transition.key.values()))
+        self.rules_changed()
+        self.notifier.notify_step(transitions)
+
+    async def notify_ended_silences(self) -> None:
+        """Notify, once, the keys still firing whose `fired` came inside a silence that has ended."""
+        pending = await self.warehouse.read(self.store.silenced_firing)
+        if not pending:
+            return
+        now = datetime.now(timezone.utc)
+        silences = await self.warehouse.read(lambda: self.store.silences(now))
+        due = {t.alert_id: t for t, _channel, _failures in pending if not silenced(t, silences, now)}
+        self.notifier.notify_step(list(due.values()))
 
     async def store_and_notify(self, transitions: list[Transition]) -> list[Transition]:
         """Store the transitions not stored yet (all of them but after a restart); those it stored."""
@@ -142,3 +196,7 @@ class Alerting:
                 log.warning("alert transitions not recorded, retrying in %.1f s: %s", delay, error)
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, 10.0)
+
+
+def silenced(transition: Transition, silences: list[Silence], now: datetime) -> bool:
+    return any(silence.covers(transition, now) for silence in silences)

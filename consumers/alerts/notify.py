@@ -14,6 +14,7 @@ the two is sent again, with the same `alert_id` and `transition`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 import logging
 import unicodedata
@@ -73,10 +74,6 @@ class Delivery:
     channel: str  # "email" or "webhook"
     transitions: tuple[Transition, ...]
     summary: bool = False
-
-    @property
-    def key(self) -> tuple[str, ...]:
-        return (self.channel, "summary" if self.summary else "", *(t.alert_id for t in self.transitions))
 
     @property
     def receiver(self) -> str:
@@ -148,7 +145,8 @@ class Notifier:
     first_wait: float = 1.0
     on_failure: Callable[[], None] = lambda: None
     max_webhooks_per_step: int = 100  # CDRFLOW_WEBHOOK_MAX_PER_STEP
-    in_flight: dict[tuple[str, ...], asyncio.Task] = field(default_factory=dict)
+    sending: set[tuple[str, str]] = field(default_factory=set)  # (alert_id, channel) under way
+    in_flight: set[asyncio.Task] = field(default_factory=set)
     # Deliveries this process finished: a resumption that read the log before one finished skips it.
     finished: set[tuple[str, str]] = field(default_factory=set)
 
@@ -161,25 +159,41 @@ class Notifier:
         self.deliver(Delivery(channel, (transition,)), failures)
 
     def deliver(self, delivery: Delivery, failures: int = 0) -> None:
-        """Deliver in the background, unless this delivery is under way or done already."""
-        key = delivery.key
-        done = all((t.alert_id, delivery.channel) in self.finished for t in delivery.transitions)
-        if key not in self.in_flight and not done:
-            self.in_flight[key] = asyncio.ensure_future(self._deliver(delivery, failures))
-            self.in_flight[key].add_done_callback(lambda _task: self.in_flight.pop(key, None))
+        """Deliver in the background the transitions of `delivery` not under way or done already on
+        its channel."""
+        channel = delivery.channel
+        busy = self.sending, self.finished
+        waiting = tuple(t for t in delivery.transitions if not any((t.alert_id, channel) in b for b in busy))
+        if not waiting:
+            return
+        delivery = dataclasses.replace(delivery, transitions=waiting)
+        taken = {(t.alert_id, channel) for t in waiting}
+        self.sending |= taken
+        task = asyncio.ensure_future(self._deliver(delivery, failures))
+        self.in_flight.add(task)
+
+        def done(_task: asyncio.Task) -> None:
+            self.sending.difference_update(taken)
+            self.in_flight.discard(task)
+
+        task.add_done_callback(done)
 
     async def resume(self) -> None:
-        """Deliver what was recorded but not sent (a restart, or the live partition handed over):
-        the e-mails of one rule and minute step together again."""
+        """Deliver what was recorded but not sent (a restart, or the live partition handed over)."""
         since = datetime.now(timezone.utc) - RESUME_WITHIN
+        self.deliver_pending(await self.warehouse.read(lambda: self.store.unnotified(since)))
+
+    def deliver_pending(self, pending: list[tuple[Transition, str, int]]) -> None:
+        """(transition, channel, failed attempts so far) delivered, the e-mails of one rule and
+        minute step together again."""
         mails: dict[tuple, list[tuple[Transition, int]]] = {}
-        for transition, channel, failures in await self.warehouse.read(lambda: self.store.unnotified(since)):
+        for transition, channel, failures in pending:
             if channel == "email":
                 mails.setdefault((transition.rule, transition.at), []).append((transition, failures))
             else:
                 self.notify(transition, channel, failures)
-        for pending in mails.values():
-            self.deliver(Delivery("email", tuple(t for t, _ in pending)), min(f for _, f in pending))
+        for waiting in mails.values():
+            self.deliver(Delivery("email", tuple(t for t, _ in waiting)), min(f for _, f in waiting))
 
     async def _deliver(self, delivery: Delivery, failures: int) -> None:
         first = delivery.transitions[0]

@@ -13,7 +13,8 @@ from consumers.alerts.rule import FIELDS, AlertRule
 from consumers.store import SavedTable
 
 EVENT_FIELDS = ("alert_id", "rule", "key", "transition", "metric", "value", "threshold", "reset", "window",
-                "attempts", "at", "email", "webhook")  # fmt: skip
+                "attempts", "at", "email", "webhook", "reason", "silenced")  # fmt: skip
+SILENCE_FIELDS = ("id", "rule", "key", "starts", "ends", "reason")
 
 
 @dataclass(frozen=True)
@@ -33,18 +34,50 @@ class Transition:
     at: datetime
     email: tuple[str, ...] = ()
     webhook: str = ""
+    reason: str = ""  # "asr 12.5 < 30", "rule removed", "rule changed"
+    silenced: bool = False  # inside a silence: stored, not notified
 
     def body(self) -> dict[str, object]:
         """The webhook's JSON object."""
         return {
             "alert_id": self.alert_id, "rule": self.rule, "key": self.key, "transition": self.transition,
-            "metric": self.metric, "value": self.value, "threshold": self.threshold, "reset": self.reset,
-            "window": self.window, "attempts": self.attempts, "at": self.at.isoformat(timespec="milliseconds"),
+            "reason": self.reason, "metric": self.metric, "value": self.value, "threshold": self.threshold,
+            "reset": self.reset, "window": self.window, "attempts": self.attempts,
+            "at": self.at.isoformat(timespec="milliseconds"),
         }  # fmt: skip
+
+    def history_row(self) -> dict[str, object]:
+        return {**self.body(), "silenced": self.silenced}
 
     @property
     def channels(self) -> list[str]:
         return [c for c, wanted in (("email", self.email), ("webhook", self.webhook)) if wanted]
+
+
+@dataclass(frozen=True)
+class Silence:
+    """A maintenance window: the transitions of `rule`'s keys matching `key` between `starts` and
+    `ends` (wall clock) are stored, not notified."""
+
+    id: str
+    rule: str
+    key: dict[str, str]
+    starts: datetime
+    ends: datetime
+    reason: str
+
+    def covers(self, transition: Transition, now: datetime) -> bool:
+        return (
+            transition.rule == self.rule
+            and self.starts <= now < self.ends
+            and all(transition.key.get(d) == v for d, v in self.key.items())
+        )
+
+    def fields(self) -> dict[str, object]:
+        return {
+            "id": self.id, "rule": self.rule, "key": self.key, "reason": self.reason,
+            "starts": self.starts.isoformat(timespec="seconds"), "ends": self.ends.isoformat(timespec="seconds"),
+        }  # fmt: skip
 
 
 def _transition(row: dict) -> Transition:
@@ -104,24 +137,37 @@ class AlertStore:
         )
         return [_transition(dict(zip(EVENT_FIELDS, row))) for row in result.result_rows]
 
-    def firing(self) -> list[Transition]:
-        """The latest transition of every (rule, key) whose latest is 'fired'."""
+    def firing(self, rule: str | None = None) -> list[Transition]:
+        """The latest transition of every (rule, key) whose latest is 'fired': of the rules that exist,
+        or of `rule`, removed or not."""
+        of_rules = (
+            "rule = {rule:String}" if rule is not None
+            else "rule IN (SELECT name FROM alert_rules FINAL WHERE deleted = 0)"
+        )  # fmt: skip
         result = self.connected().query(
-            f"SELECT {', '.join(EVENT_FIELDS)} FROM alert_events FINAL WHERE transition = 'fired' "
+            f"SELECT {', '.join(EVENT_FIELDS)} FROM alert_events FINAL WHERE transition = 'fired' AND {of_rules} "
             "AND (rule, key, at) IN (SELECT rule, key, max(at) FROM alert_events GROUP BY rule, key) "
-            "ORDER BY at DESC, rule, key"
+            "ORDER BY at DESC, rule, key",
+            parameters={"rule": rule or ""},
         )
         return [_transition(dict(zip(EVENT_FIELDS, row))) for row in result.result_rows]
+
+    def silenced_firing(self) -> list[tuple[Transition, str, int]]:
+        """(transition, channel, failed attempts so far) of the keys whose latest transition is a
+        'fired' inside a silence, for every channel not yet sent or given up."""
+        return self._pending([t for t in self.firing() if t.silenced])
 
     def unnotified(self, since: datetime) -> list[tuple[Transition, str, int]]:
         """(transition, channel, failed attempts so far) for every channel of a transition recorded at
         or after `since` that was neither sent nor given up."""
         result = self.connected().query(
             f"SELECT {', '.join(EVENT_FIELDS)} FROM alert_events FINAL WHERE recorded_at >= {{since:DateTime64(3, 'UTC')}} "
-            "ORDER BY at",
+            "AND NOT silenced ORDER BY at",
             parameters={"since": since},
         )
-        events = [_transition(dict(zip(EVENT_FIELDS, row))) for row in result.result_rows]
+        return self._pending([_transition(dict(zip(EVENT_FIELDS, row))) for row in result.result_rows])
+
+    def _pending(self, events: list[Transition]) -> list[tuple[Transition, str, int]]:
         if not events:
             return []
         result = self.connected().query(
@@ -146,3 +192,28 @@ class AlertStore:
         names = ("alert_id", "channel", "status", "attempt", "error")
         block = b"\n".join(orjson.dumps(dict(zip(names, (*row[:4], row[4][:2000])))) for row in outcomes)
         self.connected().raw_insert("alert_notifications", list(names), insert_block=block, fmt="JSONEachRow")
+
+    def save_silence(self, silence: Silence) -> None:
+        row = {**silence.fields(), "key": orjson.dumps(silence.key).decode(), "starts": silence.starts,
+               "ends": silence.ends}  # fmt: skip
+        self.connected().insert("alert_silences", [[row[f] for f in SILENCE_FIELDS]], column_names=list(SILENCE_FIELDS))
+
+    def silences(self, now: datetime) -> list[Silence]:
+        """The silences not ended at `now` (under way or to come), soonest end first."""
+        result = self.connected().query(
+            f"SELECT {', '.join(SILENCE_FIELDS)} FROM alert_silences FINAL WHERE deleted = 0 "
+            "AND ends > {now:DateTime64(3, 'UTC')} ORDER BY ends, id",
+            parameters={"now": now},
+        )
+        return [
+            Silence(**{**row, "key": orjson.loads(row["key"]), "starts": row["starts"].replace(tzinfo=timezone.utc),
+                       "ends": row["ends"].replace(tzinfo=timezone.utc)})
+            for row in (dict(zip(SILENCE_FIELDS, values)) for values in result.result_rows)
+        ]  # fmt: skip
+
+    def end_silence(self, silence_id: str, now: datetime) -> bool:
+        """Whether a silence `silence_id` was under way or to come."""
+        if not any(s.id == silence_id for s in self.silences(now)):
+            return False
+        self.connected().insert("alert_silences", [[silence_id, 1]], column_names=["id", "deleted"])
+        return True

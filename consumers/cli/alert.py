@@ -1,4 +1,5 @@
-"""`cdrflow alert add|list|remove|history|firing`: alert rules and their transitions."""
+"""`cdrflow alert add|list|remove|history|firing|silence|silences|unsilence`: alert rules, their
+transitions and silences."""
 
 from __future__ import annotations
 
@@ -27,14 +28,23 @@ def cmd_alert(settings: Settings, args: argparse.Namespace) -> int:
         }  # fmt: skip
     elif args.action == "history":
         history = {k: [v] for k, v in (("rule", args.rule), ("from", args.start), ("to", args.end)) if v}
+    elif args.action == "silence":
+        key = dict(pair.partition("=")[::2] for pair in args.key)
+        if any(not d or not v for d, v in key.items()) or any("=" not in pair for pair in args.key):
+            print("cdrflow: alert silence: --key: dimension=value, e.g. --key provider=carrier-a", file=sys.stderr)
+            return EXIT_USAGE
+        until = {"for": args.duration} if args.duration else {"until": args.until}
+        fields = {"rule": args.rule, "key": key, **until, "reason": args.reason}
     try:
-        answer = alert_command(settings, args.action, getattr(args, "rule_name", None), fields, history)
+        name = getattr(args, "rule_name", None) or getattr(args, "silence_id", None)
+        answer = alert_command(settings, args.action, name, fields, history)
     except ReportError as error:
         print(f"cdrflow: alert {args.action}: {error}", file=sys.stderr)
         return EXIT_USAGE
     if isinstance(answer, list):
         if not answer:
-            print({"list": "no alert rules yet", "history": "no transitions", "firing": "nothing firing"}[args.action])
+            print({"list": "no alert rules yet", "history": "no transitions", "firing": "nothing firing",
+                   "silences": "no silence under way"}[args.action])  # fmt: skip
             return 0
         columns = list(answer[0])
         shown = [
@@ -50,7 +60,7 @@ def cmd_alert(settings: Settings, args: argparse.Namespace) -> int:
 def add_commands(commands: argparse._SubParsersAction) -> None:
     alert = commands.add_parser(
         "alert",
-        help="alert rules on the live statistics: add, list, remove, history, firing",
+        help="alert rules on the live statistics: add, list, remove, history, firing, silence, silences, unsilence",
         description="Rules watch one live metric over a window for every key of their scope and notify by e-mail "
         "and webhook when a key fires and when it resolves. Through the running worker's API, else on the warehouse.",
     )
@@ -81,4 +91,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     alert_history.add_argument("--from", dest="start", help="RFC 3339 time")
     alert_history.add_argument("--to", dest="end", help="RFC 3339 time")
     alert_actions.add_parser("firing", help="the keys firing now", description="The keys firing now.")
+    alert_silence = alert_actions.add_parser(
+        "silence", help="hold back a rule's notifications for a while (a maintenance window)",
+        description="Transitions of the rule (or of its keys matching every --key) inside the silence are kept in "
+        "the history, marked silenced, and not notified; a key still firing when the silence ends is notified then.",
+    )  # fmt: skip
+    alert_silence.add_argument("--rule", required=True, help="the rule's name")
+    alert_silence.add_argument("--key", action="append", default=[], metavar="DIM=VALUE",
+                               help="only keys with this value of a dimension of the rule's scope; repeat for more")  # fmt: skip
+    how_long = alert_silence.add_mutually_exclusive_group(required=True)
+    how_long.add_argument("--for", dest="duration", metavar="DURATION", help="from now: 30m, 2h, 1d")
+    how_long.add_argument("--until", help="RFC 3339 time")
+    alert_silence.add_argument("--reason", required=True, help="why, for whoever reads the list")
+    alert_actions.add_parser("silences", help="the silences under way", description="The silences under way.")
+    alert_unsilence = alert_actions.add_parser("unsilence", help="end a silence now", description="End a silence now.")
+    alert_unsilence.add_argument("silence_id", metavar="ID")
     alert.set_defaults(run=cmd_alert)

@@ -38,7 +38,7 @@ from consumers.schedules.schedule import Cadence, Schedule
 from consumers.schedules.store import DONE, BrokenSchedule, ScheduleStore
 from consumers.store import Warehouse
 from pipeline.settings import SmtpUrl
-from pipeline.warehouse.progress import caught_up_through
+from pipeline.warehouse.progress import Progress, read_progress
 from queries.metrics import MONEY_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,25 @@ MISSED_PERIODS = 31  # periods a schedule catches up after the workers were stop
 CLAIM_HELD = timedelta(minutes=10)  # a claim older than this without an outcome was cut off by a crash
 
 
-def complete_text(complete_until: datetime | None, tz: str) -> str:
-    if complete_until is None:
-        return "completeness unknown: no worker reports how far it has caught up"
-    return f"complete up to {complete_until.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} ({tz})"
+def age_text(age: timedelta) -> str:
+    """`4 s`, `3 min`, `2 h 5 min`, `3 d 4 h`."""
+    seconds = max(0, int(age.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    days, hours, minutes = seconds // 86400, seconds // 3600 % 24, seconds // 60 % 60
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def complete_text(progress: Progress, tz: str, now: datetime) -> str:
+    """How far the data is complete, and how old the workers' newest report of it is."""
+    if progress.newest_report is None:
+        return "completeness unknown: no worker has reported how far it has caught up"
+    age = age_text(now - progress.newest_report)
+    if progress.through is None:
+        return f"completeness unknown: the newest report of how far the workers have caught up is {age} old"
+    return f"complete up to {progress.through.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} ({tz}), as reported {age} ago"
 
 
 def period_text(schedule: Schedule, start: datetime, end: datetime) -> str:
@@ -81,7 +96,7 @@ class PeriodReport:
 
 def report_email(
     schedule: Schedule, start: datetime, end: datetime, report: PeriodReport, sender: str,
-    complete_until: datetime | None, currency: str = "",
+    progress: Progress, currency: str = "", now: datetime | None = None,
 ) -> EmailMessage:  # fmt: skip
     """The report mail: a summary of the totals in the chosen columns (money with the currency's
     code), the rows attached."""
@@ -98,7 +113,7 @@ def report_email(
     summary = (
         f"{report.heading} {period}: {len(report.rows)} rows"
         + "".join(f"; {item}" if n == 0 else f", {item}" for n, item in enumerate(headline))
-        + f". Data {complete_text(complete_until, schedule.tz)}."
+        + f". Data {complete_text(progress, schedule.tz, now or datetime.now(timezone.utc))}."
     )
     maintype, subtype = FORMATS[schedule.format].split("/")
     attachment = Attachment(
@@ -170,31 +185,31 @@ class ScheduleRunner:
     retry_at_most: float = 3600.0
     locks: dict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
 
-    async def complete_until(self) -> datetime | None:
-        """How far the pipeline has caught up: every CDR that reached Kafka before it is counted."""
-        return await self.warehouse.read(lambda: caught_up_through(self.store.client))
+    async def progress(self) -> Progress:
+        """How far the pipeline has caught up (every CDR that reached Kafka before it is counted)."""
+        return await self.warehouse.read(lambda: read_progress(self.store.client))
 
     async def run(self, schedule: Schedule, start: datetime, end: datetime, resend: bool = False) -> str:
         """One attempt at one period now: 'sent', 'skipped' or 'failed'; 'done' when it was mailed
         already (unless `resend`), 'busy' while another attempt is under way, 'superseded' when
         another run claimed the period at the same moment."""
-        complete_until = await self.complete_until()
+        caught_up = await self.progress()
         async with self.locks[schedule.name]:
             states = attempt_states(await self.warehouse.read(lambda: self.store.attempts(schedule.name, start)))
             if is_done(states) and not resend:
                 return "done"
             if in_flight(states):
                 return "busy"
-            return await self._attempt(schedule, start, end, states, complete_until, resend)
+            return await self._attempt(schedule, start, end, states, caught_up, resend)
 
     async def tick(self, now: datetime) -> dict[str, str]:
         """Mail every schedule's periods that are complete (caught up past their end plus the grace)
         and not done or waiting for a retry, oldest first: the latest closed one, and those that
         closed while no worker ran since the schedule was saved (at most MISSED_PERIODS)."""
-        complete_until = await self.complete_until()
-        if complete_until is None:
+        caught_up = await self.progress()
+        if caught_up.through is None:
             return {}
-        cutoff = min(now, complete_until - self.grace)
+        cutoff = min(now, caught_up.through - self.grace)
         schedules, broken = await self.warehouse.read(self.store.read_all)
         first_saved = await self.warehouse.read(self.store.first_saved)
         outcomes = {}
@@ -210,7 +225,7 @@ class ScheduleRunner:
                         if isinstance(schedule, BrokenSchedule):
                             outcomes[schedule.name] = await self._refuse(schedule, start, end, states)
                         else:
-                            outcomes[schedule.name] = await self._attempt(schedule, start, end, states, complete_until)
+                            outcomes[schedule.name] = await self._attempt(schedule, start, end, states, caught_up)
             except Exception as error:  # the warehouse failed, or a stored cadence is broken too: tried next tick
                 log.warning("scheduled report %r could not be run: %s", schedule.name, error)
                 outcomes[schedule.name] = "failed"
@@ -226,10 +241,10 @@ class ScheduleRunner:
 
     async def _attempt(
         self, schedule: Schedule, start: datetime, end: datetime, states: list[dict],
-        complete_until: datetime | None, resend: bool = False,
+        caught_up: Progress, resend: bool = False,
     ) -> str:  # fmt: skip
         """A new attempt at a period after the attempts `states` already logged for it."""
-        run = new_run(schedule.name, start, end, states, complete_until)
+        run = new_run(schedule.name, start, end, states, caught_up.through)
         await self.log(run, "running")
         if not await self._claimed(run, resend):
             await self.log(run, "superseded", finished=True)
@@ -241,7 +256,7 @@ class ScheduleRunner:
                 await self.log(run, "skipped", finished=True)
                 return "skipped"
             message = await asyncio.to_thread(
-                report_email, schedule, start, end, report, self.sender, complete_until, self.currency
+                report_email, schedule, start, end, report, self.sender, caught_up, self.currency
             )
             run["message_id"] = message["Message-ID"]
             client = await asyncio.to_thread(open_smtp, self.smtp)

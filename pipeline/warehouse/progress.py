@@ -10,6 +10,7 @@ period is complete once the pipeline is caught up past the period's end plus a g
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from clickhouse_connect.driver.client import Client
@@ -26,13 +27,21 @@ def insert_progress(client: Client, worker: str, caught_up_through: datetime) ->
     )
 
 
-def caught_up_through(client: Client, now: datetime | None = None) -> datetime | None:
-    """The pipeline's caught-up moment (aware, UTC); None while no worker reports."""
+@dataclass(frozen=True)
+class Progress:
+    through: datetime | None  # the pipeline's caught-up moment (aware, UTC); None while no worker reports
+    newest_report: datetime | None  # when a worker last reported, however long ago; None if none ever did
+
+
+def read_progress(client: Client, now: datetime | None = None) -> Progress:
     now = now or datetime.now(timezone.utc)
     result = client.query(
-        "SELECT min(through), count() FROM (SELECT worker, argMax(caught_up_through, reported_at) AS through "
-        "FROM pipeline_progress GROUP BY worker HAVING max(reported_at) >= {since:DateTime64(3, 'UTC')})",
+        "SELECT minIf(through, last >= {since:DateTime64(3, 'UTC')}), countIf(last >= {since:DateTime64(3, 'UTC')}), "
+        "max(last), count() FROM (SELECT worker, argMax(caught_up_through, reported_at) AS through, "
+        "max(reported_at) AS last FROM pipeline_progress GROUP BY worker)",
         parameters={"since": now - REPORTING_WORKER},
     )
-    through, workers = result.result_rows[0]
-    return through.replace(tzinfo=timezone.utc) if workers else None
+    through, workers, newest, ever = result.result_rows[0]
+    return Progress(
+        through.replace(tzinfo=timezone.utc) if workers else None, newest.replace(tzinfo=timezone.utc) if ever else None
+    )

@@ -455,4 +455,23 @@ def test_the_live_tab_shows_the_windows_marks_firing_keys_and_manages_rules(page
     assert rows["carrier-bad"]["asr"] == 0 and rows["carrier-bad"]["attempts"] > 0
     assert [a["key"] for a in grid_data(page, "#tab-live .firing-alerts")] == [{"provider": "carrier-bad"}]
     assert "live clock 2026-11-08 00:1" in page.inner_text("#tab-live .live-clock")
+    assert "The live clock trails the wall clock by" in page.inner_text("#tab-live .live-clock-apart")
     screenshot(page, "live")
+
+    page.once("dialog", lambda dialog: dialog.accept("carrier maintenance"))
+    page.locator("#tab-live .firing-alerts button", has_text="Silence 2 h").click()
+    wait_until(page, "document.querySelector('#tab-live .silences').tabulator.getData().length === 1")
+    (silence,) = grid_data(page, "#tab-live .silences")
+    assert (silence["rule"], silence["key"], silence["reason"]) == ("bad-asr", {"provider": "carrier-bad"},
+                                                                    "carrier maintenance")  # fmt: skip
+    screenshot(page, "live-silenced")
+    page.locator("#tab-live .silences button", has_text="End").click()
+    wait_until(page, "document.querySelector('#tab-live .silences').tabulator.getData().length === 0")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#tab-live .rules button", has_text="Delete").click()
+    wait_until(page, "document.querySelector('#status').textContent.includes('bad-asr deleted')")
+    assert grid_data(page, "#tab-live .firing-alerts") == []
+    history = grid_data(page, "#tab-live .history")
+    assert [(h["transition"], h["reason"]) for h in history][:2] == [("resolved", "rule removed"),
+                                                                     ("fired", "asr 0 < 30")]  # fmt: skip

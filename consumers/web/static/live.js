@@ -8,6 +8,16 @@ import { page } from "./page.js";
 const LIVE_METRICS = ["attempts", "connected", "asr", "acd", "ner", "pdd_in_avg", "pdd_out_avg", "short_calls",
   "short_calls_percent", "customer_charge", "provider_charge", "profit", "dtmf"];
 const LIVE_REFRESH_MS = 5000;
+// How far the live clock trails or leads the wall clock (less the grace), when by more than the grace.
+function clockApart(behind, grace) {
+  if (behind == null || Math.abs(behind) <= grace) return "";
+  const seconds = Math.abs(behind);
+  const parts = [[86400, "d"], [3600, "h"], [60, "min"]].reduce(([left, text], [size, unit]) =>
+    left >= size ? [left % size, [...text, `${Math.floor(left / size)} ${unit}`]] : [left, text], [seconds, []])[1];
+  return behind > 0
+    ? `The live clock trails the wall clock by ${parts.join(" ")}: CDRs are being replayed or caught up, and alerts come at their own time.`
+    : `The live clock leads the wall clock by ${parts.join(" ")}: this worker's clock may be behind.`;
+}
 const sameKey = (key, row) => Object.entries(key).every(([dimension, value]) => row[dimension] === value);
 
 export class LiveView {
@@ -72,17 +82,36 @@ export class LiveView {
     status(`rule ${name} deleted`);
   }
 
+  async silence(alert) {
+    const reason = prompt(`Silence ${alert.rule} for 2 hours (${Object.entries(alert.key).map(([d, v]) => `${d}=${v}`).join(", ") || "all traffic"}). Why?`);
+    if (!reason) return;
+    await api("/api/silences", { method: "POST", body: { rule: alert.rule, key: alert.key, for: "2h", reason } });
+    await page.refresh();
+    status(`${alert.rule} silenced for 2 hours`);
+  }
+
+  async unsilence(id) {
+    await api(`/api/silences/${encodeURIComponent(id)}`, { method: "DELETE" });
+    await page.refresh();
+    status(`silence ${id} ended`);
+  }
+
   async refresh() {
     const group = this.group.split(",");
     const params = { group: this.group, window: this.window, customer: filters.customers.selected,
       provider: filters.providers.selected };
     if (this.group === "dest_number") { params.top = "20"; delete params.customer; delete params.provider; }
-    const [live, firing, rules, history] = await Promise.all([
+    const [live, firing, rules, history, silences] = await Promise.all([
       api("/api/live", { params }), api("/api/alerts"), api("/api/alert-rules"), api("/api/alerts/history"),
+      api("/api/silences"),
     ]);
     const firingHere = firing.filter((alert) => Object.keys(alert.key).join(",") === this.group);
     $(".live-clock", this.section).textContent = live.clock
       ? `live clock ${live.clock.slice(0, 19).replace("T", " ")} UTC · last ${live.window} min` : "no traffic yet";
+    const apart = live.clock ? clockApart(live.behind_seconds, live.grace_seconds) : "";
+    const warning = $(".live-clock-apart", this.section);
+    warning.textContent = apart;
+    warning.hidden = !apart;
     await grid($(".live-table", this.section), {
       data: live.rows, placeholder: "No traffic in the window",
       columns: [...group.map((g) => textColumn(g, g)), ...LIVE_METRICS.map((m) => metricColumn(m))],
@@ -99,9 +128,32 @@ export class LiveView {
       { title: "reset", field: "reset", hozAlign: "right" }, { title: "window", field: "window", hozAlign: "right" },
       { title: "attempts", field: "attempts", hozAlign: "right" },
       { title: "at (UTC)", field: "at", formatter: time, minWidth: 140 },
+      { title: "reason", field: "reason", formatter: (cell) => text(cell.getValue()), widthGrow: 2 },
+      { title: "silenced", field: "silenced", formatter: (cell) => text(cell.getValue() ? "silenced" : "") },
     ];
-    await grid($(".firing-alerts", this.section), { layout: "fitColumns", data: firing, columns: alertColumns,
+    const silenceButton = (cell) => {
+      const button = element("button", { type: "button", text: "Silence 2 h" });
+      button.addEventListener("click", () => this.silence(cell.getRow().getData()).catch((e) => status(e.message, true)));
+      return button;
+    };
+    await grid($(".firing-alerts", this.section), { layout: "fitColumns", data: firing,
+      columns: [...alertColumns, { title: "", field: "alert_id", formatter: silenceButton, headerSort: false, minWidth: 110 }],
       placeholder: "Nothing is firing", rowFormatter: (row) => row.getElement().classList.add("firing") });
+    const endButton = (cell) => {
+      const button = element("button", { type: "button", class: "danger", text: "End" });
+      button.addEventListener("click", () => this.unsilence(cell.getValue()).catch((e) => status(e.message, true)));
+      return button;
+    };
+    await grid($(".silences", this.section), {
+      layout: "fitColumns", data: silences, placeholder: "No silence under way",
+      columns: [
+        { title: "id", field: "id" }, { title: "rule", field: "rule", formatter: (cell) => text(cell.getValue()) },
+        { title: "key", field: "key", formatter: keyText, widthGrow: 2 },
+        { title: "from (UTC)", field: "starts", formatter: time }, { title: "until (UTC)", field: "ends", formatter: time },
+        { title: "reason", field: "reason", formatter: (cell) => text(cell.getValue()), widthGrow: 2 },
+        { title: "", field: "id", formatter: endButton, headerSort: false, minWidth: 80 },
+      ],
+    });
     const list = (cell) => text((cell.getValue() ?? []).join(", ") || "all");
     const remove = (cell) => {
       const button = element("button", { type: "button", class: "danger", text: "Delete" });

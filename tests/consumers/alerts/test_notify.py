@@ -49,7 +49,7 @@ def test_a_key_with_a_line_break_is_mailed_with_the_break_written_as_an_escape(c
 
         async def deliver() -> None:
             notifier.notify(hostile, "email")
-            await asyncio.wait_for(asyncio.gather(*notifier.in_flight.values()), timeout=20)
+            await asyncio.wait_for(asyncio.gather(*notifier.in_flight), timeout=20)
 
         asyncio.run(deliver())
     [saved] = catcher.handler.saved
@@ -82,7 +82,7 @@ def test_2000_keys_firing_at_one_step_make_one_mail_100_posts_and_one_summary(cl
 
             async def deliver() -> None:
                 notifier.notify_step(storm)
-                await asyncio.wait_for(asyncio.gather(*notifier.in_flight.values()), timeout=120)
+                await asyncio.wait_for(asyncio.gather(*notifier.in_flight), timeout=120)
                 await notifier.resume()  # a restart now: nothing is left to send
                 assert not notifier.in_flight
 

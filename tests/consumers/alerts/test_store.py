@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from consumers.alerts.rule import alert_rule_from
 from consumers.alerts.store import AlertStore, Transition
 from pipeline.warehouse.client import connect
 from pipeline.warehouse.migrations import migrate
 from tests.warehouse_data import fresh_url
 
 AT = datetime(2026, 11, 27, 14, 5, 7, 250000, tzinfo=timezone.utc)
+ROUTE_ASR = {"name": "route-asr", "scope": ["provider", "provider_destination"], "metric": "asr", "op": "<",
+             "threshold": 20, "reset": 30, "window": 15, "email": ["noc@example.com"]}  # fmt: skip
 
 
 def transition(alert_id: str, key: dict[str, str], kind: str, at: datetime, **channels) -> Transition:
@@ -21,6 +24,7 @@ def test_recorded_transitions_read_back_as_they_were(clickhouse):
     client = connect(fresh_url(clickhouse, "alerts"))
     migrate(client)
     store = AlertStore(lambda: client)
+    store.save_rule(alert_rule_from(ROUTE_ASR))
     hostile = {"provider": 'carrier "b"\\\n', "provider_destination": "Côte d'Ivoire 📞"}
     plain = {"provider": "carrier-a", "provider_destination": "UK Mobile"}
     fired = transition("a1", hostile, "fired", AT, email=("noc@example.com",), webhook="http://127.0.0.1:9/hook")

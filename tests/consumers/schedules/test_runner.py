@@ -5,6 +5,7 @@ import asyncio
 import csv
 import email
 import io
+import re
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
@@ -17,7 +18,7 @@ from consumers.mail.catcher import MailCatcher
 from consumers.reports.custom import FIELDS as CUSTOM_FIELDS
 from consumers.reports.custom import CustomReports
 from consumers.reports.request import query_runner
-from consumers.schedules.runner import ScheduleRunner
+from consumers.schedules.runner import ScheduleRunner, age_text, complete_text
 from consumers.schedules.schedule import Schedule
 from consumers.schedules.service import ScheduleService
 from consumers.schedules.store import ScheduleStore
@@ -26,7 +27,7 @@ from consumers.store import SavedTable, Warehouse
 from consumers.worker import free_port
 from pipeline.settings import parse_smtp_url
 from pipeline.warehouse.client import connect
-from pipeline.warehouse.progress import insert_progress
+from pipeline.warehouse.progress import Progress, insert_progress
 from tests.warehouse_data import fresh_url, load_events
 
 NOW = datetime(2026, 9, 3, 2, 0, tzinfo=timezone.utc)  # Sep 2 closed in UTC; the CDRs span Sep 1 - Oct 10
@@ -119,7 +120,7 @@ def test_a_period_is_mailed_once_with_the_calls_of_that_period(loaded, tmp_path)
     assert total["asr"] == f"{Decimal(100 * connected) / attempts:.2f}"  # the ratio of the sums
     text = body_text(saved)
     assert f"attempts {attempts}, connected {connected}, asr {total['asr']}, acd {total['acd']}" in text
-    assert "complete up to 2026-09-03 02:00 (UTC)" in text
+    assert re.search(r"complete up to 2026-09-03 02:00 \(UTC\), as reported \d+ s ago", text)
     [run] = runner.store.log("daily-acme")
     assert (run["status"], run["rows"], run["attempt"]) == ("sent", len(got), 1)
 
@@ -394,3 +395,21 @@ def test_days_that_closed_while_no_worker_ran_are_mailed_oldest_first_since_the_
         day(SEP_2.timestamp() - 86_400),
         day(SEP_2.timestamp()),
     )
+
+
+def test_the_mail_says_how_old_the_workers_newest_report_of_their_progress_is():
+    now = datetime(2026, 9, 3, 2, 0, 5, tzinfo=timezone.utc)
+    reported = Progress(now - timedelta(minutes=1), now - timedelta(seconds=4))
+    assert (
+        complete_text(reported, "Asia/Kolkata", now)
+        == "complete up to 2026-09-03 07:29 (Asia/Kolkata), as reported 4 s ago"
+    )
+    stopped = Progress(None, now - timedelta(hours=3, minutes=12))
+    assert complete_text(stopped, "UTC", now) == (
+        "completeness unknown: the newest report of how far the workers have caught up is 3 h 12 min old"
+    )
+    assert complete_text(Progress(None, None), "UTC", now) == (
+        "completeness unknown: no worker has reported how far it has caught up"
+    )
+    assert [age_text(timedelta(seconds=s)) for s in (0, 59, 60, 3600, 86400, 90000)] == [
+        "0 s", "59 s", "1 min", "1 h 0 min", "1 d", "1 d 1 h"]  # fmt: skip
