@@ -31,6 +31,7 @@ from pipeline.browser_rules import BrowserRules
 from pipeline.caught_up import CaughtUpMark
 from pipeline.client_logs import quiet_repeated_client_lines
 from pipeline.collector import collect_less_often, freeze_start_up
+from pipeline.end_offsets import EndOffsets
 from pipeline.ingest.process import IngestProcess
 from pipeline.ingest.reader import OLDEST_INPUT_HEADER, READ_HEADER, partition_of
 from pipeline.live.delta import stamped
@@ -186,7 +187,7 @@ cdr_state = CdrState(table_states(), changelog.send)
 ingest = app.service(IngestProcess(settings, metrics))
 
 
-recovery = BatchRecovery(app, cdr_state, settings.batch_topic, metrics)
+recovery = BatchRecovery(app, cdr_state, settings.batch_topic, metrics, app.service(EndOffsets(settings)))
 caught_up = CaughtUpMark()
 in_flight: dict[int, asyncio.Future] = {}  # per batch-topic partition: the batch being sunk and recorded
 forget_due_at = time.monotonic() + FORGET_EVERY_SECONDS

@@ -16,6 +16,7 @@ from typing import NoReturn
 
 import faust
 
+from pipeline.end_offsets import EndOffsets
 from pipeline.metrics import WorkerMetrics
 from pipeline.state.cdr_state import CdrState
 
@@ -29,6 +30,7 @@ class BatchRecovery:
     cdr_state: CdrState
     batch_topic: str
     metrics: WorkerMetrics
+    end_offsets: EndOffsets
     skip_lost: bool = False  # `cdrflow worker --skip-lost-batches`
 
     def recovered(self) -> bool:
@@ -96,7 +98,7 @@ class BatchRecovery:
         mine = [tp for tp in consumer.assignment() if tp.topic == self.batch_topic]
         if not mine:
             return {}
-        ends = await consumer.highwaters(*mine)
+        ends = await self.end_offsets.of(mine)
         return {tp: (self.cdr_state.next_offset(tp.partition), ends[tp]) for tp in mine}
 
     async def batch_lag(self) -> int:
