@@ -81,7 +81,7 @@ run: setup
 	CDRFLOW_BROKER=kafka://$${started#bootstrap=} $(BIN)/python -m consumers.demo --run --folder $(RUN_DIR)
 
 bench: setup
-	$(call with_broker,export CDRFLOW_BENCH_BROKER=$$broker; $(BIN)/python -m bench.pipeline_bench && $(BIN)/python -m bench.state_bench && $(BIN)/python -m bench.live_bench && $(BIN)/python -m bench.isolation_bench && $(BIN)/python -m bench.warehouse_bench && $(BIN)/python -m bench.reports_bench,$(BENCH_KAFKA_PORT))
+	$(call with_broker,export CDRFLOW_BENCH_BROKER=$$broker; $(BIN)/python -m bench.pipeline_bench && $(BIN)/python -m bench.state_bench && $(BIN)/python -m bench.live_bench && $(BIN)/python -m bench.live_number_bench && $(BIN)/python -m bench.isolation_bench && $(BIN)/python -m bench.warehouse_bench && $(BIN)/python -m bench.reports_bench,$(BENCH_KAFKA_PORT))
 
 test-docker: setup
 	@if ! docker info >/dev/null 2>&1; then echo "test-docker: no Docker engine on this machine, nothing run"; exit 0; fi; \

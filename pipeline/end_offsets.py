@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaConnectionError
 from mode import Service
 
 from pipeline.settings import Settings
@@ -22,20 +23,23 @@ class EndOffsets(Service):
         self.consumer: AIOKafkaConsumer | None = None
 
     async def on_start(self) -> None:
-        self.consumer = AIOKafkaConsumer(
+        consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_servers, client_id=f"{self.settings.app_id}-end-offsets",
             enable_auto_commit=False,
         )  # fmt: skip
-        await self.consumer.start()
+        await consumer.start()
+        self.consumer = consumer
 
     async def on_stop(self) -> None:
         if self.consumer is not None:
             await self.consumer.stop()
 
     async def of(self, partitions: Iterable[tuple[str, int]]) -> Mapping[tuple[str, int], int]:
-        """The offset after the last message of each (topic, partition), keyed as given."""
+        """The offset after the last message of each (topic, partition), keyed as given; a
+        KafkaError when the broker does not answer."""
         consumer = self.consumer
-        assert consumer is not None, "the end offsets client is not started"
+        if consumer is None:  # the worker is still starting (or stopping): not known yet
+            raise KafkaConnectionError("the end offsets client is not started")
         wanted = list(partitions)
         ends = await consumer.end_offsets([TopicPartition(topic, partition) for topic, partition in wanted])
         return {tp: ends[TopicPartition(*tp)] for tp in wanted}

@@ -24,8 +24,8 @@ from consumers.alerts.notify import Notifier
 from consumers.alerts.rule import AlertRule
 from consumers.alerts.store import AlertStore, Silence, Transition
 from consumers.store import Warehouse
-from pipeline.live.windows import LIVE_SUMS, MINUTE_MS, LiveWindows
-from queries.live import live_metric
+from pipeline.live.windows import LIVE_SUMS, MINUTE_MS, NUMBER, LiveWindows
+from queries.live import COUNTS, live_metric
 
 log = logging.getLogger(__name__)
 NO_TRAFFIC = [0] * len(LIVE_SUMS)
@@ -58,7 +58,13 @@ def changes_keys(old: AlertRule, new: AlertRule) -> bool:
 
 def transitions_at(rule: AlertRule, windows: LiveWindows, minute: int, firing: set[tuple]) -> list[Transition]:
     """The rule's transitions at the minute step `minute`, given its keys `firing` before it."""
-    sums_by_key = windows.window_sums(rule.scope, rule.window, minute, rule.customers, rule.providers)
+    if list(rule.scope) == [NUMBER]:  # only the numbers that can change state become rows
+        column = COUNTS.get(rule.metric)
+        sums_by_key = windows.number_window(rule.window, minute).candidates(
+            rule.min_attempts, firing, column, rule.op == ">", float(rule.threshold)
+        )
+    else:
+        sums_by_key = windows.window_sums(rule.scope, rule.window, minute, rule.customers, rule.providers)
     keys = set(sums_by_key) | firing
     if rule.min_attempts == 0:  # keys without traffic in the window can fire ("traffic stopped")
         keys |= windows.keys(rule.scope, minute, rule.customers, rule.providers)

@@ -30,6 +30,7 @@ from consumers.store import UnknownName
 from consumers.web.api import AuthorizedView, json_fields, query_lists
 from consumers.web.health import live_clock
 from pipeline.app import app, live, live_table, settings
+from pipeline.live.windows import NUMBER
 from queries.errors import ReportError
 from queries.live import LIVE_COLUMNS, live_rows, parse_live
 
@@ -48,7 +49,10 @@ class Live(AuthorizedView):
             raise ReportError("live statistics are off on this worker (CDRFLOW_LIVE=off)")
         query = parse_live(query_lists(request))
         windows = live.built()
-        sums = windows.window_sums(query.group, query.window, customers=query.customers, providers=query.providers)
+        if list(query.group) == [NUMBER]:
+            sums = windows.top_numbers(query.window, query.top)
+        else:
+            sums = windows.window_sums(query.group, query.window, customers=query.customers, providers=query.providers)
         rows = live_rows(query, sums)
         body = orjson.dumps(
             {

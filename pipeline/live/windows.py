@@ -31,7 +31,7 @@ from operator import add as plus
 from operator import itemgetter
 from operator import sub as minus
 
-import orjson
+from pipeline.live.numbers import MinuteNumbers, NumberWindow
 
 LIVE_SUMS = (
     "attempts",
@@ -54,6 +54,7 @@ REACHED_CODES = frozenset((480, 486, 487, 603))
 MINUTE_MS = 60_000
 LONGEST_WINDOW = 60  # minutes
 KEPT_MINUTES = 120  # slices older than this behind the clock are dropped
+NUMBERS_KEPT = LONGEST_WINDOW + 1  # minutes behind the clock whose per-number sums are kept: no window reads older
 SHORT_CALL_US = 6_000_000
 Sums = list[int]
 
@@ -63,26 +64,18 @@ class Slice:
     """One minute of end time: sums per dimension key and per dest_number, and the sums per grouping
     the rules and queries asked for (made again after the slice changes).
 
-    A delta's per-number rows are kept as the JSON text they came in and added when the slice's
-    numbers are first asked for: a batch has about as many numbers as CDRs, and only the windows
-    of `dest_number` rules and queries read them."""
+    A delta's per-number rows are kept as the JSON text they came in until the minute is past
+    (pipeline.live.numbers): a batch has about as many numbers as CDRs, and only the windows of
+    `dest_number` rules and queries read them."""
 
     by_key: dict[tuple, Sums] = field(default_factory=dict)
-    numbers: dict[str, Sums] = field(default_factory=dict)
-    numbers_unread: list[str | list] = field(default_factory=list)  # rows as JSON text (or read already)
+    numbers: MinuteNumbers = field(default_factory=MinuteNumbers)
     version: int = 0
     grouped: dict[tuple, tuple[int, dict[tuple, Sums]]] = field(default_factory=dict)
 
     @property
     def by_number(self) -> dict[str, Sums]:
-        if self.numbers_unread:
-            numbers = self.numbers
-            for rows in self.numbers_unread:
-                for number, *sums in orjson.loads(rows) if isinstance(rows, str) else rows:
-                    held = numbers.get(number)
-                    numbers[number] = sums if held is None else list(map(plus, held, sums))
-            self.numbers_unread.clear()
-        return self.numbers
+        return self.numbers.as_dict()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Slice) and (self.by_key, self.by_number) == (other.by_key, other.by_number)
@@ -90,19 +83,17 @@ class Slice:
     def group_sums(
         self, group: tuple[str, ...], customers: frozenset[str], providers: frozenset[str]
     ) -> dict[tuple, Sums]:
+        """Sums per key of a grouping of the dimensions (dest_number is NumberWindow's)."""
         wanted = (group, customers, providers)
         cached = self.grouped.get(wanted)
         if cached is not None and cached[0] == self.version:
             return cached[1]
-        if group == (NUMBER,):
-            totals = {(number,): sums for number, sums in self.by_number.items()}
-        else:
-            project = _projection([DIMENSIONS.index(g) for g in group])
-            totals = _summed(
-                (project(key), sums)
-                for key, sums in self.by_key.items()
-                if not (customers and key[0] not in customers) and not (providers and key[1] not in providers)
-            )
+        project = _projection([DIMENSIONS.index(g) for g in group])
+        totals = _summed(
+            (project(key), sums)
+            for key, sums in self.by_key.items()
+            if not (customers and key[0] not in customers) and not (providers and key[1] not in providers)
+        )
         self.grouped[wanted] = (self.version, totals)
         return totals
 
@@ -121,10 +112,13 @@ class LiveWindows:
     counting_since: int | None = None  # when the partitions' ends were first gathered (sent ms)
     partition_seen: dict[int, int] = field(default_factory=dict)  # per batch partition, when it last carried CDRs
     sent_ms: int | None = None  # when the latest delta was sent: the clock is never ahead of it less the grace
+    numbers_unread: set[int] = field(default_factory=set)  # minutes whose per-number rows are still JSON text
+    number_minutes: set[int] = field(default_factory=set)  # minutes whose slice holds per-number sums
     evaluated: int | None = None  # the last minute step handed out by steps()
     # window_sums and keys answers until a slice they cover changes: rules on the same scope and
     # window (an ASR and an ACD rule on routes, say) are summed once per minute step
     answers: dict[tuple, tuple[range, object]] = field(default_factory=dict, compare=False, repr=False)
+    answers_pruned_at: int | None = field(default=None, compare=False, repr=False)
     # each window's last sums, so that the next minute step's are the same sums with the minutes
     # that entered added and those that left taken back (until a slice the window covers changes)
     sliding: dict[tuple, WindowSums] = field(default_factory=dict, compare=False, repr=False)
@@ -175,7 +169,9 @@ class LiveWindows:
             key = tuple(row[:5])
             held = by_key.get(key)
             by_key[key] = row[5:] if held is None else list(map(plus, held, row[5:]))
-        found.numbers_unread.append(number_rows)
+        found.numbers.add(number_rows)
+        self.numbers_unread.add(minute)
+        self.number_minutes.add(minute)
         self.drop_old()
 
     def _watermark(self, partition: int, newest_end: int, sent_ms: int | None) -> None:
@@ -215,9 +211,21 @@ class LiveWindows:
         minute = self.minute
         if minute is None:
             return
+        if minute != self.answers_pruned_at:  # answers for steps the clock has left are not asked again
+            self.answers = {question: held for question, held in self.answers.items() if held[0].stop >= minute}
+            self.answers_pruned_at = minute
         for old in [m for m in self.slices if m < minute - KEPT_MINUTES]:
             del self.slices[old]
             self.changed(old)
+        for past in [m for m in self.numbers_unread if m < minute - 1]:  # a past minute's text, read once
+            self.numbers_unread.discard(past)
+            if past in self.slices:
+                self.slices[past].numbers.compact()
+        for old in [m for m in self.number_minutes if m < minute - NUMBERS_KEPT]:
+            self.number_minutes.discard(old)
+            if old in self.slices:
+                self.slices[old].numbers = MinuteNumbers()
+                self.changed(old)
 
     def changed(self, minute: int) -> None:
         """The slice of `minute` changed: forget the answers and windows that cover it."""
@@ -253,6 +261,8 @@ class LiveWindows:
         at = self.minute if at is None else at
         if at is None:
             return {}
+        if list(group) == [NUMBER]:
+            return self.top_numbers(minutes, None, at)
         wanted = (tuple(group), frozenset(customers), frozenset(providers))
 
         def grouped(minute: int) -> dict[tuple, Sums]:
@@ -270,11 +280,28 @@ class LiveWindows:
 
         return self._answered(("sums", wanted, minutes, at), range(at - minutes, at), summed)
 
+    def number_window(self, minutes: int, at: int | None = None) -> NumberWindow:
+        """The sums per dest_number over the `minutes` whole minutes before the minute step `at`."""
+        at = self.minute if at is None else at
+        if at is None:
+            return NumberWindow(())
+        return NumberWindow(self.slices[m].numbers for m in range(at - minutes, at) if m in self.slices)
+
+    def top_numbers(self, minutes: int, count: int | None, at: int | None = None) -> dict[tuple, Sums]:
+        """{(number,): sums} of the `count` numbers with most attempts over the `minutes` before the
+        minute step `at` (all, if None)."""
+        at = self.minute if at is None else at
+        if at is None:
+            return {}
+        return self._answered(("top", minutes, count, at), range(at - minutes, at),
+                              lambda: self.number_window(minutes, at).top(count))  # fmt: skip
+
     def keys(
         self, group: Sequence[str], at: int | None = None, customers: Iterable[str] = (), providers: Iterable[str] = ()
     ) -> set[tuple]:
         """Every key of `group` with traffic in the slices kept before the minute step `at` (so a key
-        whose traffic stopped is still known, and one that has just begun is not yet)."""
+        whose traffic stopped is still known, and one that has just begun is not yet); for
+        dest_number, the slices of the longest window (their per-number sums are kept no longer)."""
         at = self.minute if at is None else at
         if at is None:
             return set()
@@ -285,7 +312,7 @@ class LiveWindows:
             for minute in range(at - KEPT_MINUTES, at):
                 kept = self.slices.get(minute)
                 if kept is not None:
-                    found.update(kept.group_sums(*wanted))
+                    found.update(kept.numbers.keys() if list(group) == [NUMBER] else kept.group_sums(*wanted))
             return found
 
         return self._answered(("keys", wanted, at), range(at - KEPT_MINUTES, at), gathered)

@@ -207,6 +207,10 @@ def test_a_route_going_bad_fires_and_resolves_once_per_channel_at_the_windows_mi
             status, history = api(worker, "GET", "/api/alerts/history?rule=route-asr")
             assert [h["transition"] for h in history] == ["resolved", "fired"]
             status, live = api(worker, "GET", "/api/live?group=provider&window=60")
+            status, numbers = api(worker, "GET", "/api/live?group=dest_number&window=60&top=3")
+            attempts = [int(r["attempts"]) for r in numbers["rows"]]
+            assert status == 200 and len(attempts) == 3 and attempts == sorted(attempts, reverse=True)
+            assert numbers["rows"][0]["dest_number"] == NUMBER, "the number that drew the burst leads"
             newest_end: dict[int, int] = {}  # the watermark: the least of the batch partitions' newest end times
             for e in events:
                 partition = partition_of(e["id"], settings.partitions)

@@ -2,7 +2,9 @@
 
 import asyncio
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from pipeline.end_offsets import EndOffsets
 from pipeline.topics import ensure_topics
@@ -29,3 +31,8 @@ async def test_end_offsets_answer_per_partition_while_a_fetch_waits_on_the_same_
     finally:
         await ends.stop()
         await waiting.stop()
+
+
+async def test_end_offsets_asked_before_the_client_started_are_a_kafka_error(settings):
+    with pytest.raises(KafkaError):
+        await EndOffsets(settings).of([(settings.batch_topic, 0)])
