@@ -119,6 +119,12 @@ def test_silences_are_listed_while_under_way_and_end_when_asked(store):
     assert asyncio.run(service.silences()) == []
 
 
+def mailing_alerting(store: AlertStore, catcher: MailCatcher) -> tuple[Notifier, Alerting]:
+    smtp = SmtpUrl("127.0.0.1", catcher.port, ssl=False, starttls=False)
+    notifier = Notifier(store, HERE, smtp, "cdrflow@example.com", "http://127.0.0.1:6066/", None)
+    return notifier, Alerting(store, HERE, notifier, lambda n: None)
+
+
 def test_a_key_firing_inside_a_silence_is_notified_once_when_the_silence_ends(store, tmp_path):
     rule = {**ASR_RULE, "email": ["noc@example.com"]}
     service = AlertService(store, HERE)
@@ -126,9 +132,7 @@ def test_a_key_firing_inside_a_silence_is_notified_once_when_the_silence_ends(st
     made = asyncio.run(service.silence({"rule": "asr", "key": {"provider": "bad"}, "for": "1h", "reason": "works"}))
     windows = windows_with({m: {"bad": (10, 1), "worse": (10, 0)} for m in range(10)})
     with MailCatcher(tmp_path / "outbox") as catcher:
-        smtp = SmtpUrl("127.0.0.1", catcher.port, ssl=False, starttls=False)
-        notifier = Notifier(store, HERE, smtp, "cdrflow@example.com", "http://127.0.0.1:6066/", None)
-        alerting = Alerting(store, HERE, notifier, lambda n: None)
+        notifier, alerting = mailing_alerting(store, catcher)
 
         async def steps() -> None:
             await alerting.at_minute_step(windows, 5)
@@ -161,9 +165,7 @@ def test_a_key_that_fires_and_resolves_inside_a_silence_is_in_the_history_and_ne
     made = asyncio.run(service.silence({"rule": "asr", "for": "30m", "reason": "planned works"}))
     windows = windows_with({m: {"flaky": (10, 1 if m < 6 else 8)} for m in range(20)})
     with MailCatcher(tmp_path / "outbox") as catcher:
-        smtp = SmtpUrl("127.0.0.1", catcher.port, ssl=False, starttls=False)
-        notifier = Notifier(store, HERE, smtp, "cdrflow@example.com", "http://127.0.0.1:6066/", None)
-        alerting = Alerting(store, HERE, notifier, lambda n: None)
+        notifier, alerting = mailing_alerting(store, catcher)
 
         async def steps() -> None:
             await alerting.at_minute_step(windows, 5)
