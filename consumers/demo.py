@@ -3,7 +3,8 @@
 `make demo` (`python -m consumers.demo`): the whole pipeline on ten seconds of feed, a breakout
 report, one report email; ends by itself. `make run` (`python -m consumers.demo --run`): a
 worker and a paced feed (with a day of yesterday's calls on a new topic, so reports have a
-past) that keep running, the console's URL and commands to try; Ctrl-C stops them.
+past) that keep running, with a local mail catcher for scheduled reports and alerts (unless
+CDRFLOW_SMTP names a server), the console's URL and commands to try; Ctrl-C stops them.
 
 Both expect a running broker (CDRFLOW_BROKER; make starts one and stops it after). The
 warehouse lives under ./var/clickhouse, the delivered mail under ./var/outbox/.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -130,6 +132,15 @@ def run(folder: Path, rate: int) -> int:
         "CDRFLOW_DATA_DIR": str(folder),
         **{name: value for name, value in os.environ.items() if name.startswith("CDRFLOW_")},
     }
+    with contextlib.ExitStack() as running:
+        if "CDRFLOW_SMTP" not in env:  # scheduled reports and alerts go to a local mail catcher
+            catcher = running.enter_context(MailCatcher(folder / "outbox"))
+            env["CDRFLOW_SMTP"] = f"smtp://127.0.0.1:{catcher.port}"
+            step(f"mail: a local catcher at {env['CDRFLOW_SMTP']} saves every message in {folder / 'outbox'}")
+        return run_worker_and_feed(env, folder, rate)
+
+
+def run_worker_and_feed(env: dict[str, str], folder: Path, rate: int) -> int:
     settings = Settings.from_env(env, env_file=None)
     created = asyncio.run(ensure_topics(settings))
     worker = WorkerProcess(env, folder)
@@ -173,6 +184,7 @@ def print_try_it(settings: Settings, rate: int) -> None:
     step(f"running: the console is at http://127.0.0.1:{settings.web_port}/  (Ctrl-C stops everything)")
     print(
         f"""feed: {rate} CDRs a second, with rerates and resends, into {settings.topic}
+mail: scheduled reports and alerts go to {settings.smtp.shown}
 
 try, in another terminal:
   {env}.venv/bin/cdrflow report breakout --from today --group customer --format table

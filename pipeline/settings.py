@@ -57,6 +57,11 @@ class SmtpUrl:
     username: str = ""
     password: str = ""
 
+    @property
+    def shown(self) -> str:
+        """The server as logs and errors name it: never the login."""
+        return f"{'smtps' if self.ssl else 'smtp'}://{self.host}:{self.port}"
+
 
 @dataclass(frozen=True)
 class Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -54,25 +55,49 @@ def report_message(
     return message
 
 
-def open_smtp(smtp: SmtpUrl, timeout: float = 30.0) -> smtplib.SMTP:
-    """A connection ready to send: greeted, encrypted when asked, logged in when asked."""
-    if smtp.ssl:
-        client: smtplib.SMTP = smtplib.SMTP_SSL(
-            smtp.host, smtp.port, timeout=timeout, context=ssl.create_default_context()
+class SmtpUnavailable(OSError):
+    """The SMTP server of CDRFLOW_SMTP could not take mail, said naming the server and the setting."""
+
+
+def _failure(smtp: SmtpUrl, error: Exception, timeout: float) -> SmtpUnavailable:
+    server = f"SMTP {smtp.shown} (CDRFLOW_SMTP)"
+    if isinstance(error, ConnectionRefusedError):
+        return SmtpUnavailable(f"{server} refused the connection")
+    if isinstance(error, TimeoutError):
+        return SmtpUnavailable(f"{server} did not answer within {timeout:g} s")
+    if isinstance(error, socket.gaierror):
+        return SmtpUnavailable(f"{server}: no such host ({error.strerror})")
+    if isinstance(error, smtplib.SMTPAuthenticationError):
+        return SmtpUnavailable(
+            f"{server} refused the login: {error.smtp_code} {error.smtp_error.decode(errors='replace')}"
         )
-    else:
-        client = smtplib.SMTP(smtp.host, smtp.port, timeout=timeout)
+    return SmtpUnavailable(f"{server}: {type(error).__name__}: {error}")
+
+
+def open_smtp(smtp: SmtpUrl, timeout: float = 30.0) -> smtplib.SMTP:
+    """A connection ready to send: greeted, encrypted when asked, logged in when asked. Failing, a
+    SmtpUnavailable that names the server and the setting."""
+    try:
+        if smtp.ssl:
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                smtp.host, smtp.port, timeout=timeout, context=ssl.create_default_context()
+            )
+        else:
+            client = smtplib.SMTP(smtp.host, smtp.port, timeout=timeout)
+    except (OSError, smtplib.SMTPException) as error:
+        raise _failure(smtp, error, timeout) from error
     try:
         if smtp.starttls:
             client.starttls(context=ssl.create_default_context())
         if smtp.username:
             client.login(smtp.username, smtp.password)
-    except Exception:
+    except (OSError, smtplib.SMTPException) as error:
         client.close()
-        raise
+        raise _failure(smtp, error, timeout) from error
     return client
 
 
-def send(smtp: SmtpUrl, message: EmailMessage, timeout: float = 30.0) -> None:
+def send(smtp: SmtpUrl, message: EmailMessage, timeout: float = 30.0) -> dict[str, tuple[int, bytes]]:
+    """Sends the message; the recipients the server refused (empty when it took them all)."""
     with open_smtp(smtp, timeout) as client:
-        client.send_message(message)
+        return client.send_message(message)

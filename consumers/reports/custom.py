@@ -22,7 +22,7 @@ from zoneinfo import available_timezones
 
 from clickhouse_connect.driver.client import Client
 
-from consumers.reports.request import FORMATS, moment_value, one_value, render_rows
+from consumers.reports.request import FORMATS, one_value, range_text, range_value, render_rows
 from consumers.sql.errors import SqlError
 from consumers.sql.guard import READABLE_TABLES
 from consumers.store import SavedTable, UnknownName, Warehouse
@@ -115,6 +115,10 @@ class CustomRun:
     def title(self) -> str:
         return f"{self.report.heading} {self.start.isoformat()} .. {self.end.isoformat()}"
 
+    @property
+    def span(self) -> str:
+        return range_text(self.start, self.end, self.tz)
+
 
 def parse_custom_run(report: CustomReport, params: Mapping[str, Sequence[str]]) -> CustomRun:
     """A run from the parameters the built-in reports take (repeat customer and provider for many)."""
@@ -122,7 +126,7 @@ def parse_custom_run(report: CustomReport, params: Mapping[str, Sequence[str]]) 
     if unknown:
         raise ReportError(f"unknown parameter {unknown[0]!r} for a custom report")
     return CustomRun(
-        report, moment_value(params, "from"), moment_value(params, "to"), one_value(params, "tz", "UTC"),
+        report, *range_value(params), one_value(params, "tz", "UTC"),
         tuple(params.get("customer", ())), tuple(params.get("provider", ())), one_value(params, "format", "json"),
     )  # fmt: skip
 
@@ -205,4 +209,6 @@ class CustomReports:
         """The report run with `params` (from, to, tz, customer, provider, format), rendered."""
         run = parse_custom_run(report, params)
         names, rows = await self.run(run)
-        return await asyncio.to_thread(render_rows, names, rows, run.format, run.title, sheet=report.heading)
+        return await asyncio.to_thread(
+            render_rows, names, rows, run.format, run.title, sheet=report.heading, span=run.span
+        )

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from clickhouse_connect.driver.client import Client
 
 from consumers.reports import table as report_table
+from consumers.reports.dates import resolve_range
 from pipeline.warehouse.aggregates import BREAKOUT_METRICS
 from queries.breakout import BreakoutQuery
 from queries.errors import ReportError
@@ -78,10 +79,20 @@ class ReportRequest:
         """The report's name as people read it (the XLSX sheet's name)."""
         return HEADINGS[self.kind]
 
+    @property
+    def span(self) -> str:
+        """The range and zone, as the text table says it of an empty report."""
+        tz = self.query.tz if isinstance(self.query, BreakoutQuery) else self.tz
+        return range_text(self.query.start, self.query.end, tz)
+
     def shown(self, rows: list[dict]) -> list[dict]:
         """The rows as the formats people read show them: an empty group value as "(none)"."""
         groups = [g for g in self.query.groups if g in self.header] if isinstance(self.query, BreakoutQuery) else []
         return [{**row, **{g: NONE_SHOWN for g in groups if row[g] == ""}} for row in rows]
+
+
+def range_text(start: datetime, end: datetime, tz: str) -> str:
+    return f"{start.isoformat()} .. {end.isoformat()} ({tz})"
 
 
 def one_value(params: Mapping[str, Sequence[str]], name: str, default: str | None = None) -> str:
@@ -93,8 +104,13 @@ def one_value(params: Mapping[str, Sequence[str]], name: str, default: str | Non
     return values[0]
 
 
-def moment_value(params: Mapping[str, Sequence[str]], name: str) -> datetime:
-    return parse_moment(name, one_value(params, name))
+def range_value(params: Mapping[str, Sequence[str]]) -> tuple[datetime, datetime]:
+    """`from` and `to`: RFC 3339 times, or local dates and words in the request's `tz` as the
+    command line takes them (consumers.reports.dates)."""
+    start, end = resolve_range(
+        one_value(params, "from"), one_value(params, "to") if params.get("to") else None, one_value(params, "tz", "UTC")
+    )
+    return parse_moment("from", start), parse_moment("to", end)
 
 
 def _list(params: Mapping[str, Sequence[str]], name: str, default: str) -> tuple[str, ...]:
@@ -146,7 +162,7 @@ def parse_report(kind: str, params: Mapping[str, Sequence[str]]) -> ReportReques
         if calls not in ("true", "false", "1", "0"):
             raise ReportError(f"calls: true or false, not {calls!r}")
         query = PerNumberQuery(
-            moment_value(params, "from"), moment_value(params, "to"), numbers=tuple(params.get("number", ())),
+            *range_value(params), numbers=tuple(params.get("number", ())),
             by=one_value(params, "by", "dest"), customers=tuple(params.get("customer", ())),
             providers=tuple(params.get("provider", ())),
         )  # fmt: skip
@@ -165,7 +181,7 @@ def parse_report(kind: str, params: Mapping[str, Sequence[str]]) -> ReportReques
         return ReportRequest(kind, query, columns, output, listing, tz, page=page)
     allowed = DTMF_COLUMNS if kind == "dtmf" else COLUMNS
     query = BreakoutQuery(
-        moment_value(params, "from"), moment_value(params, "to"),
+        *range_value(params),
         groups=_list(params, "group", "day,provider" if kind == "dtmf" else "customer,provider"),
         customers=tuple(params.get("customer", ())), providers=tuple(params.get("provider", ())),
         tz=one_value(params, "tz", "UTC"),
@@ -267,19 +283,27 @@ def render(request: ReportRequest, rows: list[dict], totals: dict | None = None,
     (JSON stays a list of rows: ask for the totals with an empty group)."""
     if request.format != "json":
         rows = request.shown(rows)
-    return render_rows(request.header, rows, request.format, request.title, totals, request.heading, currency)
+    return render_rows(
+        request.header, rows, request.format, request.title, totals, request.heading, currency, request.span
+    )
 
 
 def render_rows(
     header: list[str], rows: list[dict], output: str, title: str, totals: dict | None = None, sheet: str = "",
-    currency: str = "",
+    currency: str = "", span: str = "",
 ) -> bytes:  # fmt: skip
     """Rows with the columns `header` in the format `output`, with a Total row from `totals` if given;
     an XLSX sheet is named `sheet` (default the title). With a `currency`, XLSX money cells show its
     code and an HTML page says what the amounts are in (CSV, JSON and the text table keep the
-    column names and plain numbers)."""
+    column names and plain numbers). Without rows, the text table and the HTML page say
+    "0 rows for `span`" (CSV and XLSX keep their header row)."""
     if output == "json":
         return report_table.to_json(header, rows)
+    empty = f"0 rows for {span}" if span else "0 rows"
+    if not rows and output in ("table", "html"):
+        if output == "html":
+            return report_table.to_html(header, [], title, empty).encode()
+        return (report_table.to_text_table(header, []) + f"\n{empty}\n").encode()
     if totals is not None:
         total = {column: totals.get(column, "") for column in header} | {header[0]: "Total"}
         rows = [*rows, total]

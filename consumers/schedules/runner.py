@@ -27,10 +27,11 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
-from consumers.mail.smtp import Attachment, open_smtp, report_message
+from consumers.mail.smtp import Attachment, SmtpUnavailable, open_smtp, report_message
 from consumers.reports.custom import CustomReports, CustomRun
 from consumers.reports.request import FORMATS, RunQuery, render_rows, report_rows, report_totals
 from consumers.reports.table import to_html
@@ -43,6 +44,7 @@ from queries.metrics import MONEY_COLUMNS
 
 log = logging.getLogger(__name__)
 HEADLINE = ("attempts", "connected", "asr", "acd", "dtmf", "customer_charge", "provider_charge", "profit")
+HEADLINE_AT_MOST = len(HEADLINE)
 STATUS_ORDER = {"running": 1, "sending": 2}  # an attempt's later statuses outrank these
 IN_FLIGHT = ("running", "sending")
 MISSED_PERIODS = 31  # periods a schedule catches up after the workers were stopped over them
@@ -94,6 +96,19 @@ class PeriodReport:
     sheet: str  # the XLSX sheet's name
 
 
+def summed_columns(header: list[str], rows: list[dict]) -> dict:
+    """The sums of a custom report's columns that hold numbers alone and are no ratio or average
+    (`asr`, `acd`, `*_percent`, `*_avg`: a sum of those means nothing), as its mail's summary gives them."""
+    sums = {}
+    for column in header:
+        if column in ("asr", "acd") or column.endswith(("_percent", "_avg", "_per_digit")):
+            continue
+        values = [row[column] for row in rows if row[column] is not None]
+        if all(isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) for v in values):
+            sums[column] = sum(values, Decimal(0) if any(isinstance(v, Decimal) for v in values) else 0)
+    return sums
+
+
 def report_email(
     schedule: Schedule, start: datetime, end: datetime, report: PeriodReport, sender: str,
     progress: Progress, currency: str = "", now: datetime | None = None,
@@ -101,7 +116,11 @@ def report_email(
     """The report mail: a summary of the totals in the chosen columns (money with the currency's
     code), the rows attached."""
     period = period_text(schedule, start, end)
-    totals = report.totals or {}
+    if report.totals is not None:
+        totals, named = report.totals, [c for c in HEADLINE if c in report.header]
+    else:  # a custom report: the sums of its own columns
+        totals = summed_columns(report.header, report.rows)
+        named = list(totals)[:HEADLINE_AT_MOST]
 
     def shown(column: str) -> str:
         value = totals.get(column)
@@ -109,12 +128,16 @@ def report_email(
             return "—"
         return f"{value} {currency}" if currency and column in MONEY_COLUMNS else str(value)
 
-    headline = [f"{c} {shown(c)}" for c in HEADLINE if c in report.header]
-    summary = (
-        f"{report.heading} {period}: {len(report.rows)} rows"
-        + "".join(f"; {item}" if n == 0 else f", {item}" for n, item in enumerate(headline))
-        + f". Data {complete_text(progress, schedule.tz, now or datetime.now(timezone.utc))}."
-    )
+    headline = [f"{c} {shown(c)}" for c in named]
+    complete = f"Data {complete_text(progress, schedule.tz, now or datetime.now(timezone.utc))}."
+    if report.rows:
+        summary = (
+            f"{report.heading} {period}: {len(report.rows)} rows"
+            + "".join(f"; {item}" if n == 0 else f", {item}" for n, item in enumerate(headline))
+            + f". {complete}"
+        )
+    else:
+        summary = f"{report.heading}: 0 rows for {period}. {complete}"
     maintype, subtype = FORMATS[schedule.format].split("/")
     attachment = Attachment(
         f"{schedule.custom_name or schedule.report}-{start:%Y%m%d%H%M}.{schedule.format}",
@@ -267,7 +290,8 @@ class ScheduleRunner:
                 await asyncio.to_thread(client.close)
         except Exception as error:  # not accepted by the SMTP server: logged, retried later
             log.warning("scheduled report %r for %s failed: %s", schedule.name, start.isoformat(), error)
-            await self.log({**run, "error": f"{type(error).__name__}: {error}"[:2000]}, "failed", finished=True)
+            reason = str(error) if isinstance(error, SmtpUnavailable) else f"{type(error).__name__}: {error}"
+            await self.log({**run, "error": reason[:2000]}, "failed", finished=True)
             return "failed"
         await self.log(run, "sent", finished=True)
         return "sent"

@@ -143,7 +143,7 @@ class ScheduleService:
             start, end = schedule.period_before(datetime.now(timezone.utc))
         else:
             start, end = schedule.period_starting(
-                parse_moment("period_start", resolve_moment(period_start, schedule.tz))
+                parse_moment("period_start", resolve_moment("period_start", period_start, schedule.tz))
             )
         outcome = await self.runner.run(schedule, start, end, resend)
         return {"schedule": name, "period_start": start.isoformat(), "period_end": end.isoformat(), "outcome": outcome}

@@ -204,7 +204,18 @@ def guarded_rows(client: Client, sql: str, params: dict | None, database: str) -
         result = client.query(sql, parameters=params)
     except ClickHouseError as error:
         raise SqlError(str(error)) from None
-    return list(result.column_names), result.result_rows
+    return list(result.column_names) or described_names(client, sql, params), result.result_rows
+
+
+def described_names(client: Client, sql: str, params: dict | None) -> list[str]:
+    """The column names of a SELECT that answered no rows (and so no block naming them), as
+    ClickHouse describes the query; none when it cannot (a statement that names its own FORMAT)."""
+    try:
+        # the SELECT passed the guard; the line break ends a trailing comment before the bracket
+        described = client.query(f"DESCRIBE TABLE ({sql.strip().rstrip(';')}\n)", parameters=params)
+    except ClickHouseError:
+        return []
+    return [row[0] for row in described.result_rows]
 
 
 class ReadOnlyRows:

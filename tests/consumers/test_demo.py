@@ -69,16 +69,36 @@ def test_make_run_serves_the_api_until_ctrl_c_and_leaves_nothing_running(tmp_pat
             time.sleep(1)
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/", timeout=5) as console:
             assert b"cdrflow" in console.read()
+        schedule = {"name": "daily-noc", "email": ["noc@localhost"], "every": "daily"}
+        post(f"http://127.0.0.1:{web_port}/api/schedules", schedule)
+        post(f"http://127.0.0.1:{web_port}/api/schedules/daily-noc/run", {})
+        mailed = wait_for(lambda: list((tmp_path / "outbox").glob("*.eml")), 60)
+        assert b"daily-noc" in mailed[0].read_bytes()
         os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         output, _ = run.communicate(timeout=180)
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
     assert f"the console is at http://127.0.0.1:{web_port}/" in output
+    assert f"saves every message in {tmp_path / 'outbox'}" in output
     assert "cdrflow report breakout --from today" in output
     assert "stopped: nothing of cdrflow is left running" in output
     assert session_processes(run.pid) == []
     assert [p for p in Path("/proc").glob("[0-9]*/cmdline") if str(tmp_path).encode() in _read(p)] == []
+
+
+def post(url: str, fields: dict) -> dict:
+    sent = urllib.request.Request(url, orjson.dumps(fields), {"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(sent, timeout=60) as answer:
+        return orjson.loads(answer.read())
+
+
+def wait_for(found, seconds: float):
+    deadline = time.monotonic() + seconds
+    while not (result := found()):
+        assert time.monotonic() < deadline, "never came"
+        time.sleep(0.5)
+    return result
 
 
 def _read(path: Path) -> bytes:

@@ -6,8 +6,9 @@ from email import policy
 import pytest
 
 from consumers.mail.catcher import MailCatcher
-from consumers.mail.smtp import Attachment, BadRecipient, report_message, send
+from consumers.mail.smtp import Attachment, BadRecipient, SmtpUnavailable, report_message, send
 from consumers.reports.table import to_csv
+from consumers.worker import free_port
 from pipeline.settings import parse_smtp_url
 
 ROWS = [{"customer": "o'neil & sons", "attempts": 3, "asr": None}]
@@ -47,3 +48,13 @@ def test_recipients_are_validated(recipient):
 def test_a_subject_cannot_inject_headers():
     with pytest.raises(ValueError):
         message(subject="Report\r\nBcc: everyone@example.com")
+
+
+def test_a_server_that_cannot_be_reached_is_named_with_its_setting():
+    port = free_port()  # nothing listens there
+    with pytest.raises(
+        SmtpUnavailable, match=rf"^SMTP smtp://127.0.0.1:{port} \(CDRFLOW_SMTP\) refused the connection$"
+    ):
+        send(parse_smtp_url("CDRFLOW_SMTP", f"smtp://someone:secret@127.0.0.1:{port}"), message())
+    with pytest.raises(SmtpUnavailable, match=r"^SMTP smtp://mail.invalid:25 \(CDRFLOW_SMTP\): no such host"):
+        send(parse_smtp_url("CDRFLOW_SMTP", "smtp://mail.invalid:25"), message())

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from consumers.mail.catcher import OutboxHandler
-from consumers.mail.smtp import Attachment, report_message, send
+from consumers.mail.smtp import Attachment, SmtpUnavailable, report_message, send
 from consumers.worker import free_port
 from pipeline.settings import parse_smtp_url
 
@@ -76,8 +76,11 @@ def test_mail_goes_out_encrypted_and_logged_in(certificate, tmp_path, mode):
             if mode == "starttls"
             else f"smtps://reports:nope@127.0.0.1:{port}"
         )
-        with pytest.raises(Exception, match="535|Authentication"):
+        scheme = "smtp" if mode == "starttls" else "smtps"
+        refused = rf"SMTP {scheme}://127.0.0.1:{port} \(CDRFLOW_SMTP\) refused the login: 535"
+        with pytest.raises(SmtpUnavailable, match=refused) as failure:
             send(parse_smtp_url("CDRFLOW_SMTP", wrong), message())
+        assert "nope" not in str(failure.value)
     finally:
         controller.stop()
     [saved] = handler.saved

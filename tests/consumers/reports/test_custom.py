@@ -154,7 +154,7 @@ def test_run_parameters_follow_the_built_in_reports_rules(custom):
         (params(tz=["Mars/Base"]), "tz: unknown time zone"),
         (params(format=["pdf"]), "format: unknown format"),
         ({"from": [END.isoformat()], "to": [START.isoformat()]}, "from must be before to"),
-        ({"from": ["2026-11-01"], "to": [END.isoformat()]}, "from: needs a UTC offset"),
+        ({"from": ["2026-11-01T00:00:00"], "to": [END.isoformat()]}, "from: needs a UTC offset"),
     ):
         with pytest.raises(ReportError, match=reason):
             run(reports.answer(report, bad))

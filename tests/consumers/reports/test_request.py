@@ -30,7 +30,11 @@ def test_an_empty_group_asks_for_the_totals_alone():
         ({"format": ["pdf"]}, "unknown format"),
         ({"tz": ["Europe/Atlantis"]}, "unknown time zone"),
         ({"limit": ["5"]}, "unknown parameter 'limit' for the breakout report"),
-        ({"from": ["yesterday"]}, "from: not an RFC 3339 time"),
+        (
+            {"from": ["someday"]},
+            "from: not an RFC 3339 time, a date (2026-11-25) or one of today, yesterday, this-week",
+        ),
+        ({"to": ["9999-12-31T00:00:00Z"]}, "to: outside the times the warehouse stores"),
         ({"from": ["2026-11-01T00:00:00"]}, "from: needs a UTC offset"),
         ({"to": ["2026-10-01T00:00:00Z"]}, "from must be before to"),
         ({"tz": ["UTC", "Asia/Kolkata"]}, "tz: given more than once"),
@@ -39,6 +43,15 @@ def test_an_empty_group_asks_for_the_totals_alone():
 def test_bad_requests_name_what_is_wrong(extra, message):
     with pytest.raises(ReportError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_report("breakout", {**DAY, **extra})
+
+
+def test_the_range_takes_the_words_and_dates_of_the_command_line_in_the_requests_zone():
+    request = parse_report("breakout", {"from": ["2026-11-02"], "to": ["2026-11-03"], "tz": ["Asia/Kolkata"]})
+    assert (request.query.start.isoformat(), request.query.end.isoformat()) == (
+        "2026-11-02T00:00:00+05:30", "2026-11-04T00:00:00+05:30",
+    )  # fmt: skip
+    week = parse_report("dtmf", {"from": ["last-week"]}).query
+    assert week.start.weekday() == 0 and (week.end - week.start).days == 7
 
 
 def test_missing_range_is_refused():
@@ -260,3 +273,21 @@ def test_an_answer_with_keep_runs_the_report_query_once():
 
     assert answer(keeping(request, {"keep": ["acme"]}), run_query) == b"customer,attempts\r\nacme,3\r\nTotal,3\r\n"
     assert len(queries) == 1
+
+
+@pytest.mark.parametrize("output", ["csv", "xlsx", "table", "html"])
+def test_an_empty_report_keeps_its_header_and_says_it_has_0_rows(output):
+    request = parse_report("breakout", {**DAY, "group": ["provider"], "columns": ["attempts,asr"], "format": [output]})
+    body = render(request, [], None)
+    if output == "csv":
+        assert body == b"provider,attempts,asr\r\n"
+    elif output == "xlsx":
+        import io
+
+        import openpyxl
+
+        sheet = openpyxl.load_workbook(io.BytesIO(body)).active
+        assert [c.value for c in sheet[1]] == ["provider", "attempts", "asr"] and sheet.max_row == 1
+    else:
+        span = "2026-11-01T00:00:00+00:00 .. 2026-11-02T00:00:00+05:30 (UTC)"
+        assert f"0 rows for {span}" in body.decode() and "provider" in body.decode()

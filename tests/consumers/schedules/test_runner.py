@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from email import policy
 
+import pytest
 from aiosmtpd.controller import Controller
 
 from consumers.mail.catcher import MailCatcher
@@ -194,7 +195,8 @@ def test_smtp_refusing_connections_is_retried_with_backoff_until_it_comes_back(l
     assert len(catcher.handler.saved) == 1
     statuses = [(r["attempt"], r["status"]) for r in reversed(runner.store.log("daily"))]
     assert statuses == [(1, "failed"), (2, "sent")]
-    assert "ConnectionRefusedError" in next(r["error"] for r in runner.store.log("daily") if r["status"] == "failed")
+    failed = next(r["error"] for r in runner.store.log("daily") if r["status"] == "failed")
+    assert re.fullmatch(r"SMTP smtp://127\.0\.0\.1:\d+ \(CDRFLOW_SMTP\) refused the connection", failed)
 
 
 class HangUpMidMessage:
@@ -317,6 +319,24 @@ def test_an_empty_period_is_skipped_when_asked(loaded, tmp_path):
     assert len(catcher.handler.saved) == 1
 
 
+@pytest.mark.parametrize("report", ["breakout", "custom:quiet-by-provider"])
+def test_an_empty_period_is_mailed_as_a_report_with_its_header_and_0_rows(loaded, tmp_path, report):
+    client, _ = fresh(loaded)
+    sql = "SELECT provider, count() AS calls FROM cdr FINAL WHERE has({customers:Array(String)}, customer) GROUP BY provider"
+    asyncio.run(custom_reports_on(client, loaded[2]).add({"name": "quiet-by-provider", "sql": sql}))
+    with MailCatcher(tmp_path / "outbox") as catcher:
+        runner = runner_for(client, loaded[2], catcher.port)
+        groups = () if report.startswith("custom:") else ("provider",)
+        runner.store.save(Schedule("quiet", ("noc@example.com",), report=report, customers=("nobody",), groups=groups))
+        assert asyncio.run(runner.tick(NOW)) == {"quiet": "sent"}
+    [saved] = catcher.handler.saved
+    message = email.message_from_bytes(saved.read_bytes(), policy=policy.default)
+    [attachment] = list(message.iter_attachments())
+    header = attachment.get_content().splitlines()[0]
+    assert header.startswith("provider,") and ("calls" in header or "attempts" in header)
+    assert ": 0 rows for 2026-09-02 (UTC). Data complete" in body_text(saved)
+
+
 def test_a_custom_report_is_mailed_with_its_own_columns_for_the_period(loaded, tmp_path):
     client, newest = fresh(loaded)
     runner_reports = custom_reports_on(client, loaded[2])
@@ -339,7 +359,10 @@ def test_a_custom_report_is_mailed_with_its_own_columns_for_the_period(loaded, t
     }
     assert {r["provider"]: (int(r["calls"]), r["charged"]) for r in rows} == expected and expected
     assert list(rows[0]) == ["provider", "calls", "charged"]  # no Total row: the columns are the report's own
-    assert "Acme by provider 2026-09-02 (UTC): " in body_text(saved)
+    calls, charged = sum(n for n, _ in expected.values()), sum(Decimal(c) for _, c in expected.values())
+    assert f"Acme by provider 2026-09-02 (UTC): {len(rows)} rows; calls {calls}, charged {charged:.6f}." in body_text(
+        saved
+    )
     message = email.message_from_bytes(saved.read_bytes(), policy=policy.default)
     assert [a.get_filename() for a in message.iter_attachments()] == ["acme-by-provider-202609020000.csv"]
 
