@@ -23,6 +23,8 @@ from pipeline.warehouse.client import connect
 from pipeline.warehouse.migrations import pending_migrations
 from queries.errors import ReportError
 
+WARNING_HEADER = "X-Cdrflow-Warning"  # what a report answer warns of, "; " between warnings
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -167,8 +169,15 @@ class WorkerProcess:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
 
 
-def ask_worker(settings: Settings, method: str, path: str, body: object = None) -> bytes | None:
-    """The worker's answer to `method path`, or None when no worker answers on CDRFLOW_WEB_PORT.
+def say_warnings(warnings: list[str]) -> None:
+    """A report's warnings (a customer without traffic, say) on standard error, one a line."""
+    for warning in warnings:
+        print(f"cdrflow: warning: {warning}", file=sys.stderr)
+
+
+def ask_worker(settings: Settings, method: str, path: str, body: object = None, quiet: bool = False) -> bytes | None:
+    """The worker's answer to `method path`, or None when no worker answers on CDRFLOW_WEB_PORT;
+    the answer's warnings (X-Cdrflow-Warning) are said on standard error unless `quiet`.
 
     A request the worker refuses (400, 404) raises ReportError with the worker's message; a worker
     too busy to take it (503) raises WorkerBusy with its message.
@@ -181,6 +190,8 @@ def ask_worker(settings: Settings, method: str, path: str, body: object = None) 
     request = urllib.request.Request(url, data, headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=300) as response:
+            if not quiet and response.headers.get(WARNING_HEADER):
+                say_warnings(response.headers[WARNING_HEADER].split("; "))
             return response.read()
     except urllib.error.HTTPError as error:
         if error.code in (400, 404):
@@ -193,12 +204,13 @@ def ask_worker(settings: Settings, method: str, path: str, body: object = None) 
 
 
 def ask_worker_else_folder(
-    settings: Settings, method: str, path: str, body: object, on_folder: Callable[[Client], Any], raw: bool = False
-) -> Any:
+    settings: Settings, method: str, path: str, body: object, on_folder: Callable[[Client], Any], raw: bool = False,
+    quiet: bool = False,
+) -> Any:  # fmt: skip
     """What a command answers: the running worker's answer to `method path` (its JSON read, or its
     bytes when `raw`); when no worker answers, `on_folder` with the warehouse itself (chDB allows
     one process per folder, so while a worker runs only the worker may open it)."""
-    answer = ask_worker(settings, method, path, body)
+    answer = ask_worker(settings, method, path, body, quiet)
     if answer is not None:
         return answer if raw else orjson.loads(answer)
     return on_folder(open_warehouse(settings))

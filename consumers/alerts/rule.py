@@ -17,6 +17,7 @@ from queries.errors import ReportError
 from queries.live import LIVE_COLUMNS, check_group, check_window
 
 OPS = ("<", ">")
+PERCENT_METRICS = frozenset(("asr", "ner", "short_calls_percent"))
 LIST_FIELDS = ("scope", "customers", "providers", "email")
 FIELDS = ("name", "scope", "customers", "providers", "metric", "op", "threshold", "reset", "window",
           "min_attempts", "email", "webhook")  # fmt: skip
@@ -57,6 +58,10 @@ class AlertRule:
         _number("threshold", self.threshold)
         if self.reset is not None:
             _number("reset", self.reset)
+        for name, value in (("threshold", self.threshold), ("reset", self.reset)):
+            if self.metric in PERCENT_METRICS and value is not None and not 0 <= value <= 100:
+                raise ReportError(f"{name}: {self.metric} is a percent, 0 to 100, not {value:g}")
+        if self.reset is not None:
             if (self.op == "<" and self.reset < self.threshold) or (self.op == ">" and self.reset > self.threshold):
                 side = "at or above" if self.op == "<" else "at or below"
                 raise ReportError(f"reset: {side} the threshold {self.threshold:g} for a rule that fires "

@@ -143,4 +143,6 @@ class AlertService:
         start = parse_moment("from", one["from"]) if "from" in one else None
         end = parse_moment("to", one["to"]) if "to" in one else None
         found = await self.warehouse.read(lambda: self.store.history(one.get("rule"), start, end))
+        if not found and "rule" in one and await self.rule(one["rule"]) is None:
+            raise ReportError(f"rule: no alert rule named {one['rule']!r} (and no history of one)")
         return [t.history_row() for t in found]

@@ -16,22 +16,27 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from consumers.reports.custom import FIELDS, CustomReports
-from consumers.reports.request import answer, parse_report, query_runner, render
+from consumers.reports.request import answer, parse_report, query_runner, render, report_warnings
 from consumers.sql.engine import ReadOnlyRows, SqlLimits
 from consumers.store import HERE, SavedTable, UnknownName
-from consumers.worker import ask_worker_else_folder
+from consumers.worker import ask_worker_else_folder, say_warnings
 from pipeline.settings import Settings
 from queries.metrics import MONEY_COLUMNS
 from queries.per_number import MAX_CALLS_PER_PAGE
 
 
-def answer_report(settings: Settings, kind: str, params: Mapping[str, Sequence[str]]) -> bytes:
+def answer_report(settings: Settings, kind: str, params: Mapping[str, Sequence[str]], quiet: bool = False) -> bytes:
+    """The report, rendered; its warnings said on standard error unless `quiet`."""
     request = parse_report(kind, params)  # refuse a bad request before reaching anything
     path = f"/api/reports/{kind}?" + urllib.parse.urlencode(params, doseq=True)
-    return ask_worker_else_folder(
-        settings, "GET", path, None, lambda client: answer(request, query_runner(lambda: client), settings.currency),
-        raw=True,
-    )  # fmt: skip
+
+    def on_folder(client: Client) -> bytes:
+        run_query = query_runner(lambda: client)
+        if not quiet:
+            say_warnings(report_warnings(request, run_query))
+        return answer(request, run_query, settings.currency)
+
+    return ask_worker_else_folder(settings, "GET", path, None, on_folder, raw=True, quiet=quiet)
 
 
 def answer_every_call(settings: Settings, params: Mapping[str, Sequence[str]]) -> bytes:
@@ -43,7 +48,8 @@ def answer_every_call(settings: Settings, params: Mapping[str, Sequence[str]]) -
     after: list[str] = []
     while True:
         page_params = {**asked, "format": ["json"], "limit": [str(MAX_CALLS_PER_PAGE)], "after": after}
-        page = orjson.loads(answer_report(settings, "per-number", {k: v for k, v in page_params.items() if v}))
+        asked_page = {k: v for k, v in page_params.items() if v}
+        page = orjson.loads(answer_report(settings, "per-number", asked_page, quiet=bool(after)))
         calls += [{k: Decimal(v) if k in MONEY_COLUMNS else v for k, v in call.items()} for call in page]
         if len(page) < MAX_CALLS_PER_PAGE:
             return render(request, calls, None, settings.currency)

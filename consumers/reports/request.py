@@ -21,6 +21,7 @@ from pipeline.warehouse.aggregates import BREAKOUT_METRICS
 from queries.breakout import BreakoutQuery
 from queries.errors import ReportError
 from queries.metrics import COLUMNS, DTMF_COLUMNS, MONEY_COLUMNS, NUMBER_COLUMNS, derive
+from queries.names import filter_warnings
 from queries.per_number import CALL_COLUMNS, CallPage, PerNumberQuery, next_after, parse_after
 from queries.times import parse_moment
 
@@ -201,6 +202,11 @@ def report_rows(request: ReportRequest, run_query: RunQuery) -> list[dict]:
             for v in (dict(zip(names, r)) for r in result)
         ]
     return [{**groups, **derive(values)} for groups, values in _grouped_sums(request, run_query)]
+
+
+def report_warnings(request: ReportRequest, run_query: RunQuery) -> list[str]:
+    """What the request probably did not mean: customers or providers no CDR carries (queries.names)."""
+    return filter_warnings(request.query.customers, request.query.providers, run_query)
 
 
 def call_page(request: ReportRequest, run_query: RunQuery) -> tuple[list[dict], str | None]:

@@ -10,14 +10,13 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from clickhouse_connect.driver.client import Client
-
 from consumers.reports.dates import resolve_moment
 from consumers.schedules.runner import ScheduleRunner
 from consumers.schedules.schedule import Schedule
 from consumers.schedules.store import ScheduleStore
 from consumers.store import UnknownName
 from queries.errors import ReportError
+from queries.names import filter_warnings
 from queries.times import parse_moment
 
 LIST_FIELDS = {"email", "group", "customers", "providers", "columns"}
@@ -63,15 +62,6 @@ def schedule_fields(schedule: Schedule) -> dict[str, object]:
     }  # fmt: skip
 
 
-def ever_seen(client: Client, column: str, names: tuple[str, ...]) -> set[str]:
-    """Which of `names` (customers or providers; `column` is ours) the warehouse has any traffic of."""
-    result = client.query(
-        f"SELECT DISTINCT {column} FROM agg_breakout WHERE {column} IN {{names:Array(String)}}",
-        parameters={"names": list(names)},
-    )
-    return {row[0] for row in result.result_rows}
-
-
 def run_fields(run: dict, tz: str = "UTC") -> dict[str, object]:
     """A run as the API shows it: the period in the schedule's zone, the times of the attempt in UTC."""
     zone = ZoneInfo(tz)
@@ -102,15 +92,9 @@ class ScheduleService:
 
     async def warnings(self, schedule: Schedule) -> list[str]:
         """What is saved but probably not meant: names without traffic, a customer's report with costs."""
-        found = []
-        for field, column, names in (
-            ("customers", "customer", schedule.customers),
-            ("providers", "provider", schedule.providers),
-        ):
-            if not names:
-                continue
-            seen = await self.runner.warehouse.read(lambda: ever_seen(self.store.client, column, names))
-            found += [f"{field}: {name!r} has no traffic in the warehouse" for name in names if name not in seen]
+        found = await self.runner.warehouse.read(
+            lambda: filter_warnings(schedule.customers, schedule.providers, self.runner.run_query)
+        )
         if schedule.custom_name is None and schedule.customers:
             request = schedule.request(*schedule.period_before(datetime.now(timezone.utc)))
             shown = [column for column in request.columns if column in PROVIDER_SIDE]

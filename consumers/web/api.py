@@ -15,7 +15,8 @@
     GET /api/schema                    the tables a custom report or ad-hoc query may read, and their columns
 
 Parameters as `cdrflow report` takes them; a bad request answers 400 with {"error": "..."}, an
-unknown name 404;
+unknown name 404; a customer or provider filter naming one without traffic answers the report
+with X-Cdrflow-Warning (the names closest to it);
 with CDRFLOW_API_TOKEN set, a request without `Authorization: Bearer <token>` answers 401.
 Reports are read (and rendered) on the worker's report pool, held to CDRFLOW_REPORT_MAX_SECONDS:
 one past it answers 400 with the reason; when every report thread is taken and enough wait, 503.
@@ -32,15 +33,25 @@ from faust.web import Request, Response, View
 from consumers.on_worker import warehouse
 from consumers.reports.custom import CustomReport, readable_tables
 from consumers.reports.on_worker import custom_reports, query_warehouse
-from consumers.reports.request import FORMATS, KINDS, answer, answer_page, keeping, parse_report
+from consumers.reports.request import FORMATS, KINDS, answer, answer_page, keeping, parse_report, report_warnings
 from consumers.schedules.timer import schedules
 from consumers.store import UnknownName
+from consumers.worker import WARNING_HEADER
 from pipeline.app import app, settings
 from pipeline.warehouse.client import current_client
 from pipeline.warehouse.reads import ReadRefused, ReadsBusy
 from queries.errors import ReportError
+from queries.names import filter_warnings
 
 NEXT_PAGE_HEADER = "X-Cdrflow-Next"
+
+
+def warning_headers(warnings: list[str]) -> dict[str, str]:
+    """X-Cdrflow-Warning with the warnings on one line (names are quoted, line breaks escaped;
+    what is not ASCII as backslash escapes, as HTTP headers carry it)."""
+    if not warnings:
+        return {}
+    return {WARNING_HEADER: "; ".join(warnings).encode("ascii", "backslashreplace").decode()}
 
 
 def authorized(request: Request) -> bool:
@@ -98,8 +109,13 @@ def report_view(kind: str) -> type[View]:
     class ReportView(AuthorizedView):
         async def get(self, request: Request) -> Response:
             report = parse_report(kind, query_lists(request))
-            body, following = await warehouse.report(lambda: answer_page(report, query_warehouse, settings.currency))
-            headers = {NEXT_PAGE_HEADER: following} if following else None
+
+            def answered() -> tuple[bytes, str | None, list[str]]:
+                return (*answer_page(report, query_warehouse, settings.currency),
+                        report_warnings(report, query_warehouse))  # fmt: skip
+
+            body, following, warnings = await warehouse.report(answered)
+            headers = warning_headers(warnings) | ({NEXT_PAGE_HEADER: following} if following else {})
             return self.bytes(body, content_type=FORMATS[report.format], headers=headers)
 
         async def post(self, request: Request) -> Response:
@@ -185,8 +201,12 @@ class OneCustomReport(AuthorizedView):
 class CustomReportRun(AuthorizedView):
     async def get(self, request: Request, name: str) -> Response:
         reports = custom_reports()
-        body = await reports.answer(await reports.get(name), query_lists(request))
-        return self.bytes(body, content_type=FORMATS[request.query.get("format", "json")])
+        params = query_lists(request)
+        body = await reports.answer(await reports.get(name), params)
+        customers, providers = tuple(params.get("customer", ())), tuple(params.get("provider", ()))
+        warnings = await warehouse.report(lambda: filter_warnings(customers, providers, query_warehouse))
+        return self.bytes(body, content_type=FORMATS[request.query.get("format", "json")],
+                          headers=warning_headers(warnings))  # fmt: skip
 
 
 @app.page("/api/reports/custom")

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -365,6 +366,19 @@ def test_a_chosen_day_begins_at_local_midnight_in_the_chosen_zone(page, day, zon
     open_console(page, DAYS)
     begins = f"import('/console/format.js').then((format) => format.startOfDay({day!r}, {zone!r}))"
     assert page.evaluate(begins) == start
+
+
+def test_the_week_buttons_choose_iso_weeks_from_monday(page):
+    open_console(page, DAYS)
+    today = datetime.now(timezone.utc).date()
+    monday = today - timedelta(days=today.weekday())
+    page.click("button[data-range=week]")
+    assert (page.input_value("#from"), page.input_value("#to")) == (monday.isoformat(), today.isoformat())
+    page.click("button[data-range=lastweek]")
+    last_sunday = monday - timedelta(days=1)
+    assert (page.input_value("#from"), page.input_value("#to")) == (
+        (monday - timedelta(days=7)).isoformat(), last_sunday.isoformat(),
+    )  # fmt: skip
 
 
 def test_a_custom_report_is_written_run_saved_and_offered_to_schedules_in_the_reports_tab(page, events):

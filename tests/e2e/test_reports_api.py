@@ -117,6 +117,19 @@ def test_breakout_over_http_and_the_command_line_with_and_without_a_worker(setti
         through_api = report_command(worker, tmp_path, "breakout", "--group", "customer", "--format", "json")
         assert through_api.returncode == 0, through_api.stderr
         assert by_customer(orjson.loads(through_api.stdout)) == truth_by_customer(events)
+        local_days = {"from": "2026-07-01", "to": "2026-11-30", "group": "customer"}  # days, the 30th included
+        assert by_customer(orjson.loads(get(worker, local_days)[1])) == truth_by_customer(events)
+
+        misspelt = {**RANGE, "group": "customer", "customer": ["acmee", "acme"]}
+        url = f"http://127.0.0.1:{worker.port}/api/reports/breakout?" + urllib.parse.urlencode(misspelt, doseq=True)
+        asked = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(asked, timeout=60) as answer:
+            warning = answer.headers["X-Cdrflow-Warning"]
+            assert [r["customer"] for r in orjson.loads(answer.read())] == ["acme"]
+        assert warning.startswith("customer: no traffic of 'acmee' in the warehouse; closest: 'acme'")
+        warned = report_command(worker, tmp_path, "breakout", "--customer", "acmee", "--format", "json")
+        assert warned.returncode == 0 and orjson.loads(warned.stdout) == []
+        assert warned.stderr.decode().startswith("cdrflow: warning: customer: no traffic of 'acmee'")
 
         number = events[0]["dest_number"]
         status, body = get(worker, {**RANGE, "number": number, "calls": "true"}, kind="per-number")
@@ -142,9 +155,21 @@ def test_breakout_over_http_and_the_command_line_with_and_without_a_worker(setti
     assert lines[0].startswith("customer,attempts,connected") and len(lines) == 2 + len(truth_by_customer(events))
     total = lines[-1].split(",")
     assert total[:2] == ["Total", str(sum(t[0] for t in truth_by_customer(events).values()))]
-    local_days = {"from": "2026-07-01", "to": "2026-11-30"}  # the same range as whole days, the 30th included
     by_days = report_command(worker, tmp_path, "breakout", "--group", "customer", "--format", "json", dates=local_days)
     assert by_days.returncode == 0, by_days.stderr
     assert by_customer(orjson.loads(by_days.stdout)) == truth_by_customer(events)
     bad = report_command(worker, tmp_path, "breakout", "--group", "planet")
     assert bad.returncode == 2 and b"unknown group 'planet'" in bad.stderr
+    warned = report_command(worker, tmp_path, "dtmf", "--provider", "tatta", "--format", "csv")
+    assert warned.returncode == 0 and b"cdrflow: warning: provider: no traffic of 'tatta'" in warned.stderr
+    for far in ({"from": "today", "to": "9999-12-31"}, {"from": "2026-07-01T00:00:00Z", "to": "9999-12-31T00:00:00Z"}):
+        outside = report_command(worker, tmp_path, "breakout", dates=far)
+        assert (
+            outside.returncode == 2
+            and outside.stderr.decode().startswith(
+                "cdrflow: report: to: outside the days the warehouse stores"
+                if "T" not in far["to"]
+                else "cdrflow: report: to: outside the times the warehouse stores"
+            )
+            and outside.stderr.count(b"\n") == 1
+        ), outside.stderr

@@ -3,6 +3,10 @@ import { $, element } from "./format.js";
 
 let tokenAsked = null;
 
+// What report answers warned of (X-Cdrflow-Warning: a customer without traffic, say) since the
+// page last cleared them.
+export const warned = new Set();
+
 function askToken() {
   tokenAsked ??= new Promise((resolve) => {
     const dialog = $("#token-dialog");
@@ -37,6 +41,8 @@ async function request(path, { params = {}, method = "GET", body } = {}) {
       try { message = (await response.json()).error ?? message; } catch { /* not JSON */ }
       throw new Error(message);
     }
+    const warning = response.headers.get("X-Cdrflow-Warning");
+    if (warning) for (const one of warning.split("; ")) warned.add(one);
     return response;
   }
 }

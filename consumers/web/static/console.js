@@ -2,6 +2,7 @@
 // and schedules API. Every grouping runs in ClickHouse through the API; the page only lays out
 // the rows it is given. The filters live in the URL, so a view can be shared and reloaded.
 // One module per tab, plus the format, API, filter and grid helpers they share.
+import { warned } from "./api.js";
 import { CustomReportsView } from "./custom.js";
 import { fillDimensions, filters, readUrl } from "./filters.js";
 import { $, $$, notice, quickRange, status } from "./format.js";
@@ -42,10 +43,12 @@ async function refresh() {
   writeUrl();
   status("loading…");
   document.body.classList.add("busy");
+  warned.clear();
   try {
     const [summary] = await Promise.all([views[page.tab].refresh(), fillDimensions()]);
     if (ticket === refreshing) {
-      if (!$("#notice").dataset.sticky) notice("");
+      if (warned.size) notice(`Warning: ${[...warned].join("; ")}`);
+      else if (!$("#notice").dataset.sticky) notice("");
       const { from, to, tz } = filters.range;
       status(`${summary} · ${from} to ${to} (${tz}) · ${Math.round(performance.now() - started)} ms`);
     }

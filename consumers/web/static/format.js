@@ -99,11 +99,21 @@ export function addDays(date, days) {
 
 const todayIn = (tz) => new Intl.DateTimeFormat("en-CA", { timeZone: tz }).format(new Date());
 
+// The ISO weekday of a YYYY-MM-DD date: 1 (Monday) to 7 (Sunday).
+function isoWeekday(date) {
+  const [y, m, d] = date.split("-").map(Number);
+  return new Date(Date.UTC(y, m - 1, d)).getUTCDay() || 7;
+}
+
+// [first, last] days of a quick range in `tz`; the weeks are ISO weeks, from Monday.
 export function quickRange(name, tz) {
   const today = todayIn(tz);
+  const monday = addDays(today, 1 - isoWeekday(today));
   return {
     today: [today, today],
     yesterday: [addDays(today, -1), addDays(today, -1)],
+    week: [monday, today],
+    lastweek: [addDays(monday, -7), addDays(monday, -1)],
     last7: [addDays(today, -6), today],
     month: [today.slice(0, 8) + "01", today],
   }[name];

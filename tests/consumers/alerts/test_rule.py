@@ -29,7 +29,7 @@ def test_a_rule_reads_back_with_the_contracts_fields():
         ({"window": 0}, "window: a whole number of minutes from 1 to 60, not 0"),
         ({"window": 61}, "window: a whole number of minutes from 1 to 60, not 61"),
         ({"reset": 20}, "reset: at or above the threshold 30"),
-        ({"op": ">", "threshold": 100, "reset": 120}, "reset: at or below the threshold 100"),
+        ({"metric": "attempts", "op": ">", "threshold": 100, "reset": 120}, "reset: at or below the threshold 100"),
         ({"op": "="}, "op: < or >"),
         ({"webhook": "ftp://example.com/x"}, "webhook: an http:// or https:// URL"),
         ({"webhook": "javascript:alert(1)"}, "webhook: an http:// or https:// URL"),
@@ -40,6 +40,9 @@ def test_a_rule_reads_back_with_the_contracts_fields():
         ({"name": "a/b"}, "name: 1 to 64 characters, no slash"),
         ({"colour": "red"}, "unknown field 'colour'"),
         ({"scope": ["dest_number"], "customers": ["acme"]}, "customers: a dest_number rule watches every"),
+        ({"threshold": 140}, "threshold: asr is a percent, 0 to 100, not 140"),
+        ({"metric": "ner", "threshold": -1, "reset": 5}, "threshold: ner is a percent, 0 to 100, not -1"),
+        ({"reset": 101}, "reset: asr is a percent, 0 to 100, not 101"),
     ],
 )
 def test_bad_rules_are_refused_naming_the_field(change, message):

@@ -63,6 +63,8 @@ def test_removing_a_rule_resolves_its_firing_keys_and_lists_them_no_more(store):
         ("resolved", "rule removed", False), ("fired", "", False)]  # fmt: skip
     pending = [t for t, _, _ in store.unnotified(AT - timedelta(days=1))]
     assert resolved in pending, "delivered by whoever resumes, if not here"
+    with pytest.raises(ReportError, match="rule: no alert rule named 'nope'"):
+        asyncio.run(service.history({"rule": ["nope"]}))
 
 
 @pytest.mark.parametrize(

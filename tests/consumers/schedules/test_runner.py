@@ -389,8 +389,8 @@ def test_adding_a_schedule_warns_of_names_without_traffic_and_of_costs_mailed_to
     answer = asyncio.run(service.add({"name": "acme", "email": ["billing@acme.example"], "customers": ["acme", "acmee"],
                                       "providers": ["tata", "tatta"]}))  # fmt: skip
     assert answer["warnings"] == [
-        "customers: 'acmee' has no traffic in the warehouse",
-        "providers: 'tatta' has no traffic in the warehouse",
+        "customer: no traffic of 'acmee' in the warehouse; closest: 'acme'",
+        "provider: no traffic of 'tatta' in the warehouse; closest: 'tata'",
         "columns: a report for customers that shows provider_duration, provider_charge, profit, profit_percent; "
         "for a customer's mailbox choose columns without them",
     ]
