@@ -1,4 +1,4 @@
-"""`cdrflow report breakout|dtmf|per-number|custom`: one report, through the worker or on the folder."""
+"""`cdrflow report breakout|dtmf|per-number|top-numbers|custom`: one report, through the worker or on the folder."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from consumers.cli.common import EXIT_USAGE
 from pipeline.settings import Settings
+from queries.top_numbers import MAX_TOP_LIMIT, ORDERS, TOP_LIMIT
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
@@ -23,9 +24,11 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             body = answer_custom(settings, args.name, {name: values for name, values in options.items() if values})
         else:
             options["columns"] = [args.columns] if args.columns else []
-            options["provider"] = args.provider
+            options["provider"] = getattr(args, "provider", [])
             if args.report == "per-number":
                 options |= {"number": args.number, "by": [args.by], "calls": ["true"] if args.calls else []}
+            elif args.report == "top-numbers":
+                options |= {"by": [args.by], "limit": [str(args.limit)]}
             else:
                 options["group"] = [args.group] if args.group else []
             asked = {name: values for name, values in options.items() if values}
@@ -43,8 +46,8 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 DATES_HELP = (
     "Dates: --from and --to take an RFC 3339 time (2026-11-01T00:00:00Z), a local date in --tz (2026-11-25) "
-    "or today, yesterday, this-month, last-month. A date or word is the whole local period: --to includes it, "
-    "and without --to the report covers the --from period."
+    "or today, yesterday, this-week, last-week (ISO weeks, from Monday), this-month, last-month. A date or word "
+    "is the whole local period: --to includes it, and without --to the report covers the --from period."
 )
 
 
@@ -63,7 +66,7 @@ def report_options(parser: argparse.ArgumentParser, columns: bool = True) -> Non
 def add_commands(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "report",
-        help="answer a report: breakout, dtmf, per-number, custom NAME",
+        help="answer a report: breakout, dtmf, per-number, top-numbers, custom NAME",
         description="Through the running worker's API when one answers on CDRFLOW_WEB_PORT, else from the warehouse.",
     )
     reports = report.add_subparsers(dest="report", required=True, metavar="REPORT")
@@ -86,6 +89,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     per_number.add_argument("--calls", action="store_true", help="list every call instead of the summary "
                             "(--columns then chooses among the call's fields)")  # fmt: skip
     per_number.add_argument("--provider", action="append", default=[], help="repeat for many")
+
+    top = reports.add_parser(
+        "top-numbers",
+        help="the busiest dialled numbers of a range",
+        description=f"The busiest dialled numbers, from the per-number sums. {DATES_HELP}",
+    )
+    report_options(top)
+    top.add_argument("--by", default="attempts", choices=list(ORDERS), help="what busiest means (default attempts)")
+    top.add_argument("--limit", type=int, default=TOP_LIMIT, help=f"how many numbers, at most {MAX_TOP_LIMIT}")
 
     custom = reports.add_parser(
         "custom",

@@ -24,6 +24,7 @@ from queries.metrics import COLUMNS, DTMF_COLUMNS, MONEY_COLUMNS, NUMBER_COLUMNS
 from queries.names import filter_warnings
 from queries.per_number import CALL_COLUMNS, CallPage, PerNumberQuery, next_after, parse_after
 from queries.times import parse_moment
+from queries.top_numbers import TOP_COLUMNS, TOP_LIMIT, TopNumbersQuery
 
 FORMATS = {
     "json": "application/json",
@@ -32,13 +33,14 @@ FORMATS = {
     "html": "text/html",
     "table": "text/plain",
 }
-KINDS = ("breakout", "dtmf", "per-number")
-HEADINGS = {"breakout": "Breakout", "dtmf": "DTMF", "per-number": "Per Number"}
+KINDS = ("breakout", "dtmf", "per-number", "top-numbers")
+HEADINGS = {"breakout": "Breakout", "dtmf": "DTMF", "per-number": "Per Number", "top-numbers": "Top Numbers"}
 NONE_SHOWN = "(none)"  # an empty group value (an unrouted call's provider, say), where people read it
 GROUPED = {"from", "to", "customer", "provider", "group", "columns", "tz", "format"}
 PER_NUMBER = {
     "from", "to", "number", "by", "calls", "customer", "provider", "columns", "format", "tz", "limit", "after",
 }  # fmt: skip
+TOP_NUMBERS = {"from", "to", "by", "limit", "customer", "provider", "columns", "format", "tz"}
 RunQuery = Callable[[str, dict], tuple[list[str], list[tuple]]]
 
 
@@ -55,7 +57,7 @@ def query_runner(connected: Callable[[], Client]) -> RunQuery:
 @dataclass(frozen=True)
 class ReportRequest:
     kind: str
-    query: BreakoutQuery | PerNumberQuery
+    query: BreakoutQuery | PerNumberQuery | TopNumbersQuery
     columns: tuple[str, ...]
     format: str
     calls: bool = False
@@ -69,6 +71,8 @@ class ReportRequest:
     def header(self) -> list[str]:
         if isinstance(self.query, BreakoutQuery):
             return [*self.query.groups, *self.columns]
+        if isinstance(self.query, TopNumbersQuery):
+            return ["number", *self.columns]
         return list(self.columns) if self.calls else ["number", "sip_code", *self.columns]
 
     @property
@@ -127,6 +131,13 @@ def _columns(params: Mapping[str, Sequence[str]], allowed: Sequence[str]) -> tup
     return columns
 
 
+def _zone(params: Mapping[str, Sequence[str]]) -> str:
+    tz = one_value(params, "tz", "UTC")
+    if tz not in available_timezones() and tz != "UTC":
+        raise ReportError(f"tz: unknown time zone {tz!r}")
+    return tz
+
+
 def _integer(name: str, text: str) -> int:
     try:
         return int(text)
@@ -151,7 +162,7 @@ def keeping(request: ReportRequest, fields: Mapping[str, object]) -> ReportReque
 def parse_report(kind: str, params: Mapping[str, Sequence[str]]) -> ReportRequest:
     if kind not in KINDS:
         raise ReportError(f"unknown report {kind!r}; reports are {', '.join(KINDS)}")
-    known = PER_NUMBER if kind == "per-number" else GROUPED
+    known = {"per-number": PER_NUMBER, "top-numbers": TOP_NUMBERS}.get(kind, GROUPED)
     unknown = sorted(set(params) - known)
     if unknown:
         raise ReportError(f"unknown parameter {unknown[0]!r} for the {kind} report")
@@ -167,9 +178,7 @@ def parse_report(kind: str, params: Mapping[str, Sequence[str]]) -> ReportReques
             by=one_value(params, "by", "dest"), customers=tuple(params.get("customer", ())),
             providers=tuple(params.get("provider", ())),
         )  # fmt: skip
-        tz = one_value(params, "tz", "UTC")
-        if tz not in available_timezones() and tz != "UTC":
-            raise ReportError(f"tz: unknown time zone {tz!r}")
+        tz = _zone(params)
         listing = calls in ("true", "1")
         columns = _columns(params, CALL_COLUMNS if listing else NUMBER_COLUMNS)
         paging = {name: one_value(params, name) for name in ("limit", "after") if name in params}
@@ -180,6 +189,13 @@ def parse_report(kind: str, params: Mapping[str, Sequence[str]]) -> ReportReques
             parse_after(paging["after"]) if "after" in paging else None,
         )
         return ReportRequest(kind, query, columns, output, listing, tz, page=page)
+    if kind == "top-numbers":
+        query = TopNumbersQuery(
+            *range_value(params), by=one_value(params, "by", "attempts"),
+            limit=_integer("limit", one_value(params, "limit", str(TOP_LIMIT))),
+            customers=tuple(params.get("customer", ())), providers=tuple(params.get("provider", ())),
+        )  # fmt: skip
+        return ReportRequest(kind, query, _columns(params, TOP_COLUMNS), output, tz=_zone(params))
     allowed = DTMF_COLUMNS if kind == "dtmf" else COLUMNS
     query = BreakoutQuery(
         *range_value(params),
@@ -193,6 +209,9 @@ def parse_report(kind: str, params: Mapping[str, Sequence[str]]) -> ReportReques
 def report_rows(request: ReportRequest, run_query: RunQuery) -> list[dict]:
     """The report's rows: group cells as shown, then the metric columns (or the call list)."""
     query = request.query
+    if isinstance(query, TopNumbersQuery):
+        names, result = run_query(*query.sql())
+        return [{"number": v["number"], **derive(v)} for v in (dict(zip(names, r)) for r in result)]
     if isinstance(query, PerNumberQuery):
         if request.calls:
             return call_page(request, run_query)[0]
@@ -261,8 +280,11 @@ def _answer(request: ReportRequest, run_query: RunQuery, currency: str) -> bytes
 
 def report_totals(request: ReportRequest, run_query: RunQuery) -> dict | None:
     """The totals of the report's rows, as ClickHouse sums them (exact sums, ratios and averages
-    of the sums); None for a call list, and for a report without groups (its one row is the total)."""
+    of the sums); None for a call list, the top numbers, and a report without groups (its one row
+    is the total)."""
     query = request.query
+    if isinstance(query, TopNumbersQuery):
+        return None
     if isinstance(query, PerNumberQuery):
         if request.calls:
             return None

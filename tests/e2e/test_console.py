@@ -253,6 +253,22 @@ def test_per_number_searches_two_numbers(page, events):
     screenshot(page, "per-number")
 
 
+def test_per_number_without_numbers_lists_the_top_numbers_and_a_click_opens_one(page, events):
+    newest = newest_revisions(events).values()
+    busiest = Counter(e["dest_number"].removeprefix("+") for e in newest).most_common()
+    open_console(page, f"{DAYS}&tab=per-number")
+    assert page.inner_text("#tab-per-number .summary-title").startswith("Top numbers by attempts")
+    top = grid_data(page, "#tab-per-number .summary")
+    assert len(top) == min(50, len(busiest)) and top[0]["attempts"] == busiest[0][1]
+    assert [r["attempts"] for r in top] == sorted((r["attempts"] for r in top), reverse=True)
+    screenshot(page, "per-number-top-numbers")
+    page.click("#tab-per-number .summary .tabulator-row >> nth=0")
+    settled(page)
+    assert page.input_value("#numbers") == top[0]["number"]
+    assert {r["number"] for r in grid_data(page, "#tab-per-number .summary")} == {top[0]["number"]}
+    assert page.inner_text("#tab-per-number .summary-title") == "Summary by SIP code"
+
+
 def test_per_number_pages_its_calls_a_thousand_at_a_time(page, events):
     newest = list(newest_revisions(events).values())
     numbers: list[str] = []
@@ -366,6 +382,18 @@ def test_a_chosen_day_begins_at_local_midnight_in_the_chosen_zone(page, day, zon
     open_console(page, DAYS)
     begins = f"import('/console/format.js').then((format) => format.startOfDay({day!r}, {zone!r}))"
     assert page.evaluate(begins) == start
+
+
+def test_a_tab_in_the_link_opens_with_either_spelling_and_an_unknown_one_is_said(page):
+    open_console(page, f"{DAYS}&tab=per_number")
+    assert page.is_visible("#tab-per-number") and not page.is_visible("#tab-breakout")
+    page.click(".tabs button[data-tab=live]")
+    settled(page)
+    assert not page.is_visible("#from") and not page.is_visible(".quick")  # the live tab has no date range
+    assert "2026-11-01 to" not in page.inner_text("#status")
+    page.goto(f"{page.base}/?{DAYS}&tab=nope")
+    settled(page)
+    assert page.is_visible("#tab-breakout") and 'Unknown tab "nope"' in page.inner_text("#notice")
 
 
 def test_the_week_buttons_choose_iso_weeks_from_monday(page):

@@ -120,6 +120,18 @@ def test_breakout_over_http_and_the_command_line_with_and_without_a_worker(setti
         local_days = {"from": "2026-07-01", "to": "2026-11-30", "group": "customer"}  # days, the 30th included
         assert by_customer(orjson.loads(get(worker, local_days)[1])) == truth_by_customer(events)
 
+        connected: dict[str, int] = {}
+        for e in newest_revisions(events).values():
+            number = e["dest_number"].removeprefix("+")
+            connected[number] = connected.get(number, 0) + (200 <= e["sip_code"] <= 299)
+        busiest = sorted(connected.items(), key=lambda item: (-item[1], item[0]))[:3]
+        status, body = get(worker, {**RANGE, "by": "connected", "limit": "3"}, kind="top-numbers")
+        assert status == 200 and [(r["number"], r["connected"]) for r in orjson.loads(body)] == busiest
+        top = report_command(worker, tmp_path, "top-numbers", "--by", "connected", "--limit", "3", "--format", "json")
+        assert top.returncode == 0 and [(r["number"], r["connected"]) for r in orjson.loads(top.stdout)] == busiest
+        status, body = get(worker, {**RANGE, "by": "profit"}, kind="top-numbers")
+        assert status == 400 and orjson.loads(body)["error"].startswith("by: one of attempts")
+
         misspelt = {**RANGE, "group": "customer", "customer": ["acmee", "acme"]}
         url = f"http://127.0.0.1:{worker.port}/api/reports/breakout?" + urllib.parse.urlencode(misspelt, doseq=True)
         asked = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})

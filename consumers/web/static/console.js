@@ -21,8 +21,14 @@ const views = {
   schedules: new SchedulesView($("#tab-schedules")),
 };
 
-function showTab(tab) {
+function showTab(asked) {
+  const tab = asked.replaceAll("_", "-");
   page.tab = tab in views ? tab : "breakout";
+  if (!(tab in views)) {
+    notice(`Unknown tab "${asked}" in the link: showing Breakout. The tabs are ${Object.keys(views).join(", ")}.`);
+    $("#notice").dataset.sticky = "1";
+  }
+  document.body.dataset.tab = page.tab;  // the live tab has no date range: the stylesheet hides it
   for (const button of $$(".tabs button")) button.setAttribute("aria-selected", button.dataset.tab === page.tab);
   for (const section of $$(".tab")) section.hidden = section.id !== `tab-${page.tab}`;
 }
@@ -50,7 +56,8 @@ async function refresh() {
       if (warned.size) notice(`Warning: ${[...warned].join("; ")}`);
       else if (!$("#notice").dataset.sticky) notice("");
       const { from, to, tz } = filters.range;
-      status(`${summary} · ${from} to ${to} (${tz}) · ${Math.round(performance.now() - started)} ms`);
+      const range = page.tab === "live" ? "" : ` · ${from} to ${to} (${tz})`;
+      status(`${summary}${range} · ${Math.round(performance.now() - started)} ms`);
     }
   } catch (error) {
     if (ticket === refreshing) status(error.message, true);
@@ -66,7 +73,11 @@ function start() {
   for (const view of Object.values(views)) view.loadFrom?.(url);
   showTab(url.get("tab") || "breakout");
   for (const button of $$(".tabs button")) {
-    button.addEventListener("click", () => { showTab(button.dataset.tab); refresh(); });
+    button.addEventListener("click", () => {
+      delete $("#notice").dataset.sticky;
+      showTab(button.dataset.tab);
+      refresh();
+    });
   }
   for (const button of $$(".quick button")) {
     button.addEventListener("click", () => {

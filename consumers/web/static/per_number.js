@@ -1,4 +1,4 @@
-// Per Number: a number's summary and its calls, a page of 1000 at a time.
+// Per Number: a number's summary and its calls, a page of 1000 at a time; without numbers, the top numbers.
 import { api, apiPage } from "./api.js";
 import { filters } from "./filters.js";
 import { $, text } from "./format.js";
@@ -42,6 +42,9 @@ export class PerNumberView {
 
   loadFrom(url) {
     $("#numbers").value = url.getAll("number").join("\n");
+    const topBy = $("select[name=top_by]", this.section);
+    topBy.value = url.get("top_by") ?? "attempts";
+    if (!topBy.value) topBy.value = "attempts";
     const by = url.get("by") === "cli" ? "cli" : "dest";
     $(`input[name=by][value=${by}]`, this.section).checked = true;
   }
@@ -49,14 +52,35 @@ export class PerNumberView {
   saveTo(url) {
     for (const n of this.numbers) url.append("number", n);
     if (this.by !== "dest") url.set("by", this.by);
+    if (this.topBy !== "attempts") url.set("top_by", this.topBy);
+  }
+
+  get topBy() {
+    return $("select[name=top_by]", this.section).value;
+  }
+
+  // The busiest dialled numbers of the range; a click on one opens it.
+  async showTopNumbers() {
+    const { from, to, tz } = filters.params;
+    const top = await api("/api/reports/top-numbers", {
+      params: { from, to, tz, by: this.topBy, customer: filters.customers.selected },
+    });
+    $(".summary-title", this.section).textContent = `Top numbers by ${this.topBy.replace("_", " ")}: click one to open it`;
+    const table = await grid($(".summary", this.section), {
+      data: top, placeholder: "No calls in the range",
+      columns: [textColumn("number", "number"), ...Object.keys(top[0] ?? {}).filter((f) => f !== "number").map((f) => metricColumn(f))],
+    });
+    table.on("rowClick", (event, row) => {
+      $("#numbers").value = row.getData().number;
+      page.refresh();
+    });
+    await this.showCalls([], null);
+    return `the top ${top.length} numbers by ${this.topBy.replace("_", " ")}`;
   }
 
   async refresh() {
-    if (!this.numbers.length) {
-      await grid($(".summary", this.section), { data: [], columns: [], placeholder: "Enter one or more numbers and search" });
-      await this.showCalls([], null);
-      return "enter numbers to search";
-    }
+    if (!this.numbers.length) return this.showTopNumbers();
+    $(".summary-title", this.section).textContent = "Summary by SIP code";
     const { from, to, tz } = filters.params;
     const params = { from, to, tz, number: this.numbers, by: this.by, customer: filters.customers.selected,
       provider: filters.providers.selected };

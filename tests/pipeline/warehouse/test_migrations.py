@@ -145,6 +145,47 @@ def test_the_dtmf_call_charges_cover_the_cdrs_stored_before_them(warehouse_url, 
     assert dtmf_call_charges(client) == dtmf_call_charges_of(events + later)
 
 
+def short_calls_by_number(client) -> dict[tuple[str, str], int]:
+    rows = client.query(
+        "SELECT toString(kind), number, sum(short_calls) FROM agg_number GROUP BY kind, number HAVING sum(short_calls) != 0"
+    ).result_rows
+    return {(kind, number): int(n) for kind, number, n in rows}
+
+
+def short_calls_by_number_of(events: list[dict]) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for e in newest_revisions(events).values():
+        if 200 <= e["sip_code"] <= 299 and Decimal(str(e.get("duration", 0))) < 6:
+            for kind in ("dest", "cli"):
+                number = e["dest_number"] if kind == "dest" else e.get("cli", "")
+                if number:
+                    counts[(kind, number)] = counts.get((kind, number), 0) + 1
+    return counts
+
+
+def test_the_short_calls_by_number_cover_the_cdrs_stored_before_them(warehouse_url, tmp_path):
+    """010 adds short calls to the per-number aggregates: for the CDRs already stored and, through
+    the view, for every batch after (rerates taken back); applied twice, once."""
+    before = tmp_path / "schema"
+    before.mkdir()
+    for migration in load_migrations():
+        if migration.name < "010":
+            (before / migration.name).write_text(migration.sql)
+    events = make_cdrs(3000, seed=46, rerate_share=0.2)
+    later = make_cdrs(1000, seed=47, rerate_share=0.2)
+    later += [{**e, "rev": e.get("rev", 0) + 5, "duration": 2, "sip_code": 200} for e in events[::7]]  # rerates
+    states: dict = {}
+    load_events(warehouse_url, events, schema_dir=before, states=states)
+    client = connect(warehouse_url)
+    assert migrate(client) == ["010_number_short_calls.sql"]
+    assert short_calls_by_number(client) == short_calls_by_number_of(events) != {}
+    for statement in next(m for m in load_migrations() if m.name.startswith("010")).statements():
+        client.command(statement)  # again, as after a crash before its record
+    assert short_calls_by_number(client) == short_calls_by_number_of(events)
+    load_events(warehouse_url, later, states=states)
+    assert short_calls_by_number(client) == short_calls_by_number_of(events + later)
+
+
 @pytest.mark.skipif(DOCKER, reason="a restart of the embedded chDB engine")
 def test_a_batch_inserted_again_after_a_restart_is_dropped_by_every_view(tmp_path):
     """The views drop a batch that comes again with its token, also when the warehouse was opened
