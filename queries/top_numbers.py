@@ -57,7 +57,9 @@ class TopNumbersQuery:
             f"WHERE kind = 'dest' AND {WHOLE_BUCKETS}{customers}"
         )
         raw = ", ".join(f"{expr} AS {name}" for name, expr in RAW_SUMS.items())
-        edges = f"SELECT dest_number AS stored, {raw} FROM cdr FINAL WHERE dest_number != '' AND ({RAW_EDGES}){customers}"
+        edges = (
+            f"SELECT dest_number AS stored, {raw} FROM cdr FINAL WHERE dest_number != '' AND ({RAW_EDGES}){customers}"
+        )
         sums = ", ".join(f"sum({name}) AS {name}" for name in TOP_SUMS)
         sql = (
             f"SELECT if(startsWith(stored, '+'), substring(stored, 2), stored) AS number, {sums} "

@@ -9,6 +9,7 @@ import urllib.parse
 import orjson
 from clickhouse_connect.driver.client import Client
 
+from consumers.alerts.notify import Notifier, console_url
 from consumers.alerts.service import AlertService
 from consumers.alerts.store import AlertStore
 from consumers.alerts.webhook import WebhookPolicy
@@ -35,14 +36,15 @@ def alert_command(
     settings: Settings, action: str, name: str | None = None, fields: dict | None = None,
     history: dict[str, list[str]] | None = None,
 ) -> object:  # fmt: skip
-    """add (fields), list, remove (name), history (rule, from, to), firing, silence (fields),
-    silences, unsilence (name: the silence's id)."""
+    """add (fields), list, remove (name), test (name), history (rule, from, to), firing, silence
+    (fields), silences, unsilence (name: the silence's id)."""
     query = urllib.parse.urlencode(history or {}, doseq=True)
     quoted = urllib.parse.quote(name or "", safe="")
     method, path, body = {
         "add": ("POST", "/api/alert-rules", fields),
         "list": ("GET", "/api/alert-rules", None),
         "remove": ("DELETE", "/api/alert-rules/" + quoted, None),
+        "test": ("POST", f"/api/alert-rules/{quoted}/test", {}),
         "history": ("GET", "/api/alerts/history" + (f"?{query}" if query else ""), None),
         "firing": ("GET", "/api/alerts", None),
         "silence": ("POST", "/api/silences", fields),
@@ -50,7 +52,7 @@ def alert_command(
         "unsilence": ("DELETE", "/api/silences/" + quoted, None),
     }[action]
 
-    async def run(service: AlertService) -> object:
+    async def run(service: AlertService, notifier: Notifier) -> object:
         if action == "add":
             return await service.add(fields or {})
         if action == "list":
@@ -59,6 +61,11 @@ def alert_command(
             if not await service.remove(name or ""):
                 raise ReportError(f"no alert rule named {name!r}")
             return {"removed": name}
+        if action == "test":
+            rule = await service.rule(name or "")
+            if rule is None:
+                raise ReportError(f"no alert rule named {name!r}")
+            return await notifier.send_sample(rule)
         if action == "history":
             return await service.history(history or {})
         if action == "silence":
@@ -73,6 +80,9 @@ def alert_command(
 
     def on_folder(client: Client) -> object:
         webhooks = WebhookPolicy(settings.webhook_allow_nets)
-        return asyncio.run(run(AlertService(AlertStore(lambda: client), HERE, webhooks=webhooks)))
+        store = AlertStore(lambda: client)
+        notifier = Notifier(store, HERE, settings.smtp, settings.mail_from, console_url(settings),
+                            settings.webhook_secret, webhooks)  # fmt: skip
+        return asyncio.run(run(AlertService(store, HERE, webhooks=webhooks), notifier))
 
     return ask_worker_else_folder(settings, method, path, body, on_folder)

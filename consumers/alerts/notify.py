@@ -17,6 +17,8 @@ import asyncio
 import dataclasses
 import html
 import logging
+import secrets
+import socket
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,11 +26,13 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 
+from consumers.alerts.rule import AlertRule
 from consumers.alerts.store import AlertStore, Transition
 from consumers.alerts.webhook import WebhookPolicy, post_webhook, redacted
 from consumers.mail.smtp import report_message, send
 from consumers.store import Warehouse
-from pipeline.settings import SmtpUrl
+from pipeline.settings import Settings, SmtpUrl
+from queries.errors import ReportError
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 20  # 1 s doubling to 5 min between them: about an hour
@@ -48,8 +52,23 @@ def key_text(transition: Transition) -> str:
     return ", ".join(f"{d}={one_line(v)}" for d, v in transition.key.items()) or "all traffic"
 
 
+def console_url(settings: Settings) -> str:
+    """The console's Live tab, as alert mails link it."""
+    host = socket.getfqdn() if settings.web_host in ("0.0.0.0", "::") else settings.web_host
+    return f"http://{host}:{settings.web_port}/?tab=live"
+
+
+def sample_transition(rule: AlertRule, now: datetime) -> Transition:
+    """What `cdrflow alert test` sends: a transition "test" of the rule, each scope dimension "test"."""
+    return Transition(
+        f"test-{secrets.token_hex(6)}", rule.name, dict.fromkeys(rule.scope, "test"), "test", rule.metric,
+        rule.threshold, rule.threshold, rule.resets_at, rule.window, rule.min_attempts, now, rule.email, rule.webhook,
+        "a test of the rule's e-mail and webhook, sent on request",
+    )  # fmt: skip
+
+
 def alert_email(transition: Transition, sender: str, console_url: str):
-    kind = "FIRED" if transition.transition == "fired" else "RESOLVED"
+    kind = {"fired": "FIRED", "resolved": "RESOLVED"}.get(transition.transition, transition.transition.upper())
     subject = f"[cdrflow] {kind} {transition.rule}: {key_text(transition)} {transition.metric} {transition.value:g}"
     figures = [
         ("rule", transition.rule), ("key", key_text(transition)), ("transition", transition.transition),
@@ -149,6 +168,28 @@ class Notifier:
     in_flight: set[asyncio.Task] = field(default_factory=set)
     # Deliveries this process finished: a resumption that read the log before one finished skips it.
     finished: set[tuple[str, str]] = field(default_factory=set)
+
+    async def send_sample(self, rule: AlertRule) -> dict[str, object]:
+        """A sample transition ("test") to the rule's e-mail and webhook, now and once, never stored:
+        what each receiver answered (the SMTP reply, the HTTP status), or why it could not."""
+        if not rule.email and not rule.webhook:
+            raise ReportError(f"rule {rule.name!r} has no email and no webhook to test")
+        transition = sample_transition(rule, datetime.now(timezone.utc))
+        answers: dict[str, object] = {"rule": rule.name, "alert_id": transition.alert_id}
+        if rule.email:
+            try:
+                message = await asyncio.to_thread(alert_email, transition, self.sender, self.console_url)
+                answers["email"] = {"to": list(rule.email), "answer": await asyncio.to_thread(send, self.smtp, message)}
+            except Exception as error:  # said to whoever asked, not retried
+                answers["email"] = {"to": list(rule.email), "error": str(error)}
+        if rule.webhook:
+            body = orjson.dumps(transition.body())
+            try:
+                status = await post_webhook(rule.webhook, body, self.webhooks, self.webhook_secret)
+                answers["webhook"] = {"url": redacted(rule.webhook), "status": status}
+            except Exception as error:
+                answers["webhook"] = {"url": redacted(rule.webhook), "error": str(error)}
+        return answers
 
     def notify_step(self, transitions: list[Transition]) -> None:
         """Deliver a minute step's new transitions in the background, without a storm."""

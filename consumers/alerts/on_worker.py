@@ -3,12 +3,11 @@ of the live clock on the worker keeping the live windows, notified from there.""
 
 from __future__ import annotations
 
-import socket
 from datetime import datetime, timezone
 from functools import cache
 
 from consumers.alerts.evaluate import Alerting
-from consumers.alerts.notify import Notifier
+from consumers.alerts.notify import Notifier, console_url
 from consumers.alerts.service import AlertService, wall_clock
 from consumers.alerts.store import AlertStore, Transition
 from consumers.alerts.webhook import WebhookPolicy
@@ -20,14 +19,9 @@ RESUME_EVERY_SECONDS = 30.0
 SILENCES_EVERY_SECONDS = 5.0
 
 
-def console_url() -> str:
-    host = socket.getfqdn() if settings.web_host in ("0.0.0.0", "::") else settings.web_host
-    return f"http://{host}:{settings.web_port}/?tab=live"
-
-
 store = AlertStore(current_client)
 notifier = Notifier(
-    store, warehouse, settings.smtp, settings.mail_from, console_url(), settings.webhook_secret,
+    store, warehouse, settings.smtp, settings.mail_from, console_url(settings), settings.webhook_secret,
     WebhookPolicy(settings.webhook_allow_nets),
     on_failure=lambda: metrics.inc("cdrflow_alert_notifications_failed_total"),
     max_webhooks_per_step=settings.webhook_max_per_step,

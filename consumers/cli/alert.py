@@ -1,4 +1,4 @@
-"""`cdrflow alert add|list|remove|history|firing|silence|silences|unsilence`: alert rules, their
+"""`cdrflow alert add|list|remove|test|history|firing|silence|silences|unsilence`: alert rules, their
 transitions and silences."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 
 import orjson
 
-from consumers.cli.common import EXIT_USAGE
+from consumers.cli.common import EXIT_UNAVAILABLE, EXIT_USAGE
 from pipeline.settings import Settings
 
 
@@ -41,6 +41,10 @@ def cmd_alert(settings: Settings, args: argparse.Namespace) -> int:
     except ReportError as error:
         print(f"cdrflow: alert {args.action}: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if args.action == "test":
+        print(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
+        failed = [channel for channel in ("email", "webhook") if "error" in answer.get(channel, {})]
+        return EXIT_UNAVAILABLE if failed else 0
     if isinstance(answer, list):
         if not answer:
             print({"list": "no alert rules yet", "history": "no transitions", "firing": "nothing firing",
@@ -60,7 +64,8 @@ def cmd_alert(settings: Settings, args: argparse.Namespace) -> int:
 def add_commands(commands: argparse._SubParsersAction) -> None:
     alert = commands.add_parser(
         "alert",
-        help="alert rules on the live statistics: add, list, remove, history, firing, silence, silences, unsilence",
+        help="alert rules on the live statistics: add, list, remove, test, history, firing, silence, silences, "
+        "unsilence",
         description="Rules watch one live metric over a window for every key of their scope and notify by e-mail "
         "and webhook when a key fires and when it resolves. Through the running worker's API, else on the warehouse.",
     )
@@ -84,6 +89,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     alert_actions.add_parser("list", help="every rule", description="Every rule.")
     alert_remove = alert_actions.add_parser("remove", help="remove a rule", description="Remove a rule.")
     alert_remove.add_argument("rule_name", metavar="NAME")
+    alert_test = alert_actions.add_parser(
+        "test", help="send a sample transition to a rule's e-mail and webhook",
+        description="Send a sample transition (\"transition\": \"test\", signed like the others) to the rule's "
+        "e-mail and webhook now, and print what each answered (the SMTP reply, the HTTP status). Not stored in the "
+        "history. Exits 69 when a receiver did not take it.",
+    )  # fmt: skip
+    alert_test.add_argument("rule_name", metavar="NAME")
     alert_history = alert_actions.add_parser(
         "history", help="transitions, newest first", description="Transitions, newest first (times of the live clock)."
     )

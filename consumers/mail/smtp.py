@@ -97,7 +97,13 @@ def open_smtp(smtp: SmtpUrl, timeout: float = 30.0) -> smtplib.SMTP:
     return client
 
 
-def send(smtp: SmtpUrl, message: EmailMessage, timeout: float = 30.0) -> dict[str, tuple[int, bytes]]:
-    """Sends the message; the recipients the server refused (empty when it took them all)."""
+def send(smtp: SmtpUrl, message: EmailMessage, timeout: float = 30.0) -> str:
+    """Sends the message; the server's reply to it (`250 ...`), and the recipients it refused if some."""
     with open_smtp(smtp, timeout) as client:
-        return client.send_message(message)
+        replies: list[tuple[int, bytes]] = []
+        data = client.data
+        client.data = lambda content: replies.append(data(content)) or replies[-1]  # send_message keeps the reply
+        refused = client.send_message(message)
+    code, reply = replies[-1]
+    refusals = "".join(f"; refused {to}: {c} {r.decode(errors='replace')}" for to, (c, r) in refused.items())
+    return f"{code} {reply.decode(errors='replace')}{refusals}"

@@ -9,6 +9,7 @@
     GET /api/alerts/history?rule=..&from=..&to=..   transitions, newest first
     GET /api/alert-rules               POST /api/alert-rules (JSON fields of a rule)
     DELETE /api/alert-rules/{name}     its firing keys resolve ("rule removed")
+    POST /api/alert-rules/{name}/test  a sample transition to its e-mail and webhook: what each answered
     GET /api/silences                  POST /api/silences {"rule", "key", "for"|"until", "reason"}
     DELETE /api/silences/{id}
 
@@ -24,7 +25,7 @@ from datetime import datetime, timezone
 import orjson
 from faust.web import Request, Response
 
-from consumers.alerts.on_worker import alerts
+from consumers.alerts.on_worker import alerts, notifier
 from consumers.reports.table import to_json
 from consumers.store import UnknownName
 from consumers.web.api import AuthorizedView, json_fields, query_lists
@@ -95,6 +96,15 @@ class OneAlertRule(AuthorizedView):
         if not await alerts().remove(name):
             raise UnknownName(f"no alert rule named {name!r}")
         return self.json({"removed": name})
+
+
+@app.page("/api/alert-rules/{name}/test")
+class AlertRuleTest(AuthorizedView):
+    async def post(self, request: Request, name: str) -> Response:
+        rule = await alerts().rule(name)
+        if rule is None:
+            raise UnknownName(f"no alert rule named {name!r}")
+        return self.json(await notifier.send_sample(rule))
 
 
 @app.page("/api/silences")

@@ -78,6 +78,16 @@ class PackedColumns:
 NO_NUMBERS = NumberColumns(np.array([], dtype="S1"), [np.array([], dtype=np.int8)] * SUMS)
 
 
+# A past minute's waiting rows are folded into its packed columns once they take at least this many
+# bytes, and WAITING_PER_PACKED times the packed bytes: CDRs that arrive in random order bring rows
+# to every minute of the hour in every batch, and folding each batch's few rows into a whole
+# minute's columns would cost the whole minute again each time. So each row is folded about twice
+# on average, and a minute holds at most a few times its packed size in waiting text.
+COMPACT_AT_LEAST = 64 * 1024
+WAITING_PER_PACKED = 4
+ROW_BYTES = 60  # about what a row read already would take as JSON text
+
+
 @dataclass(eq=False)
 class MinuteNumbers:
     """One minute's sums per number: rows as the deltas carried them (JSON text, or read already)
@@ -85,9 +95,18 @@ class MinuteNumbers:
 
     packed: PackedColumns | None = None
     unread: list[str | list] = field(default_factory=list)
+    waiting_bytes: int = 0
 
     def add(self, rows: str | list[list]) -> None:
         self.unread.append(rows)
+        self.waiting_bytes += len(rows) if isinstance(rows, str) else ROW_BYTES * len(rows)
+
+    def compact_if_due(self) -> bool:
+        """Compact when the waiting rows outweigh the packed ones enough; whether none wait now."""
+        packed = 0 if self.packed is None else len(self.packed.data)
+        if self.waiting_bytes >= max(COMPACT_AT_LEAST, WAITING_PER_PACKED * packed):
+            self.compact()
+        return not self.unread
 
     def columns(self) -> NumberColumns:
         self.compact()
@@ -98,6 +117,7 @@ class MinuteNumbers:
             return
         rows = [row for held in self.unread for row in (orjson.loads(held) if isinstance(held, str) else held)]
         self.unread.clear()
+        self.waiting_bytes = 0
         if not rows:
             return
         held = NO_NUMBERS if self.packed is None else self.packed.unpack()

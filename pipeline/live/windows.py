@@ -112,7 +112,7 @@ class LiveWindows:
     counting_since: int | None = None  # when the partitions' ends were first gathered (sent ms)
     partition_seen: dict[int, int] = field(default_factory=dict)  # per batch partition, when it last carried CDRs
     sent_ms: int | None = None  # when the latest delta was sent: the clock is never ahead of it less the grace
-    numbers_unread: set[int] = field(default_factory=set)  # minutes whose per-number rows are still JSON text
+    numbers_unread: set[int] = field(default_factory=set)  # minutes with per-number rows waiting (JSON text)
     number_minutes: set[int] = field(default_factory=set)  # minutes whose slice holds per-number sums
     evaluated: int | None = None  # the last minute step handed out by steps()
     # window_sums and keys answers until a slice they cover changes: rules on the same scope and
@@ -217,12 +217,12 @@ class LiveWindows:
         for old in [m for m in self.slices if m < minute - KEPT_MINUTES]:
             del self.slices[old]
             self.changed(old)
-        for past in [m for m in self.numbers_unread if m < minute - 1]:  # a past minute's text, read once
-            self.numbers_unread.discard(past)
-            if past in self.slices:
-                self.slices[past].numbers.compact()
+        for past in [m for m in self.numbers_unread if m < minute - 1]:  # a past minute's text, read when due
+            if past not in self.slices or self.slices[past].numbers.compact_if_due():
+                self.numbers_unread.discard(past)
         for old in [m for m in self.number_minutes if m < minute - NUMBERS_KEPT]:
             self.number_minutes.discard(old)
+            self.numbers_unread.discard(old)
             if old in self.slices:
                 self.slices[old].numbers = MinuteNumbers()
                 self.changed(old)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from consumers.feed.switch import FeedShape, SwitchFeed
+from consumers.mail.catcher import MailCatcher
 from consumers.worker import WorkerProcess, free_port
 from pipeline.settings import Settings
 from tests.cdr_factory import newest_revisions, publish
@@ -464,7 +465,7 @@ def test_a_custom_report_is_written_run_saved_and_offered_to_schedules_in_the_re
     assert page.is_disabled("#tab-schedules input[name=group]")
 
 
-def test_the_live_tab_shows_the_windows_marks_firing_keys_and_manages_rules(page, worker, kafka):
+def test_the_live_tab_shows_the_windows_marks_firing_keys_and_manages_rules(page, worker, kafka, tmp_path):
     open_console(page, "tab=live&live_window=60")
     form = page.locator("#tab-live .rule-form")
     form.locator("input[name=name]").fill("bad-asr")
@@ -473,6 +474,7 @@ def test_the_live_tab_shows_the_windows_marks_firing_keys_and_manages_rules(page
     form.locator("input[name=reset]").fill("20")  # on the wrong side: refused beside the form
     form.locator("input[name=window]").fill("5")
     form.locator("input[name=min_attempts]").fill("10")
+    form.locator("input[name=email]").fill("noc@example.com")
     form.locator("button[type=submit]").click()
     page.wait_for_selector("#tab-live .rule-error:not([hidden])", timeout=60_000)
     assert "reset: at or above the threshold 30" in page.inner_text("#tab-live .rule-error")
@@ -481,6 +483,17 @@ def test_the_live_tab_shows_the_windows_marks_firing_keys_and_manages_rules(page
     wait_until(page, "document.querySelector('#tab-live .rules').tabulator.getData().length === 1")
     assert [r["name"] for r in grid_data(page, "#tab-live .rules")] == ["bad-asr"]
     assert page.is_hidden("#tab-live .rule-error")
+
+    smtp_port = int(worker.env["CDRFLOW_SMTP"].rsplit(":", 1)[1])
+    with MailCatcher(tmp_path / "outbox", port=smtp_port) as catcher:  # a mail server, for the test alone
+        page.locator("#tab-live .rules button", has_text="Send test").click()
+        wait_until(page, "document.querySelector('#tab-live .rule-test').textContent.includes('250')")
+    said = page.inner_text("#tab-live .rule-test")
+    assert said.startswith("Test of bad-asr (test-") and "e-mail to noc@example.com: 250 Message accepted" in said
+    assert [p.read_bytes().split(b"Subject: ")[1].split(b"\n")[0].strip() for p in catcher.handler.saved] == [
+        b"[cdrflow] TEST bad-asr: provider=test asr 30"]  # fmt: skip
+    screenshot(page, "live-send-test")
+    assert grid_data(page, "#tab-live .history") == [], "a test is no transition"
 
     nov_8 = NOV_1_MS + 7 * 86_400_000
     bad = [{"id": f"bad-{m}-{n}", "start_time": nov_8 + m * 60_000 + n * 2_000, "customer": "cust-001",

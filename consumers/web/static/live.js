@@ -82,6 +82,19 @@ export class LiveView {
     status(`rule ${name} deleted`);
   }
 
+  // A sample transition to the rule's e-mail and webhook; what each receiver answered, shown below the rules.
+  async sendTest(name) {
+    const shown = $(".rule-test", this.section);
+    shown.textContent = `sending a test of ${name}…`;
+    shown.hidden = false;
+    const answer = await api(`/api/alert-rules/${encodeURIComponent(name)}/test`, { method: "POST", body: {} });
+    const said = [];
+    if (answer.email) said.push(`e-mail to ${answer.email.to.join(", ")}: ${answer.email.answer ?? `failed: ${answer.email.error}`}`);
+    if (answer.webhook) said.push(`webhook ${answer.webhook.url}: ${answer.webhook.status ?? `failed: ${answer.webhook.error}`}`);
+    shown.textContent = `Test of ${name} (${answer.alert_id}): ${said.join("; ")}`;
+    shown.classList.toggle("failed", Boolean(answer.email?.error || answer.webhook?.error));
+  }
+
   async silence(alert) {
     const reason = prompt(`Silence ${alert.rule} for 2 hours (${Object.entries(alert.key).map(([d, v]) => `${d}=${v}`).join(", ") || "all traffic"}). Why?`);
     if (!reason) return;
@@ -156,9 +169,11 @@ export class LiveView {
     });
     const list = (cell) => text((cell.getValue() ?? []).join(", ") || "all");
     const remove = (cell) => {
+      const test = element("button", { type: "button", class: "send-test", text: "Send test" });
+      test.addEventListener("click", () => this.sendTest(cell.getValue()).catch((e) => status(e.message, true)));
       const button = element("button", { type: "button", class: "danger", text: "Delete" });
       button.addEventListener("click", () => this.removeRule(cell.getValue()).catch((e) => status(e.message, true)));
-      return button;
+      return element("span", {}, test, button);
     };
     await grid($(".rules", this.section), {
       layout: "fitColumns", data: rules, placeholder: "No rules yet: add one above",
@@ -172,7 +187,7 @@ export class LiveView {
         { title: "customers", field: "customers", formatter: list }, { title: "providers", field: "providers", formatter: list },
         { title: "email", field: "email", formatter: list },
         { title: "webhook", field: "webhook", formatter: (cell) => text(cell.getValue()) },
-        { title: "", field: "name", formatter: remove, headerSort: false, minWidth: 90 },
+        { title: "", field: "name", formatter: remove, headerSort: false, minWidth: 190 },
       ],
     });
     await grid($(".history", this.section), { layout: "fitColumns", data: history, columns: alertColumns,

@@ -11,8 +11,9 @@ from ipaddress import ip_network
 
 from consumers.alerts.notify import Notifier, alert_email
 from consumers.alerts.receiver import WebhookReceiver
+from consumers.alerts.rule import alert_rule_from
 from consumers.alerts.store import AlertStore
-from consumers.alerts.webhook import WebhookPolicy
+from consumers.alerts.webhook import WebhookPolicy, signature
 from consumers.mail.catcher import MailCatcher
 from consumers.store import HERE
 from consumers.worker import free_port
@@ -100,3 +101,37 @@ def test_2000_keys_firing_at_one_step_make_one_mail_100_posts_and_one_summary(cl
     assert len(bodies) == 101 and len(singles) == 100 and summary["count"] == 1900
     assert summary["rule"] == "route-asr" and summary["at"] == singles[0]["at"]
     assert store.unnotified(AT - timedelta(days=1)) == [], "every key's mail and POST recorded as sent"
+
+
+def test_a_sample_transition_reaches_the_rules_mail_and_webhook_signed_and_is_never_stored(clickhouse, tmp_path):
+    client = connect(fresh_url(clickhouse, "sample"))
+    migrate(client)
+    store = AlertStore(lambda: client)
+    receiver = WebhookReceiver(free_port()).start()
+    rule = alert_rule_from({"name": "route-asr", "scope": ["provider"], "metric": "asr", "op": "<", "threshold": 30,
+                            "window": 15, "email": ["noc@example.com"], "webhook": receiver.url})  # fmt: skip
+    allowed = WebhookPolicy((ip_network("127.0.0.0/8"),))
+    try:
+        with MailCatcher(tmp_path / "outbox") as catcher:
+            smtp = SmtpUrl("127.0.0.1", catcher.port, ssl=False, starttls=False)
+            notifier = Notifier(store, HERE, smtp, "cdrflow@example.com", "http://127.0.0.1:6066/", "s3cret", allowed)
+            answer = asyncio.run(notifier.send_sample(rule))
+            [saved] = catcher.handler.saved
+        nowhere = Notifier(store, HERE, SmtpUrl("127.0.0.1", free_port(), False, False), "cdrflow@example.com", "",
+                           None, WebhookPolicy())  # fmt: skip
+        failed = asyncio.run(nowhere.send_sample(rule))
+    finally:
+        receiver.stop()
+    assert answer["email"] == {"to": ["noc@example.com"], "answer": "250 Message accepted for delivery"}
+    assert answer["webhook"] == {"url": "http://127.0.0.1/…", "status": 204}
+    message = email.message_from_bytes(saved.read_bytes(), policy=email.policy.default)
+    assert message["Subject"] == "[cdrflow] TEST route-asr: provider=test asr 30"
+    [(body, headers, raw)] = receiver.posts
+    assert (
+        body["transition"] == "test" and body["alert_id"] == answer["alert_id"] and body["key"] == {"provider": "test"}
+    )
+    timestamp = headers["X-Cdrflow-Timestamp"]
+    assert headers["X-Cdrflow-Signature"] == signature("s3cret", timestamp, raw)
+    assert client.query("SELECT count() FROM alert_events").result_rows == [(0,)]
+    assert failed["email"]["error"].endswith("(CDRFLOW_SMTP) refused the connection")
+    assert "an address inside the house" in failed["webhook"]["error"]  # not let in: refused, as when notifying
