@@ -45,7 +45,7 @@ def test_a_date_that_is_not_one_is_refused_naming_the_parameter(tmp_path):
     assert done.returncode == 2
     assert done.stderr == (
         "cdrflow: report: from: not an RFC 3339 time, a date (2026-11-25) or one of today, yesterday, "
-        "this-month, last-month: '2026-11-3x'\n"
+        "this-week, last-week, this-month, last-month: '2026-11-3x'\n"
     )
 
 
