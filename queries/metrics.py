@@ -27,6 +27,12 @@ MONEY_COLUMNS = frozenset((  # in the currency of the CDRs' charges
     "customer_charge", "provider_charge", "profit", "provider_cost_per_digit", "customer_charge_per_digit",
     "dtmf_customer_charge", "dtmf_provider_charge", "dtmf_provider_cost_per_digit", "dtmf_customer_charge_per_digit",
 ))  # fmt: skip
+# What the text table's header says beside a column: its unit (JSON, CSV and XLSX keep bare names).
+UNITS = {
+    "duration": "s", "customer_duration": "s", "provider_duration": "s", "acd": "s", "pdd_in_avg": "ms",
+    "pdd_out_avg": "ms", "asr": "%", "profit_percent": "%", "dtmf_percent": "%", "short_calls_percent": "%",
+    "ner": "%",
+}  # fmt: skip
 NUMBER_COLUMNS = (
     "attempts", "connected", "duration", "acd", "customer_charge", "provider_charge", "pdd_in_avg", "pdd_out_avg",
 )  # fmt: skip

@@ -35,6 +35,8 @@ def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
     if isinstance(answer, list) and answer:
         columns = list(answer[0])
         print(to_text_table(columns, [{c: shown(row[c]) for c in columns} for row in answer]))
+    elif isinstance(answer, list):
+        print("no schedules yet" if args.action == "list" else "no runs yet")
     elif isinstance(answer, dict):
         for warning in answer.pop("warnings", []):
             print(f"cdrflow: schedule {args.action}: warning: {warning}", file=sys.stderr)

@@ -20,7 +20,7 @@ from consumers.reports.dates import resolve_range
 from pipeline.warehouse.aggregates import BREAKOUT_METRICS
 from queries.breakout import BreakoutQuery
 from queries.errors import ReportError
-from queries.metrics import COLUMNS, DTMF_COLUMNS, MONEY_COLUMNS, NUMBER_COLUMNS, derive
+from queries.metrics import COLUMNS, DTMF_COLUMNS, MONEY_COLUMNS, NUMBER_COLUMNS, UNITS, derive
 from queries.names import filter_warnings
 from queries.per_number import CALL_COLUMNS, CallPage, PerNumberQuery, next_after, parse_after
 from queries.times import parse_moment
@@ -331,7 +331,7 @@ def render_rows(
     if not rows and output in ("table", "html"):
         if output == "html":
             return report_table.to_html(header, [], title, empty).encode()
-        return (report_table.to_text_table(header, []) + f"\n{empty}\n").encode()
+        return (report_table.to_text_table(header, [], UNITS) + f"\n{empty}\n").encode()
     if totals is not None:
         total = {column: totals.get(column, "") for column in header} | {header[0]: "Total"}
         rows = [*rows, total]
@@ -342,4 +342,4 @@ def render_rows(
     if output == "html":
         money = currency and any(column in MONEY_COLUMNS for column in header)
         return report_table.to_html(header, rows, title, f"Amounts in {currency}." if money else "").encode()
-    return (report_table.to_text_table(header, rows) + "\n").encode()
+    return (report_table.to_text_table(header, rows, UNITS) + "\n").encode()

@@ -6,7 +6,7 @@ import csv
 import html
 import io
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from decimal import Decimal
 
 import orjson
@@ -68,15 +68,24 @@ def to_json(columns: list[str], rows: list[dict]) -> bytes:
     return orjson.dumps([{c: _json_value(row[c]) for c in columns} for row in rows], default=str)
 
 
-def to_text_table(columns: list[str], rows: list[dict]) -> str:
-    cells = [columns] + [[_cell(row[c]) for c in columns] for row in rows]
+def to_text_table(columns: list[str], rows: list[dict], units: Mapping[str, str] | None = None) -> str:
+    """Aligned columns: numbers to the right, text to the left; a header cell with its unit from
+    `units` (`acd (s)`)."""
+    units = units or {}
+    header = [f"{c} ({units[c]})" if c in units else c for c in columns]
+    cells = [header] + [[_cell(row[c]) for c in columns] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    numeric = [
+        all(isinstance(row[c], (int, float, Decimal)) or row[c] is None for row in rows if row[c] != "")
+        and any(row[c] not in (None, "") for row in rows)
+        for c in columns
+    ]  # fmt: skip
     lines = [
-        "  ".join(cell.rjust(w) if n else cell.ljust(w) for cell, w in zip(line, widths))
-        for n, line in enumerate(cells)
+        "  ".join(cell.rjust(w) if right else cell.ljust(w) for cell, w, right in zip(line, widths, numeric))
+        for line in cells
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def to_html(columns: list[str], rows: list[dict], title: str, intro: str = "") -> str:

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from consumers.reports.dates import resolve_moment
-from consumers.schedules.runner import ScheduleRunner
+from consumers.schedules.runner import ScheduleRunner, period_text
 from consumers.schedules.schedule import Schedule
 from consumers.schedules.store import ScheduleStore
 from consumers.store import UnknownName
@@ -88,7 +88,24 @@ class ScheduleService:
                 raise ReportError(f"report: no custom report named {schedule.custom_name!r}") from None
         await self.runner.warehouse.write(lambda: self.store.save(schedule))
         warnings = await self.warnings(schedule)
-        return schedule_fields(schedule) | ({"warnings": warnings} if warnings else {})
+        return schedule_fields(schedule) | self.first_mail(schedule) | ({"warnings": warnings} if warnings else {})
+
+    def first_mail(self, schedule: Schedule) -> dict[str, str]:
+        """Which period goes out first, and when: the latest closed one, as soon as the pipeline has
+        caught up past its end plus the grace (within a minute when it has already)."""
+        now = datetime.now(timezone.utc)
+        start, end = schedule.period_before(now)
+        due = end + self.runner.grace
+        when = (
+            "within a minute"
+            if due <= now
+            else f"from {due.astimezone(ZoneInfo(schedule.tz)):%Y-%m-%d %H:%M} ({schedule.tz})"
+        )
+        return {
+            "first_period": period_text(schedule, start, end),
+            "first_mail": f"{when}, once the pipeline has caught up past the period's end plus "
+            f"{self.runner.grace.total_seconds() / 60:g} min",
+        }
 
     async def warnings(self, schedule: Schedule) -> list[str]:
         """What is saved but probably not meant: names without traffic, a customer's report with costs."""
@@ -133,8 +150,18 @@ class ScheduleService:
         return {"schedule": name, "period_start": start.isoformat(), "period_end": end.isoformat(), "outcome": outcome}
 
     async def log(self, name: str | None = None) -> list[dict]:
-        """The run log, newest first; each period in its schedule's zone."""
+        """The run log, newest first; each period in its schedule's zone, `period_end` exclusive, and
+        `period` as its mail's subject says it (the last day included)."""
         schedules, broken = await self.runner.warehouse.read(self.store.read_all)
         zones = {s.name: s.tz for s in [*schedules, *broken]}
+        saved = {s.name: s for s in schedules}
         runs = await self.runner.warehouse.read(lambda: self.store.log(name))
-        return [run_fields(run, zones.get(run["schedule"], "UTC")) for run in runs]
+        logged = []
+        for run in runs:
+            fields = run_fields(run, zones.get(run["schedule"], "UTC"))
+            schedule = saved.get(run["schedule"])
+            if schedule is not None:
+                start, end = (run[f"period_{edge}"].replace(tzinfo=timezone.utc) for edge in ("start", "end"))
+                fields = {"schedule": fields["schedule"], "period": period_text(schedule, start, end), **fields}
+            logged.append(fields)
+        return logged

@@ -251,6 +251,12 @@ def test_per_number_searches_two_numbers(page, events):
     assert sorted(c["id"] for c in calls) == sorted(e["id"] for e in newest if e["dest_number"] in numbers)
     assert sum(r["attempts"] for r in summary) == len(calls)
     assert "6 months" in page.inner_text("#tab-per-number .hint")
+    first_start = page.inner_text("#tab-per-number .calls .tabulator-row >> nth=0 >> [tabulator-field=start_time]")
+    assert first_start.startswith("2026-11-0") and "T" not in first_start and "+" not in first_start
+    with page.expect_download() as download:
+        page.click("#tab-per-number .export-calls")
+    exported = Path(download.value.path()).read_text().splitlines()
+    assert exported[0].startswith("id,rev,start_time,") and len(exported) == 1 + len(calls)
     screenshot(page, "per-number")
 
 

@@ -84,6 +84,7 @@ def test_the_leader_mails_a_schedule_once_and_the_log_shows_it(settings, tmp_pat
                              "--columns", "attempts,connected,customer_charge", "--skip-empty")  # fmt: skip
             assert added.returncode == 0, added.stderr
             assert '"billing@example.com",\n    "noc@example.com"' in added.stdout  # a comma list is two recipients
+            assert '"first_period": ' in added.stdout and "once the pipeline has caught up" in added.stdout
             first = schedule(worker, tmp_path, "run", "daily-acme", "--period-start", "2026-09-05")
             assert first.returncode == 0 and '"outcome": "sent"' in first.stdout, first.stderr
             assert '"period_start": "2026-09-05T00:00:00+05:30"' in first.stdout
@@ -95,6 +96,7 @@ def test_the_leader_mails_a_schedule_once_and_the_log_shows_it(settings, tmp_pat
             assert wrong.returncode == 2 and "no daily period in Asia/Kolkata begins at" in wrong.stderr
             log = schedule(worker, tmp_path, "log", "daily-acme")
             assert log.stdout.count(" sent ") == 2, log.stdout
+            assert log.stdout.count("2026-09-05 (Asia/Kolkata)") == 2  # the period as the mail's subject says it
         finally:
             worker.stop()
     kolkata_day = day_in(events, "acme", datetime(2026, 9, 5, tzinfo=ZoneInfo("Asia/Kolkata")))

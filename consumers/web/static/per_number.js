@@ -1,5 +1,5 @@
 // Per Number: a number's summary and its calls, a page of 1000 at a time; without numbers, the top numbers.
-import { api, apiPage } from "./api.js";
+import { api, apiPage, download } from "./api.js";
 import { filters } from "./filters.js";
 import { $, text } from "./format.js";
 import { grid, metricColumn, textColumn } from "./grid.js";
@@ -13,6 +13,7 @@ export class PerNumberView {
       page.refresh();
     });
     $(".more-calls", section).addEventListener("click", () => this.moreCalls());
+    $(".export-calls", section).addEventListener("click", () => this.exportCalls());
   }
 
   async showCalls(calls, next) {
@@ -21,15 +22,28 @@ export class PerNumberView {
     $(".more-calls", this.section).hidden = !next;
     const text = new Set(["id", "start_time", "customer", "provider", "customer_destination", "provider_destination",
       "dest_number", "cli", "switch", "sip_code"]);
+    const { tz } = filters.range;
+    // a call's start as people read it, in the chosen zone: 2026-11-01 13:45:02.123
+    const startTime = textColumn(`start_time (${tz})`, "start_time", {
+      formatter: (cell) => document.createTextNode(String(cell.getValue()).replace("T", " ").slice(0, 23)),
+    });
     await grid($(".calls", this.section), {
       data: calls, placeholder: "No calls",
-      columns: Object.keys(calls[0] ?? {}).map((f) => (text.has(f) ? textColumn(f, f) : metricColumn(f))),
+      columns: Object.keys(calls[0] ?? {}).map((f) => (f === "start_time" ? startTime : text.has(f) ? textColumn(f, f) : metricColumn(f))),
     });
+    $(".export-calls", this.section).hidden = !calls.length;
   }
 
   async moreCalls() {
     const { rows, next } = await apiPage("/api/reports/per-number", { params: { ...this.callParams, after: this.next } });
     await this.showCalls([...this.calls, ...rows], next);
+  }
+
+  // The call list as CSV, a file of up to 100000 calls (the API's largest page).
+  async exportCalls() {
+    const { from, to } = filters.range;
+    await download("/api/reports/per-number", { ...this.callParams, format: "csv", limit: 100000 },
+      `calls-${this.numbers.slice(0, 3).join("-")}-${from}-${to}.csv`);
   }
 
   get numbers() {

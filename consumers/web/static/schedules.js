@@ -31,7 +31,7 @@ export class SchedulesView {
     this.form.reset();
     this.showReportFields();
     await this.refresh();
-    status(`schedule ${fields.name} added`);
+    status(`schedule ${fields.name} added: first mail ${saved.first_period}, ${saved.first_mail}`);
     if (saved.warnings) notice(`Schedule ${fields.name} added, but: ${saved.warnings.join("; ")}`);
   }
 

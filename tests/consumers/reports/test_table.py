@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from consumers.reports.table import csv_from_typed_rows, to_csv
+from consumers.reports.table import csv_from_typed_rows, to_csv, to_text_table
 
 HOSTILE = ['=HYPERLINK("http://evil.example","click")', "+441234", "-2+3", "@SUM(A1)", "\tx", "\rx"]
 
@@ -37,3 +37,14 @@ def test_the_sql_command_line_csv_follows_it_by_the_column_type():
 
 def test_an_answer_in_a_format_the_query_named_is_left_as_it_is():
     assert csv_from_typed_rows(b"1\t2\n") == b"1\t2\n"
+
+
+def test_the_text_table_puts_text_left_numbers_right_and_units_beside_the_header():
+    rows = [{"provider": "tata", "attempts": 1200, "acd": Decimal("61.50")},
+            {"provider": "o'neil & sons", "attempts": 7, "acd": None}]  # fmt: skip
+    assert to_text_table(["provider", "attempts", "acd"], rows, {"acd": "s"}).splitlines() == [
+        "provider       attempts  acd (s)",
+        "-------------  --------  -------",
+        "tata               1200    61.50",
+        "o'neil & sons         7",
+    ]

@@ -388,6 +388,9 @@ def test_adding_a_schedule_warns_of_names_without_traffic_and_of_costs_mailed_to
     service = ScheduleService(runner_for(client, loaded[2], free_port()))
     answer = asyncio.run(service.add({"name": "acme", "email": ["billing@acme.example"], "customers": ["acme", "acmee"],
                                       "providers": ["tata", "tatta"]}))  # fmt: skip
+    yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).date()
+    assert answer["first_period"] == f"{yesterday} (UTC)"  # the latest closed day goes out first
+    assert answer["first_mail"].endswith("once the pipeline has caught up past the period's end plus 60 min")
     assert answer["warnings"] == [
         "customer: no traffic of 'acmee' in the warehouse; closest: 'acme'",
         "provider: no traffic of 'tatta' in the warehouse; closest: 'tata'",
