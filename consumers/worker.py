@@ -22,8 +22,7 @@ from pipeline.settings import Settings
 from pipeline.warehouse.client import connect
 from pipeline.warehouse.migrations import pending_migrations
 from queries.errors import ReportError
-
-WARNING_HEADER = "X-Cdrflow-Warning"  # what a report answer warns of, "; " between warnings
+from queries.names import WARNING_HEADER
 
 
 def free_port() -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 FILTERS = {"customer": "customers", "provider": "providers"}  # the column and the filter that names it
 CLOSEST = 3
+WARNING_HEADER = "X-Cdrflow-Warning"  # where the API gives a report's warnings, "; " between them
 RunQuery = Callable[[str, dict], tuple[list[str], list[tuple]]]
 
 

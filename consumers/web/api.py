@@ -36,12 +36,11 @@ from consumers.reports.on_worker import custom_reports, query_warehouse
 from consumers.reports.request import FORMATS, KINDS, answer, answer_page, keeping, parse_report, report_warnings
 from consumers.schedules.timer import schedules
 from consumers.store import UnknownName
-from consumers.worker import WARNING_HEADER
 from pipeline.app import app, settings
 from pipeline.warehouse.client import current_client
 from pipeline.warehouse.reads import ReadRefused, ReadsBusy
 from queries.errors import ReportError
-from queries.names import filter_warnings
+from queries.names import WARNING_HEADER, filter_warnings
 
 NEXT_PAGE_HEADER = "X-Cdrflow-Next"
 
