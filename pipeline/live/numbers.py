@@ -31,15 +31,17 @@ def _narrow(column: np.ndarray) -> np.ndarray:
     return column
 
 
+def _summed(size: int, at: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`size` int64 sums: values[i] added at position at[i]."""
+    total = np.zeros(size, dtype=np.int64)
+    np.add.at(total, at, values)
+    return total
+
+
 def _summed_by_number(numbers: np.ndarray, columns: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
     """Unique sorted numbers and each column summed per number (int64)."""
     unique, inverse = np.unique(numbers, return_inverse=True)
-    summed = []
-    for column in columns:
-        total = np.zeros(len(unique), dtype=np.int64)
-        np.add.at(total, inverse, column)
-        summed.append(total)
-    return unique, summed
+    return unique, [_summed(len(unique), inverse, column) for column in columns]
 
 
 @dataclass(frozen=True)
@@ -159,8 +161,7 @@ class NumberWindow:
     def total(self, column: int, rows: np.ndarray | None = None) -> np.ndarray:
         """Column `column` summed per number (of all numbers, or those at the indices `rows`)."""
         values = np.concatenate([m.columns[column] for m in self.minutes]) if self.minutes else np.array([], np.int64)
-        total = np.zeros(len(self.numbers), dtype=np.int64)
-        np.add.at(total, self.inverse, values)
+        total = _summed(len(self.numbers), self.inverse, values)
         return total if rows is None else total[rows]
 
     def rows(self, indices: np.ndarray) -> dict[tuple, list[int]]:
@@ -175,9 +176,7 @@ class NumberWindow:
         columns = []
         for column in range(SUMS):
             values = np.concatenate([m.columns[column] for m in self.minutes])[picked]
-            total = np.zeros(int(wanted.sum()), dtype=np.int64)
-            np.add.at(total, inverse, values)
-            columns.append(total.tolist())
+            columns.append(_summed(int(wanted.sum()), inverse, values).tolist())
         rows = list(zip(*columns))
         numbers = self.numbers[indices].tolist()
         return {(number.decode(),): list(rows[at]) for number, at in zip(numbers, position[indices].tolist())}

@@ -119,14 +119,20 @@ def dtmf_call_charges_of(events: list[dict]) -> dict[str, tuple[int, int]]:
     return {customer: tuple(row) for customer, row in sums.items()}
 
 
-def test_the_dtmf_call_charges_cover_the_cdrs_stored_before_them(warehouse_url, tmp_path):
-    """008 adds the charges of the DTMF calls to the aggregates: for the CDRs already stored (from
-    their newest revisions) and, through the view, for every batch after; applied twice, once."""
+def schema_before(tmp_path, first_left_out: str):
+    """A schema folder with the migrations before `first_left_out` alone (the warehouse as it was)."""
     before = tmp_path / "schema"
     before.mkdir()
     for migration in load_migrations():
-        if migration.name < "008":
+        if migration.name < first_left_out:
             (before / migration.name).write_text(migration.sql)
+    return before
+
+
+def test_the_dtmf_call_charges_cover_the_cdrs_stored_before_them(warehouse_url, tmp_path):
+    """008 adds the charges of the DTMF calls to the aggregates: for the CDRs already stored (from
+    their newest revisions) and, through the view, for every batch after; applied twice, once."""
+    before = schema_before(tmp_path, "008")
     events = make_cdrs(3000, seed=44, rerate_share=0.2)
     later = make_cdrs(1000, seed=45, rerate_share=0.2)
     later += [{**e, "rev": e.get("rev", 0) + 5, "customer_charge": "0.5"} for e in events[::7]]  # rerates
@@ -166,11 +172,7 @@ def short_calls_by_number_of(events: list[dict]) -> dict[tuple[str, str], int]:
 def test_the_short_calls_by_number_cover_the_cdrs_stored_before_them(warehouse_url, tmp_path):
     """010 adds short calls to the per-number aggregates: for the CDRs already stored and, through
     the view, for every batch after (rerates taken back); applied twice, once."""
-    before = tmp_path / "schema"
-    before.mkdir()
-    for migration in load_migrations():
-        if migration.name < "010":
-            (before / migration.name).write_text(migration.sql)
+    before = schema_before(tmp_path, "010")
     events = make_cdrs(3000, seed=46, rerate_share=0.2)
     later = make_cdrs(1000, seed=47, rerate_share=0.2)
     later += [{**e, "rev": e.get("rev", 0) + 5, "duration": 2, "sip_code": 200} for e in events[::7]]  # rerates
