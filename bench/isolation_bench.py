@@ -21,7 +21,7 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.pipeline_bench import PARTITIONS, bench_folder, paced
+from bench.pipeline_bench import PARTITIONS, bench_folder, paced, stage_split
 from bench.reports_bench import BLOCK, GENERATE
 from consumers.feed.switch import FeedShape, SwitchFeed
 from consumers.worker import WorkerProcess
@@ -64,9 +64,9 @@ def heavy_reports(worker: WorkerProcess, numbers: list[str]) -> list[str]:
     ]
 
 
-def p99_ms(worker: WorkerProcess, settings, feed: SwitchFeed, reports: list[str] | None) -> tuple[float, int]:
+def p99_ms(worker: WorkerProcess, settings, feed: SwitchFeed, reports: list[str] | None) -> tuple[float, int, str]:
     """The worker's event-to-queryable p99 over a paced feed, with clients looping `reports`;
-    and how many reports they got answered."""
+    how many reports they got answered, and the stage split (bench.pipeline_bench.stage_split)."""
     worker.start()
     stopping, answered = threading.Event(), []
 
@@ -91,7 +91,7 @@ def p99_ms(worker: WorkerProcess, settings, feed: SwitchFeed, reports: list[str]
         for thread in clients:
             thread.join()
         worker.stop()
-    return seen['cdrflow_event_to_queryable_seconds{quantile="0.99"}'] * 1000, len(answered)
+    return seen['cdrflow_event_to_queryable_seconds{quantile="0.99"}'] * 1000, len(answered), stage_split(seen)
 
 
 def main() -> int:
@@ -103,12 +103,13 @@ def main() -> int:
     numbers = loaded.stdout.split()
     feed = SwitchFeed(FeedShape(seed=44))
     worker = WorkerProcess.on_folder(settings, folder)
-    alone, _ = p99_ms(worker, settings, feed, None)
-    loaded_p99, answered = p99_ms(worker, settings, feed, heavy_reports(worker, numbers))
+    alone, _, alone_stages = p99_ms(worker, settings, feed, None)
+    loaded_p99, answered, loaded_stages = p99_ms(worker, settings, feed, heavy_reports(worker, numbers))
     print(
         f"bench latency_under_reports: {loaded_p99:.0f} ms p99 at {LATENCY_RATE} CDR/s while {REPORT_CLIENTS} "
         f"clients run heavy reports ({answered} answered; alone {alone:.0f} ms, ratio {loaded_p99 / alone:.2f})"
     )
+    print(f"bench latency_under_reports_stages: {loaded_stages} (alone {alone_stages}; p50/p99 ms)")
     return 0
 
 

@@ -144,13 +144,18 @@ table = app.Table(
     "state", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes,
     options={"memory": StateMemory(total_mb=settings.state_memory_mb)} if settings.state == "rocksdb" else None,
 )  # fmt: skip
-sink = ClickHouseSink(lambda: connect(settings.clickhouse))
+CORES = os.cpu_count() or 2
+sink = ClickHouseSink(lambda: connect(settings.clickhouse), insert_threads=max(1, min(settings.partitions, CORES)))
 # The reading door, in two pools so that people's reports never hold up the worker's own reads:
 # `reads` for reports (CDRFLOW_REPORT_MAX_SECONDS), `bookkeeping_reads` for short reads of saved
-# rules, schedules and alert states.
+# rules, schedules and alert states. Reports run on at most half the cores between them (one
+# report at a time on two cores): the other half stays with the pipeline, whose inserts would
+# otherwise get a share of the CPU too small to keep up with the feed.
+REPORT_CORES = max(1, CORES // 2)
 reads = WarehouseReads(
-    lambda limits: connect_read_only(settings.clickhouse, limits), ReadLimits(settings.report_max_seconds),
-    threads=2, name="reads",
+    lambda limits: connect_read_only(settings.clickhouse, limits),
+    ReadLimits(settings.report_max_seconds, max_threads=max(1, REPORT_CORES // 2)),
+    threads=min(2, REPORT_CORES), name="reads",
 )  # fmt: skip
 bookkeeping_reads = WarehouseReads(
     lambda limits: connect_read_only(settings.clickhouse, limits), ReadLimits(30, setting="its bookkeeping limit"),
@@ -184,7 +189,7 @@ def table_states() -> PartitionStates:
 
 
 cdr_state = CdrState(table_states(), changelog.send)
-ingest = app.service(IngestProcess(settings, metrics))
+ingest = app.service(IngestProcess(settings, metrics, lambda: sink.busy_seconds))
 
 
 recovery = BatchRecovery(app, cdr_state, settings.batch_topic, metrics, app.service(EndOffsets(settings)))

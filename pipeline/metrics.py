@@ -40,6 +40,11 @@ class WorkerMetrics:
         "cdrflow_input_partitions": "input-topic partitions assigned to this worker",
         "cdrflow_batch_partitions": "batch-topic partitions assigned to this worker",
         "cdrflow_ingest_holding": "1 while the ingest holds the input back: more than CDRFLOW_BATCH_LAG_LIMIT batches wait",
+        "cdrflow_write_busy_ratio": "share of the last half second the sink's insert threads spent writing batches",
+        "cdrflow_ingest_linger_seconds": (
+            "how long the ingest gathers CDRs before it forwards them: 0.15 s, up to 1 s while the inserts keep "
+            "the write threads busy"
+        ),
         "cdrflow_caught_up_through_seconds": (
             "epoch seconds before which every input message on this worker's partitions is in ClickHouse"
         ),
@@ -68,7 +73,7 @@ class WorkerMetrics:
 
     def __init__(self) -> None:
         self.counters: Counter[str] = Counter()
-        self.gauges: dict[str, int] = {}
+        self.gauges: dict[str, float] = {}
         self.latencies: deque[float] = deque(maxlen=self.LATENCY_WINDOW)
         self.latency_count = 0
         self.latency_sum = 0.0

@@ -6,9 +6,10 @@ worker's process it would share one core (one GIL) with the agent. The worker st
     python -m pipeline.ingest.process
 
 with its own settings; the child reports its counters, lag and assigned partitions as one JSON
-line on stdout every half second, and stops when its stdin closes, which is also what happens
-when the worker dies (even by kill -9), so it never outlives its worker. A child whose ingest
-crashes exits with 1; a child that exits or dies is started again.
+line on stdout every half second, and the worker answers each with the linger it is to use
+(pipeline.ingest.pacing), one JSON line on its stdin. The child stops when its stdin closes, which
+is also what happens when the worker dies (even by kill -9), so it never outlives its worker. A
+child whose ingest crashes exits with 1; a child that exits or dies is started again.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import orjson
 from aiokafka.errors import KafkaError
@@ -25,6 +27,7 @@ from mode import Service
 
 from pipeline.client_logs import quiet_repeated_client_lines
 from pipeline.collector import collect_less_often, freeze_start_up
+from pipeline.ingest.pacing import BusyShare, IngestPacing
 from pipeline.ingest.reader import CdrIngest
 from pipeline.metrics import WorkerMetrics
 from pipeline.settings import Settings, get_settings
@@ -35,10 +38,17 @@ COUNTERS = ("cdrflow_messages_total", "cdrflow_cdrs_valid_total", "cdrflow_cdrs_
 
 
 class IngestProcess(Service):
-    def __init__(self, settings: Settings, metrics: WorkerMetrics, **kwargs) -> None:
+    def __init__(
+        self, settings: Settings, metrics: WorkerMetrics, write_busy_seconds: Callable[[], float] = lambda: 0.0,
+        **kwargs,
+    ) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.settings = settings
         self.metrics = metrics
+        self.pacing = IngestPacing()
+        self.write_busy = BusyShare(write_busy_seconds, time.monotonic)
+        metrics.gauges["cdrflow_write_busy_ratio"] = 0.0
+        metrics.gauges["cdrflow_ingest_linger_seconds"] = self.pacing.linger
         self.child: asyncio.subprocess.Process | None = None
         self.status: dict = {}
         self.earlier_children: Counter[str] = Counter()
@@ -74,6 +84,7 @@ class IngestProcess(Service):
                 for name in COUNTERS:
                     self.metrics.counters[name] = self.earlier_children[name] + self.status[name]
                 self.metrics.gauges["cdrflow_ingest_holding"] = int(self.status["holding"])
+                self.pace(self.child)
                 delay = 1.0
             code = await self.child.wait()
             for name in COUNTERS:
@@ -84,6 +95,16 @@ class IngestProcess(Service):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
+    def pace(self, child: asyncio.subprocess.Process) -> None:
+        """Tell the child how long to gather CDRs, from the write thread's busy share since the last report."""
+        busy = self.write_busy()
+        linger = self.pacing.update(busy)
+        self.metrics.gauges["cdrflow_write_busy_ratio"] = round(busy, 3)
+        self.metrics.gauges["cdrflow_ingest_linger_seconds"] = round(linger, 3)
+        assert child.stdin is not None
+        if not child.stdin.is_closing():
+            child.stdin.write(orjson.dumps({"linger": linger}) + b"\n")
+
     async def on_stop(self) -> None:
         child = self.child
         if child is not None and child.returncode is None:
@@ -93,6 +114,12 @@ class IngestProcess(Service):
                 await asyncio.wait_for(child.wait(), 30)
             except asyncio.TimeoutError:
                 child.kill()
+
+
+async def follow_the_worker(stdin: asyncio.StreamReader, ingest: CdrIngest) -> None:
+    """Take each linger the worker sends, until it closes stdin."""
+    async for line in stdin:
+        ingest.linger_seconds = orjson.loads(line)["linger"]
 
 
 async def run_child() -> int:
@@ -110,7 +137,7 @@ async def run_child() -> int:
     loop = asyncio.get_running_loop()
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
-    end_of_input = asyncio.ensure_future(stdin.read())
+    end_of_input = asyncio.ensure_future(follow_the_worker(stdin, ingest))
     try:
         while not end_of_input.done() and not ingest.crashed:
             consumer = ingest.consumer
@@ -126,6 +153,7 @@ async def run_child() -> int:
                 "partitions": len(consumer.assignment()) if consumer else 0,
                 "forwarded_through": ingest.forwarded_through(checked_at) if lag >= 0 else None,
                 "holding": ingest.holding,
+                "linger": ingest.linger_seconds,
             }
             sys.stdout.buffer.write(orjson.dumps(status) + b"\n")
             sys.stdout.buffer.flush()

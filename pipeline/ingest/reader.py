@@ -25,6 +25,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from mode import Service
 
 from pipeline.events import Cdr, InvalidEvent, parse_message
+from pipeline.ingest.pacing import IngestPacing
 from pipeline.metrics import WorkerMetrics
 from pipeline.settings import Settings
 
@@ -33,12 +34,12 @@ log = logging.getLogger(__name__)
 MAX_RECORDS = 5000
 ROWS_PER_MESSAGE = 30_000
 MESSAGE_BYTES = 7 * 1024 * 1024  # a batch message ends at whichever bound comes first
-# Forward when this many input messages are pending, or when the oldest has waited LINGER_SECONDS:
-# every batch message costs the agent one insert, and every insert new parts that ClickHouse merges
-# later, so a trickle of CDRs is gathered for a moment and a flood goes in large batches (up to
-# 30k CDRs per partition; the benchmark ran about 1.2x as fast as with 10k).
+# Forward when this many input messages are pending, or when the oldest has waited the linger
+# (pipeline.ingest.pacing, which the worker moves with its write load): every batch message costs
+# the agent one insert, and every insert new parts that ClickHouse merges later, so a trickle of
+# CDRs is gathered for a moment and a flood goes in large batches (up to 30k CDRs per partition;
+# the benchmark ran about 1.2x as fast as with 10k).
 FLUSH_RECORDS = 120_000
-LINGER_SECONDS = 0.15
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 OLDEST_INPUT_HEADER = "cdrflow-oldest-input-ms"  # Kafka timestamp of the oldest input message in a batch
 # A batch message's own id: ClickHouse drops an insert whose deduplication token it has seen, so
@@ -97,6 +98,7 @@ class CdrIngest(Service):
         self.partition_lag: dict[TopicPartition, int] = {}
         self.last_forwarded_ms: dict[TopicPartition, int] = {}  # append time of the last message forwarded
         self.holding = False
+        self.linger_seconds = IngestPacing.shortest
 
     async def on_start(self) -> None:
         servers = self.settings.bootstrap_servers
@@ -216,7 +218,7 @@ class CdrIngest(Service):
                     first_at, read_ms = time.monotonic(), int(time.time() * 1000)
                 pending.setdefault(tp, []).extend(tp_records)
                 count += len(tp_records)
-            if count and (count >= FLUSH_RECORDS or time.monotonic() - first_at >= LINGER_SECONDS):
+            if count and (count >= FLUSH_RECORDS or time.monotonic() - first_at >= self.linger_seconds):
                 await self.forward(pending, read_ms)
                 self.last_forwarded_ms.update({tp: max(r.timestamp for r in rs) for tp, rs in pending.items()})
                 await self.commit({tp: rs[-1].offset + 1 for tp, rs in pending.items()})

@@ -11,7 +11,6 @@ the limit. At most `threads` reads run and `waiting` more wait; the next is refu
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import threading
 from collections.abc import Callable
@@ -37,7 +36,7 @@ class ReadLimits:
     max_seconds: int = 60
     max_memory_bytes: int = 4 << 30
     max_rows_to_read: int = 0  # 0: no limit; the time limit bounds a scan already
-    max_threads: int = max(1, (os.cpu_count() or 2) // 2)  # the other cores stay with the pipeline
+    max_threads: int = 1  # threads of one read (the worker gives reports at most half its cores)
     setting: str = "CDRFLOW_REPORT_MAX_SECONDS"
 
     def settings(self) -> dict[str, object]:

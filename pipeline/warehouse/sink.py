@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -51,29 +52,44 @@ def change_columns(changes: BatchChanges) -> bytes:
 
 
 class ClickHouseSink:
-    def __init__(self, connect: Callable[[], Client], max_backoff: float = 10.0) -> None:
+    """The writing door. Batches go in on `insert_threads` threads, each with a client of its own:
+    a partition's batches one after another (its agent waits for one before planning the next),
+    batches of different partitions side by side, since an insert costs ClickHouse some 35-40 ms
+    of CPU whatever its size and chDB runs inserts on different connections in parallel. Every
+    other write runs in order on one more thread (`run`)."""
+
+    def __init__(self, connect: Callable[[], Client], max_backoff: float = 10.0, insert_threads: int = 1) -> None:
         self._connect = connect
-        self._client: Client | None = None
-        # The writing door: inserts in order, on one thread (reads go through pipeline.warehouse.reads).
+        self._clients = threading.local()
         self.executor = ThreadPoolExecutor(
-            max_workers=1,
-            thread_name_prefix="clickhouse",
-            initializer=serve_on_this_thread,
-            initargs=(lambda: self.client,),
+            max_workers=1, thread_name_prefix="clickhouse", initializer=serve_on_this_thread, initargs=(self._client,)
         )
+        self.inserts = ThreadPoolExecutor(
+            max_workers=insert_threads, thread_name_prefix="clickhouse-insert",
+            initializer=serve_on_this_thread, initargs=(self._client,),
+        )  # fmt: skip
+        self.insert_threads = insert_threads
         self.max_backoff = max_backoff
         self.rows_written = 0
         self.failures = 0
         self.last_write = 0.0
+        # Seconds the insert threads spent storing batches, over their number: how busy writing
+        # keeps them (pipeline.ingest.pacing).
+        self.busy_seconds = 0.0
 
     @property
     def client(self) -> Client:
-        if self._client is None:
-            self._client = self._connect()
-        return self._client
+        """The calling thread's client (made at its first use)."""
+        return self._client()
+
+    def _client(self) -> Client:
+        client = getattr(self._clients, "client", None)
+        if client is None:
+            client = self._clients.client = self._connect()
+        return client
 
     async def run(self, work: Callable[[], object]) -> object:
-        """Run blocking warehouse work (a write) on the write thread."""
+        """Run blocking warehouse work (a write other than a batch) in order on the write thread."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, work)
 
     def _insert(self, rows: bytes, token: str) -> None:
@@ -98,13 +114,17 @@ class ClickHouseSink:
         rows = change_columns(changes)
 
         def store() -> bytes | None:
-            self._insert(rows, token)
-            return live_delta(self.client, CHANGE_COLUMNS, rows, changes) if live else None
+            started = time.monotonic()
+            try:
+                self._insert(rows, token)
+                return live_delta(self.client, CHANGE_COLUMNS, rows, changes) if live else None
+            finally:
+                self.busy_seconds += (time.monotonic() - started) / self.insert_threads
 
         delay = 0.1
         while True:
             try:
-                delta = await self.run(store)
+                delta = await asyncio.get_running_loop().run_in_executor(self.inserts, store)
                 break
             except Exception as error:  # any failure: keep the batch, wait, try again
                 self.failures += 1

@@ -9,14 +9,15 @@ CDRFLOW_FAULT_KILL_AFTER_INSERT=<n>:<path>
     the batch's partition, offset and CDR ids are written to the file and the worker is killed
     (SIGKILL);
 CDRFLOW_FAULT_SLOW_READS=<seconds>
-    every read on the report pool (pipeline.warehouse.reads, "reads") takes that much longer.
+    every read on the report pool (pipeline.warehouse.reads, "reads") takes that much longer;
+CDRFLOW_FAULT_SLOW_INSERTS=<seconds>
+    every batch insert into the warehouse takes that much longer, as when other work takes the CPU.
 """
 
 import os
+import time
 
 if os.environ.get("CDRFLOW_FAULT_SLOW_READS"):
-    import time
-
     from pipeline.warehouse.reads import WarehouseReads
 
     slow_by = float(os.environ["CDRFLOW_FAULT_SLOW_READS"])
@@ -28,6 +29,18 @@ if os.environ.get("CDRFLOW_FAULT_SLOW_READS"):
         return read(self, work)
 
     WarehouseReads._read = slow_read
+
+if os.environ.get("CDRFLOW_FAULT_SLOW_INSERTS"):
+    from pipeline.warehouse.sink import ClickHouseSink
+
+    insert_slower_by = float(os.environ["CDRFLOW_FAULT_SLOW_INSERTS"])
+    quick_insert = ClickHouseSink._insert
+
+    def slow_insert(self, rows, token):
+        time.sleep(insert_slower_by)
+        return quick_insert(self, rows, token)
+
+    ClickHouseSink._insert = slow_insert
 
 if os.environ.get("CDRFLOW_FAULT_REFUSE_INSERTS_WHILE") or os.environ.get("CDRFLOW_FAULT_KILL_AFTER_INSERT"):
     import signal

@@ -1,6 +1,9 @@
-"""The ClickHouse sink holds the pipeline back while ClickHouse fails, then stores each row once."""
+"""The ClickHouse sink holds the pipeline back while ClickHouse fails, then stores each row once;
+batches of different partitions go in side by side."""
 
 import asyncio
+import threading
+import time
 
 import orjson
 
@@ -74,7 +77,8 @@ async def test_a_failure_after_connecting_is_retried_on_the_same_batch(warehouse
     outage = Outage(warehouse_url)
     outage.down = False
     sink = ClickHouseSink(outage.connect, max_backoff=0.2)
-    assert sink.client is not None  # connected while ClickHouse was up
+    connected = await asyncio.get_running_loop().run_in_executor(sink.inserts, lambda: sink.client)
+    assert connected is not None  # the insert thread connected while ClickHouse was up
     outage.down = True
     writing = asyncio.ensure_future(sink.insert_batch(batch(0, ["a"]), "batch-1"))
     await asyncio.sleep(0.6)
@@ -116,3 +120,52 @@ async def test_a_replayed_batch_is_stored_once_and_gives_its_live_delta_again(wa
         [[_minute, _newest_end, [key_row], numbers]] = delta["m"]
         assert key_row[:2] == ["acme", ""] and key_row[5:8] == [3, 3, 3] and orjson.loads(numbers)[0][:2] == ["4477", 3]
     assert client.query("SELECT sum(attempts) FROM agg_breakout").result_rows[0][0] == 3
+
+
+class SlowClient:
+    """A client whose inserts take half a second, counting how many run at once."""
+
+    def __init__(self, client, seen: dict) -> None:
+        self.client, self.seen = client, seen
+
+    def raw_insert(self, *args, **kwargs):
+        with self.seen["lock"]:
+            self.seen["running"] += 1
+            self.seen["most"] = max(self.seen["most"], self.seen["running"])
+        time.sleep(0.5)
+        try:
+            return self.client.raw_insert(*args, **kwargs)
+        finally:
+            with self.seen["lock"]:
+                self.seen["running"] -= 1
+
+
+async def test_batches_of_different_partitions_go_in_side_by_side_each_on_a_client_of_its_own(warehouse_url):
+    migrate(connect(warehouse_url))
+    seen = {"lock": threading.Lock(), "running": 0, "most": 0}
+    clients = []
+
+    def slow_connect():
+        clients.append(SlowClient(connect(warehouse_url), seen))
+        return clients[-1]
+
+    sink = ClickHouseSink(slow_connect, insert_threads=2)
+    await asyncio.gather(
+        sink.insert_batch(batch(0, ["a", "b"]), "p0 batch 0"), sink.insert_batch(batch(0, ["c"]), "p1 batch 0")
+    )
+    assert seen["most"] == 2 and len(clients) == 2
+    assert connect(warehouse_url).query("SELECT sum(attempts) FROM agg_breakout").result_rows[0][0] == 3
+    assert sink.busy_seconds >= 0.5  # two threads busy half a second each, over two threads
+
+
+async def test_other_writes_keep_their_order_on_a_thread_of_their_own(warehouse_url):
+    sink = ClickHouseSink(lambda: connect(warehouse_url), insert_threads=4)
+    done = []
+
+    def write(n: int):
+        time.sleep(0.05 * (5 - n))  # the first submitted is the slowest
+        done.append((n, threading.current_thread().name))
+
+    await asyncio.gather(*(sink.run(lambda n=n: write(n)) for n in range(5)))
+    assert [n for n, _ in done] == [0, 1, 2, 3, 4]
+    assert {name for _, name in done} == {done[0][1]}
