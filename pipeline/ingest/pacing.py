@@ -4,8 +4,8 @@ warehouse writes are.
 Every batch message costs the worker one insert, and an insert costs ClickHouse some 35-40 ms of
 CPU whatever its size (each of `cdr_changes`' three views plans its query and writes a part)
 against some 8 µs per row. Gathered for 0.15 s at 10k CDR/s over 4 partitions, that is 27 inserts a
-second, more than the one write thread can do: batches queue behind it, and event-to-queryable
-grows by the second. So the worker measures the share of time its write thread was busy, and the
+second, more than one thread could write: batches would queue behind it, and event-to-queryable
+grow by the second. So the worker measures the share of time its insert threads were busy, and the
 ingest gathers longer while that share is high and shorter while it is low: a trickle goes in at
 once, and a flood, or the same feed while reports take the CPU, goes in fewer and larger inserts.
 Batches stay what they were (one message per partition per forward, each its own insert and
@@ -20,25 +20,25 @@ from dataclasses import dataclass
 
 @dataclass
 class IngestPacing:
-    """The ingest's linger, moved by each measured busy share of the write thread.
+    """The ingest's linger, moved by each measured busy share of the insert threads.
 
     The linger is multiplied by `busy / target_busy` (at most doubled or halved a step), within
     [shortest, longest]: the forwarding rate falls until the writes keep up with room to spare."""
 
     shortest: float = 0.15  # seconds: what a quiet pipeline adds to event-to-queryable
     longest: float = 1.0
-    target_busy: float = 0.5  # the share of time the write thread may be busy before the linger grows
+    target_busy: float = 0.5  # the share of time the insert threads may be busy before the linger grows
     linger: float = 0.15
 
     def update(self, busy_share: float) -> float:
-        """The linger after a window in which the write thread was busy `busy_share` of the time."""
+        """The linger after a window in which the insert threads were busy `busy_share` of the time."""
         factor = min(2.0, max(0.5, busy_share / self.target_busy))
         self.linger = min(self.longest, max(self.shortest, self.linger * factor))
         return self.linger
 
 
 class BusyShare:
-    """The share of wall time the write thread spent writing, between two looks."""
+    """The share of wall time the insert threads spent writing, between two looks."""
 
     def __init__(self, busy_seconds: Callable[[], float], now: Callable[[], float]) -> None:
         self._busy_seconds = busy_seconds

@@ -96,7 +96,7 @@ class IngestProcess(Service):
                 delay = min(delay * 2, 30.0)
 
     def pace(self, child: asyncio.subprocess.Process) -> None:
-        """Tell the child how long to gather CDRs, from the write thread's busy share since the last report."""
+        """Tell the child how long to gather CDRs, from the insert threads' busy share since the last report."""
         busy = self.write_busy()
         linger = self.pacing.update(busy)
         self.metrics.gauges["cdrflow_write_busy_ratio"] = round(busy, 3)
