@@ -42,8 +42,8 @@ class WorkerMetrics:
         "cdrflow_ingest_holding": "1 while the ingest holds the input back: more than CDRFLOW_BATCH_LAG_LIMIT batches wait",
         "cdrflow_write_busy_ratio": "share of the last half second the sink's insert threads spent writing batches",
         "cdrflow_ingest_linger_seconds": (
-            "how long the ingest gathers CDRs before it forwards them: 0.15 s, up to 1 s while the inserts keep "
-            "the insert threads busy"
+            "how long the ingest gathers CDRs before it forwards them: 0.15 s, up to 1 s while the insert threads "
+            "are busy"
         ),
         "cdrflow_caught_up_through_seconds": (
             "epoch seconds before which every input message on this worker's partitions is in ClickHouse"
